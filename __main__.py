@@ -1,0 +1,35 @@
+"""The platform program: load the stack's settings, build the components, export their outputs."""
+
+import pulumi
+
+from components.common import lookup_context
+from components.naming import Naming
+from components.network import Network, NetworkArgs
+from components.settings import load_settings
+from components.tagging import aws_provider
+
+settings = load_settings()
+naming = Naming(settings.project, settings.stack)
+provider = aws_provider(naming.component("aws"), settings)
+ctx = lookup_context(
+    project=settings.project,
+    stack=settings.stack,
+    log_retention_days=settings.config.log_retention_days,
+    protect_data=settings.config.protect_data,
+    provider=provider,
+)
+with_provider = pulumi.ResourceOptions(providers=[provider])
+
+network = Network(
+    naming.component("network"),
+    NetworkArgs(settings=settings.config.network, ctx=ctx),
+    opts=with_provider,
+)
+
+pulumi.export("region", settings.region)
+pulumi.export("vpcId", network.vpc_id)
+pulumi.export("vpcCidr", network.cidr)
+pulumi.export("zoneNames", network.zone_names)
+pulumi.export("publicSubnetIds", network.public_subnet_ids)
+pulumi.export("privateSubnetIds", network.private_subnet_ids)
+pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)

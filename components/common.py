@@ -1,0 +1,192 @@
+"""Shared building blocks: stack context, KMS keys, log groups and IAM documents and roles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+# An IAM statement as plain data; values may be Outputs, serialised once by `policy_document`.
+Statement = Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackContext:
+    """What every component needs to know about the account and stack it is built in."""
+
+    project: str
+    stack: str
+    account_id: str
+    partition: str
+    region: str
+    log_retention_days: int
+    protect_data: bool
+
+    def arn(self, service: str, resource: str, *, region: str | None = None) -> str:
+        """An ARN in this account; `region=""` for global services such as IAM."""
+        in_region = self.region if region is None else region
+        return f"arn:{self.partition}:{service}:{in_region}:{self.account_id}:{resource}"
+
+    @property
+    def account_root(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:root"
+
+
+def lookup_context(
+    *, project: str, stack: str, log_retention_days: int, protect_data: bool, provider: aws.Provider
+) -> StackContext:
+    """Ask AWS once, at program start, which account and partition the provider deploys into."""
+    invoke = pulumi.InvokeOptions(provider=provider)
+    identity = aws.get_caller_identity(opts=invoke)
+    partition = aws.get_partition(opts=invoke)
+    region = aws.get_region(opts=invoke)
+    return StackContext(
+        project=project,
+        stack=stack,
+        account_id=identity.account_id,
+        partition=partition.partition,
+        region=region.region,
+        log_retention_days=log_retention_days,
+        protect_data=protect_data,
+    )
+
+
+# --- IAM documents --------------------------------------------------------------------------------
+
+
+def policy_document(statements: Sequence[Statement]) -> pulumi.Output[str]:
+    """An IAM policy document from plain statements, serialised once."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(
+    actions: Sequence[str], resources: Sequence[pulumi.Input[str]], **extra: Any
+) -> Statement:
+    """An Allow statement; `extra` adds keys such as Condition or Sid."""
+    return {"Effect": "Allow", "Action": list(actions), "Resource": list(resources), **extra}
+
+
+def service_trust(ctx: StackContext, service: str, *, source_arn: str | None = None) -> Statement:
+    """Trust for an AWS service, limited to this account (and one source ARN pattern if given)
+    so the service cannot be used as a confused deputy by another account."""
+    condition: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": ctx.account_id}}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return {
+        "Effect": "Allow",
+        "Principal": {"Service": f"{service}.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": condition,
+    }
+
+
+def role(
+    name: str,
+    *,
+    trust: Sequence[Statement],
+    statements: Sequence[Statement],
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+    description: str,
+) -> aws.iam.Role:
+    """A role with its trust policy and one inline policy holding exactly `statements`."""
+    created = aws.iam.Role(
+        name,
+        description=description,
+        assume_role_policy=policy_document(trust),
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    if statements:
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=created.id,
+            policy=policy_document(statements),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+    return created
+
+
+# --- KMS ------------------------------------------------------------------------------------------
+
+
+def kms_key(
+    name: str,
+    *,
+    ctx: StackContext,
+    description: str,
+    statements: Sequence[Statement],
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+) -> aws.kms.Key:
+    """A customer-managed key with yearly rotation. The account keeps administration through IAM;
+    `statements` grant the AWS services that must use the key."""
+    admin = {
+        "Sid": "AccountAdministration",
+        "Effect": "Allow",
+        "Principal": {"AWS": ctx.account_root},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    key = aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30 if ctx.protect_data else 7,
+        policy=policy_document([admin, *statements]),
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent, protect=ctx.protect_data),
+    )
+    aws.kms.Alias(
+        f"{name}-alias",
+        name=f"alias/{name}",
+        target_key_id=key.key_id,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return key
+
+
+def logs_key_statement(ctx: StackContext) -> Statement:
+    """Lets CloudWatch Logs use a key, only for this account's log groups in this region."""
+    return {
+        "Sid": "CloudWatchLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
+        "Action": [
+            "kms:Encrypt*",
+            "kms:Decrypt*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+            "kms:Describe*",
+        ],
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", "log-group:*")}
+        },
+    }
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+
+def log_group(
+    name: str,
+    *,
+    path: str,
+    ctx: StackContext,
+    key: aws.kms.Key,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+) -> aws.cloudwatch.LogGroup:
+    """A KMS-encrypted log group with the stack's retention."""
+    return aws.cloudwatch.LogGroup(
+        name,
+        name=path,
+        retention_in_days=ctx.log_retention_days,
+        kms_key_id=key.arn,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

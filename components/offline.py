@@ -1,0 +1,407 @@
+"""Offline harness: run the program, or any part of it, under Pulumi mocks and record everything.
+
+Used by the tests and by the offline plan. Nothing here talks to AWS or needs the Pulumi CLI: the
+mocks answer every invoke the program makes with plausible values, give AWS resources the outputs
+the program reads (ARNs, names, endpoints), and give remote components (awsx, eks) explicit outputs,
+since under mocks their children never exist.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime.settings as runtime_settings
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "platform"
+ACCOUNT_ID = "123456789012"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+class OfflineError(Exception):
+    """The offline run could not start (missing or unreadable stack file, unmocked invoke)."""
+
+
+class ProgramError(Exception):
+    """The program raised; `run` holds what it had registered until then."""
+
+    def __init__(self, error: BaseException, run: OfflineRun):
+        super().__init__(str(error))
+        self.run = run
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One registered resource: what the engine would have been asked to create."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    parent: str | None
+    provider: str | None
+    providers: dict[str, str]
+    custom: bool
+    remote: bool
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    dependencies: tuple[str, ...]
+    ignore_changes: tuple[str, ...]
+    replace_on_changes: tuple[str, ...]
+    aliases: tuple[str, ...]
+
+
+@dataclass
+class OfflineRun:
+    """Everything one offline run registered, plus the stack outputs."""
+
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    invokes: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        """The single resource of a type (whose logical name ends with `name`, if given)."""
+        found = [r for r in self.of_type(type_) if name is None or r.name.endswith(name)]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_)]
+            raise AssertionError(f"expected one {type_} named *{name or ''}, found {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def component_of(self, resource: Resource) -> Resource | None:
+        """The nearest enclosing platform component (type `platform:*`)."""
+        parent = resource.parent
+        while parent:
+            owner = self.by_urn(parent) if any(r.urn == parent for r in self.resources) else None
+            if owner is None:
+                return None
+            if owner.type.startswith("platform:"):
+                return owner
+            parent = owner.parent
+        return None
+
+
+# --- the mocks ------------------------------------------------------------------------------------
+
+
+def _camel_service(token: str) -> tuple[str, str]:
+    """('ec2', 'vpc') from 'aws:ec2/vpc:Vpc'."""
+    module = token.split(":")[1]
+    service, _, kind = module.partition("/")
+    return service, kind or module
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Plausible answers for every resource and invoke the program uses."""
+
+    def __init__(self, region: str):
+        self.region = region
+        self.monitor: RecordingMonitor | None = None
+        self.invokes: list[str] = []
+
+    # resources
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        special = _REMOTE_OUTPUTS.get(args.typ)
+        if special is not None:
+            return f"{args.name}-id", special(self, args)
+        outputs = dict(args.inputs)
+        resource_id = f"{args.name}-id"
+        if args.typ.startswith("aws:"):
+            outputs.setdefault("name", args.name)
+            outputs.setdefault("arn", self._arn(args.typ, str(outputs["name"])))
+            outputs.setdefault("tagsAll", outputs.get("tags", {}))
+            extra = _AWS_OUTPUTS.get(args.typ)
+            if extra is not None:
+                outputs.update(extra(self, args.name, outputs))
+        return resource_id, outputs
+
+    def _arn(self, token: str, name: str) -> str:
+        service, kind = _camel_service(token)
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind.lower()}/{name}"
+
+    def fake_children(self, parent_urn: str, token: str, names: list[str]) -> list[dict[str, str]]:
+        """Register resources a remote component would own, so its outputs can reference them."""
+        assert self.monitor is not None
+        references: list[dict[str, str]] = []
+        for name in names:
+            urn = f"{parent_urn}${token}::{name}"
+            state = {"id": f"{name}-id", "arn": self._arn(token, name)}
+            self.monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, f"{name}-id", state)
+            references.append(
+                {
+                    rpc._special_sig_key: rpc._special_resource_sig,
+                    "urn": urn,
+                    "id": f"{name}-id",
+                    "type": token,
+                    "name": name,
+                }
+            )
+        return references
+
+    # invokes
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        self.invokes.append(args.token)
+        answer = _INVOKES.get(args.token)
+        if answer is None:
+            raise OfflineError(f"the offline harness has no answer for invoke {args.token}")
+        return answer(self, args.args), []
+
+    @property
+    def zones(self) -> list[str]:
+        return [f"{self.region}{letter}" for letter in "abc"]
+
+
+def _vpc_outputs(mocks: PlatformMocks, args: MockResourceArgs) -> dict[str, Any]:
+    zones: list[str] = args.inputs.get("availabilityZoneNames") or mocks.zones
+    name = args.name
+    urn = f"urn:pulumi:stack::{PROJECT}::awsx:ec2:Vpc::{name}"
+    tiers = [spec["name"] for spec in args.inputs.get("subnetSpecs", [])]
+    table_names = [f"{name}-{tier}-{i + 1}" for tier in tiers for i in range(len(zones))]
+    ids = {
+        tier: [f"subnet-{tier}-{i + 1}" for i in range(len(zones))]
+        for tier in ("public", "private", "isolated")
+    }
+    return {
+        "vpcId": f"vpc-{name}",
+        "publicSubnetIds": ids["public"],
+        "privateSubnetIds": ids["private"],
+        "isolatedSubnetIds": ids["isolated"],
+        "routeTables": mocks.fake_children(urn, "aws:ec2/routeTable:RouteTable", table_names),
+    }
+
+
+_REMOTE_OUTPUTS: dict[str, Callable[[PlatformMocks, MockResourceArgs], dict[str, Any]]] = {
+    "awsx:ec2:Vpc": _vpc_outputs,
+}
+
+_AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str, Any]]] = {
+    "aws:kms/key:Key": lambda m, name, _: {
+        "keyId": f"{name}-key-id",
+        "arn": f"arn:aws:kms:{m.region}:{ACCOUNT_ID}:key/{name}-key-id",
+    },
+    "aws:cloudwatch/logGroup:LogGroup": lambda m, _, out: {
+        "arn": f"arn:aws:logs:{m.region}:{ACCOUNT_ID}:log-group:{out['name']}",
+    },
+    "aws:iam/role:Role": lambda _m, _n, out: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{out['name']}",
+    },
+    "aws:ec2/securityGroup:SecurityGroup": lambda _m, name, _: {"id": f"sg-{name}"},
+}
+
+
+def _policy_document(_: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    statements = []
+    for statement in args.get("statements", []):
+        rendered: dict[str, Any] = {
+            "Effect": statement.get("effect", "Allow"),
+            "Action": statement.get("actions", []),
+            "Resource": statement.get("resources", []),
+        }
+        principals = statement.get("principals") or []
+        if principals:
+            rendered["Principal"] = {p["type"]: p["identifiers"] for p in principals}
+        conditions = statement.get("conditions") or []
+        if conditions:
+            rendered["Condition"] = {c["test"]: {c["variable"]: c["values"]} for c in conditions}
+        statements.append(rendered)
+    document = {"Version": "2012-10-17", "Statement": statements}
+    return {"json": json.dumps(document), "minifiedJson": json.dumps(document), "id": "doc"}
+
+
+_INVOKES: dict[str, Callable[[PlatformMocks, dict[str, Any]], dict[str, Any]]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda m, _: {
+        "names": m.zones,
+        "zoneIds": [f"euw1-az{i + 1}" for i in range(len(m.zones))],
+        "id": m.region,
+    },
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda _m, _a: {
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+        "userId": "OFFLINE",
+        "id": ACCOUNT_ID,
+    },
+    "aws:index/getPartition:getPartition": lambda _m, _a: {
+        "partition": "aws",
+        "dnsSuffix": "amazonaws.com",
+        "reverseDnsPrefix": "com.amazonaws",
+        "id": "aws",
+    },
+    "aws:index/getRegion:getRegion": lambda m, _: {
+        "name": m.region,
+        "region": m.region,
+        "description": m.region,
+        "endpoint": f"ec2.{m.region}.amazonaws.com",
+        "id": m.region,
+    },
+    "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+}
+
+
+# --- the recording monitor ------------------------------------------------------------------------
+
+
+class RecordingMonitor(MockMonitor):
+    """A mock monitor that also keeps each registration's options (protect, parent, ...)."""
+
+    def __init__(self, mocks: PlatformMocks):
+        super().__init__(mocks)
+        mocks.monitor = self
+        self.records: list[Resource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != STACK_TYPE:
+            self.records.append(_record(request, response.urn))
+        return response
+
+
+def _record(request: Any, urn: str) -> Resource:
+    inputs = rpc.deserialize_properties(request.object)
+    # Mock URNs chain the parents' types, so the stack is the parent only when its type is the last.
+    parent = (
+        request.parent
+        if request.parent and not request.parent.split("::")[2].endswith(STACK_TYPE)
+        else None
+    )
+    return Resource(
+        urn=urn,
+        type=request.type,
+        name=request.name,
+        inputs=dict(inputs),
+        parent=parent,
+        provider=request.provider or None,
+        providers=dict(request.providers),
+        custom=bool(request.custom),
+        remote=bool(request.remote),
+        protect=bool(request.protect),
+        retain_on_delete=bool(request.retainOnDelete),
+        delete_before_replace=bool(request.deleteBeforeReplace),
+        dependencies=tuple(request.dependencies),
+        ignore_changes=tuple(request.ignoreChanges),
+        replace_on_changes=tuple(request.replaceOnChanges),
+        aliases=tuple(_alias_text(alias) for alias in request.aliases),
+    )
+
+
+def _alias_text(alias: Any) -> str:
+    """An alias as `urn` or `name=<old name> parent=<old parent>`, whichever it was given as."""
+    if alias.urn:
+        return str(alias.urn)
+    spec = alias.spec
+    return " ".join(f"{key}={value}" for key, value in (("name", spec.name), ("type", spec.type),
+                    ("parent", spec.parentUrn)) if value)  # fmt: skip
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+def run_offline(
+    program: Callable[[], object], *, stack: str, config: Mapping[str, str], project: str = PROJECT
+) -> OfflineRun:
+    """Run `program` under mocks with `config` (fully qualified keys, string values)."""
+    # A fresh context per run: no root stack, config or settings leak from one run to the next.
+    return contextvars.Context().run(_run, program, stack, dict(config), project)
+
+
+def _run(
+    program: Callable[[], object], stack: str, config: dict[str, str], project: str
+) -> OfflineRun:
+    mocks = PlatformMocks(region=config.get("aws:region", "eu-west-1"))
+    monitor = RecordingMonitor(mocks)
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config, [])
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    outputs: dict[str, Any] = {}
+
+    async def main() -> None:
+        program()
+        root = runtime_settings.get_root_resource()
+        exported: dict[str, Any] = getattr(root, "outputs", {})
+        for key, value in exported.items():
+            outputs[key] = await pulumi.Output.from_input(value).future()
+
+    try:
+        _sync_await(run_pulumi_func(main))
+    except Exception as error:
+        partial = OfflineRun(
+            stack=stack, resources=monitor.records, outputs={}, invokes=mocks.invokes
+        )
+        raise ProgramError(error, partial) from error
+    return OfflineRun(
+        stack=stack, resources=monitor.records, outputs=outputs, invokes=mocks.invokes
+    )
+
+
+def stack_names(root: Path = PROJECT_ROOT) -> list[str]:
+    return sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml")
+    )
+
+
+def stack_config(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """The config the Pulumi CLI would hand the program: project defaults, then the stack file."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise OfflineError(
+            f"no stack file {path.name}; stacks here: {', '.join(stack_names(root))}"
+        )
+    try:
+        project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
+        values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    except yaml.YAMLError as error:
+        raise OfflineError(f"{path.name} is not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise OfflineError(f"{path.name}: 'config' must be a mapping of keys to values")
+    name = project.get("name", PROJECT)
+    declared: dict[str, Any] = project.get("config") or {}
+    config = {key: spec["default"] for key, spec in declared.items() if "default" in spec}
+    config.update(values)
+    return {_qualify(key, name): _as_config_string(value) for key, value in config.items()}
+
+
+def _qualify(key: str, project: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def _as_config_string(value: object) -> str:
+    """Config values reach the program as strings: objects as JSON, booleans in lower case."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def run_stack(
+    stack: str, *, overrides: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT
+) -> OfflineRun:
+    """Run the whole program (`__main__.py`) for one stack's real config file."""
+    config = {**stack_config(stack, root), **(overrides or {})}
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    program = root / "__main__.py"
+    return run_offline(lambda: _run_main(program), stack=stack, config=config)
+
+
+def _run_main(program: Path) -> None:
+    runpy.run_path(str(program), run_name="__main__")
