@@ -5,6 +5,7 @@ import pulumi
 from components.common import lookup_context
 from components.naming import Naming
 from components.network import Network, NetworkArgs
+from components.service import Service, ServiceArgs
 from components.settings import load_settings
 from components.tagging import aws_provider
 
@@ -26,6 +27,12 @@ network = Network(
     opts=with_provider,
 )
 
+service = Service(
+    naming.component("service"),
+    ServiceArgs(settings=settings.config.service, ctx=ctx, network=network),
+    opts=with_provider,
+)
+
 pulumi.export("region", settings.region)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("vpcCidr", network.cidr)
@@ -33,3 +40,8 @@ pulumi.export("zoneNames", network.zone_names)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
 pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)
+pulumi.export("serviceUrl", service.url)
+pulumi.export("albDnsName", service.alb_dns_name)
+pulumi.export("clusterName", service.cluster_name)
+pulumi.export("serviceName", service.service_name)
+pulumi.export("repositoryUrl", service.repository_url)

@@ -190,3 +190,164 @@ def log_group(
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+# --- S3 -------------------------------------------------------------------------------------------
+
+
+def private_bucket(
+    name: str,
+    *,
+    ctx: StackContext,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+    key: aws.kms.Key | None,
+    versioned: bool,
+) -> aws.s3.Bucket:
+    """A bucket no one outside the account can read: public access blocked, ACLs disabled,
+    encrypted with `key` (or SSE-S3 where a service, such as ALB log delivery, cannot use KMS).
+    Protected and kept unless the stack is destroyable."""
+    bucket = aws.s3.Bucket(
+        name,
+        force_destroy=not ctx.protect_data,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent, protect=ctx.protect_data),
+    )
+    child = pulumi.ResourceOptions(parent=parent)
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=child,
+    )
+    default = (
+        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms", kms_master_key_id=key.arn
+        )
+        if key
+        else aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="AES256"
+        )
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=default, bucket_key_enabled=key is not None
+            )
+        ],
+        opts=child,
+    )
+    if versioned:
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+    return bucket
+
+
+def bucket_policy(
+    name: str,
+    *,
+    bucket: aws.s3.Bucket,
+    statements: Sequence[Statement],
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> aws.s3.BucketPolicy:
+    """The bucket's one policy: `statements` plus a deny of every request not made over TLS."""
+    deny_insecure = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket.arn, bucket.arn.apply(lambda arn: f"{arn}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    return aws.s3.BucketPolicy(
+        name,
+        bucket=bucket.id,
+        policy=policy_document([*statements, deny_insecure]),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+
+
+# --- WAF ------------------------------------------------------------------------------------------
+
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
+
+
+def _visibility(metric: str) -> aws.wafv2.WebAclRuleVisibilityConfigArgs:
+    return aws.wafv2.WebAclRuleVisibilityConfigArgs(
+        cloudwatch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=True
+    )
+
+
+def web_acl(
+    name: str,
+    *,
+    scope: str,
+    rate_limit: int,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+    provider: pulumi.ProviderResource | None = None,
+) -> aws.wafv2.WebAcl:
+    """A WAF web ACL: AWS managed rule groups, then a per-IP rate limit. `scope` is REGIONAL
+    (load balancers) or CLOUDFRONT (which AWS only accepts in us-east-1: pass that provider)."""
+    managed = [
+        aws.wafv2.WebAclRuleArgs(
+            name=group,
+            priority=priority,
+            override_action=aws.wafv2.WebAclRuleOverrideActionArgs(
+                none=aws.wafv2.WebAclRuleOverrideActionNoneArgs()
+            ),
+            statement=aws.wafv2.WebAclRuleStatementArgs(
+                managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
+                    vendor_name="AWS", name=group
+                )
+            ),
+            visibility_config=_visibility(group),
+        )
+        for priority, group in enumerate(MANAGED_RULE_GROUPS)
+    ]
+    rate = aws.wafv2.WebAclRuleArgs(
+        name="RateLimitPerIp",
+        priority=len(managed),
+        action=aws.wafv2.WebAclRuleActionArgs(block=aws.wafv2.WebAclRuleActionBlockArgs()),
+        statement=aws.wafv2.WebAclRuleStatementArgs(
+            rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
+                limit=rate_limit, aggregate_key_type="IP"
+            )
+        ),
+        visibility_config=_visibility("RateLimitPerIp"),
+    )
+    return aws.wafv2.WebAcl(
+        name,
+        scope=scope,
+        default_action=aws.wafv2.WebAclDefaultActionArgs(
+            allow=aws.wafv2.WebAclDefaultActionAllowArgs()
+        ),
+        rules=[*managed, rate],
+        visibility_config=aws.wafv2.WebAclVisibilityConfigArgs(
+            cloudwatch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+        ),
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )

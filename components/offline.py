@@ -126,7 +126,6 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if special is not None:
             return f"{args.name}-id", special(self, args)
         outputs = dict(args.inputs)
-        resource_id = f"{args.name}-id"
         if args.typ.startswith("aws:"):
             outputs.setdefault("name", args.name)
             outputs.setdefault("arn", self._arn(args.typ, str(outputs["name"])))
@@ -134,7 +133,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             extra = _AWS_OUTPUTS.get(args.typ)
             if extra is not None:
                 outputs.update(extra(self, args.name, outputs))
-        return resource_id, outputs
+        # An "id" among the extras is the physical id (a security group's sg-..., say).
+        return str(outputs.pop("id", f"{args.name}-id")), outputs
 
     def _arn(self, token: str, name: str) -> str:
         service, kind = _camel_service(token)
@@ -208,6 +208,48 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
         "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{out['name']}",
     },
     "aws:ec2/securityGroup:SecurityGroup": lambda _m, name, _: {"id": f"sg-{name}"},
+    "aws:lb/loadBalancer:LoadBalancer": lambda m, name, out: {
+        "arn": f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:loadbalancer/app/{out['name']}/50dc6c495c0c9188",
+        "arnSuffix": f"app/{out['name']}/50dc6c495c0c9188",
+        "dnsName": f"{out['name']}-1234567890.{m.region}.elb.amazonaws.com",
+        "zoneId": "Z32O12XQLNTSW2",
+    },
+    "aws:lb/targetGroup:TargetGroup": lambda m, name, _: {
+        "arn": f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:targetgroup/{name}/73e2d6bc24d8a067",
+        "arnSuffix": f"targetgroup/{name}/73e2d6bc24d8a067",
+    },
+    "aws:ecr/repository:Repository": lambda m, _, out: {
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{m.region}.amazonaws.com/{out['name']}",
+    },
+    "aws:ecs/cluster:Cluster": lambda m, _, out: {
+        "arn": f"arn:aws:ecs:{m.region}:{ACCOUNT_ID}:cluster/{out['name']}",
+    },
+    "aws:ecs/taskDefinition:TaskDefinition": lambda m, _, out: {
+        "arn": f"arn:aws:ecs:{m.region}:{ACCOUNT_ID}:task-definition/{out['family']}:1",
+    },
+    "aws:s3/bucket:Bucket": lambda m, name, out: {
+        "bucket": out.get("bucket", name),
+        "arn": f"arn:aws:s3:::{out.get('bucket', name)}",
+        "bucketRegionalDomainName": f"{out.get('bucket', name)}.s3.{m.region}.amazonaws.com",
+    },
+    "aws:acm/certificate:Certificate": lambda _m, name, out: {
+        "domainValidationOptions": [
+            {
+                "domainName": out["domainName"],
+                "resourceRecordName": f"_{name}.{out['domainName']}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{name}.acm-validations.aws.",
+            }
+        ],
+    },
+    "aws:acm/certificateValidation:CertificateValidation": lambda _m, _n, out: {
+        "certificateArn": out["certificateArn"],
+    },
+    "aws:route53/record:Record": lambda _m, _n, out: {"fqdn": out["name"]},
+    "aws:sqs/queue:Queue": lambda m, name, _: {
+        "arn": f"arn:aws:sqs:{m.region}:{ACCOUNT_ID}:{name}",
+        "url": f"https://sqs.{m.region}.amazonaws.com/{ACCOUNT_ID}/{name}",
+    },
 }
 
 
@@ -256,6 +298,11 @@ _INVOKES: dict[str, Callable[[PlatformMocks, dict[str, Any]], dict[str, Any]]] =
         "id": m.region,
     },
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    # The regional Elastic Load Balancing account (eu-west-1's here) that writes ALB access logs.
+    "aws:elb/getServiceAccount:getServiceAccount": lambda _m, _a: {
+        "arn": "arn:aws:iam::156460612806:root",
+        "id": "156460612806",
+    },
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import enum
 import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -18,7 +19,14 @@ from typing import Annotated, TypeVar
 
 import pulumi
 import pulumi.runtime.config as runtime_config
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
@@ -111,6 +119,236 @@ class NetworkSettings(Section):
     )
 
 
+# --- shared rules ---------------------------------------------------------------------------------
+
+# The cpu (units) -> memory (MiB) pairs Fargate accepts, for ECS tasks and Batch jobs alike.
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+
+
+def fargate_problem(cpu: int, memory: int, *, cpu_key: str, memory_key: str) -> str | None:
+    """Why (cpu, memory) is not a Fargate size, or None when it is."""
+    if cpu not in FARGATE_MEMORY:
+        return f"{cpu_key} {cpu} is not a Fargate CPU size ({', '.join(map(str, FARGATE_MEMORY))})"
+    allowed = FARGATE_MEMORY[cpu]
+    if memory not in allowed:
+        return (
+            f"{memory_key} {memory} does not fit {cpu_key} {cpu} on Fargate; allowed: "
+            f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+        )
+    return None
+
+
+def ordered(values: dict[str, int]) -> str | None:
+    """Why the named values are not in non-decreasing order (min <= desired <= max), or None."""
+    pairs = list(values.items())
+    for (low_key, low), (high_key, high) in itertools.pairwise(pairs):
+        if low > high:
+            return f"{low_key} ({low}) is greater than {high_key} ({high})"
+    return None
+
+
+_CRON_FIELD = re.compile(r"^[0-9A-Z*?,/#LW-]+$")
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+
+
+def _schedule_expression(value: str) -> str:
+    if cron := re.fullmatch(r"cron\((.+)\)", value):
+        fields = cron[1].split()
+        if len(fields) != 6 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError(
+                "a cron expression needs 6 fields: minutes hours day month weekday year"
+            )
+        if "?" not in (fields[2], fields[4]):
+            raise ValueError("in a cron expression, day-of-month or day-of-week must be '?'")
+        return value
+    if rate := _RATE.match(value):
+        if int(rate[1]) < 1 or (int(rate[1]) == 1) != (not rate[2].endswith("s")):
+            raise ValueError(
+                "a rate needs a positive count and a unit that agrees (1 hour, 2 hours)"
+            )
+        return value
+    raise ValueError("not a schedule: use cron(0 3 * * ? *) or rate(1 hour)")
+
+
+_REFERENCE = re.compile(
+    r"^(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+
+
+def _image(value: str) -> str:
+    if "/" in value:
+        if not _REFERENCE.match(value) or not (":" in value.rsplit("/", 1)[1] or "@" in value):
+            raise ValueError("not an image reference with a tag or digest (registry/name:tag)")
+    elif not _TAG.match(value):
+        raise ValueError(
+            "not an ECR image tag (letters, digits, '_', '.', '-') nor a full reference"
+        )
+    return value
+
+
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:\d{12}:secret:|ssm:[a-z0-9-]+:\d{12}:parameter/)\S+$"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
+
+
+def _secret_references(values: dict[str, str]) -> dict[str, str]:
+    for name, arn in values.items():
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+        if not _SECRET_ARN.match(arn):
+            raise ValueError(
+                f"{name}: {arn!r} is not a Secrets Manager secret or SSM parameter ARN"
+            )
+    return values
+
+
+def _environment(values: dict[str, str]) -> dict[str, str]:
+    bad = [name for name in values if not _ENV_NAME.match(name)]
+    if bad:
+        raise ValueError(f"not environment variable names: {', '.join(bad)}")
+    return values
+
+
+def _domain(value: str | None) -> str | None:
+    if value is not None and not _DOMAIN.match(value):
+        raise ValueError("not a lower-case DNS name such as app.example.com")
+    return value
+
+
+def _zone_id(value: str | None) -> str | None:
+    if value is not None and not _ZONE_ID.match(value):
+        raise ValueError("not a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+    return value
+
+
+# --- service --------------------------------------------------------------------------------------
+
+
+class Capacity(enum.StrEnum):
+    """Which Fargate capacity runs the service's tasks."""
+
+    SPOT = "spot"  # all Fargate Spot: about 70% cheaper, tasks may be reclaimed
+    MIXED = "mixed"  # a base of on-demand tasks, the rest shared with Spot
+    ON_DEMAND = "onDemand"  # all on-demand
+
+
+class CpuArchitecture(enum.StrEnum):
+    X86_64 = "X86_64"
+    ARM64 = "ARM64"
+
+
+class ScheduledTaskSettings(Section):
+    """`platform:service.schedule`: a cron job run as a Fargate task from the service's image."""
+
+    expression: Annotated[str, AfterValidator(_schedule_expression)] = Field(
+        description="EventBridge Scheduler expression: cron(m h dom mon dow y) or rate(n unit)."
+    )
+    timezone: str = Field("UTC", description="IANA time zone the cron expression is read in.")
+    command: Annotated[list[str], Field(min_length=1)] = Field(
+        description="Command the job's container runs instead of the image's default."
+    )
+
+
+class ServiceSettings(Section):
+    """`platform:service`."""
+
+    image: Annotated[str, AfterValidator(_image)] = Field(
+        "public.ecr.aws/nginx/nginx-unprivileged:stable-alpine",
+        description="A full image reference (registry/name:tag or @sha256:...) or a tag of the "
+        "service's own ECR repository, so CI deploys with `pulumi config set`.",
+    )
+    cpu: int = Field(1024, description="Task CPU units; with memory, a Fargate combination.")
+    memory: int = Field(2048, description="Task memory in MiB.")
+    cpu_architecture: CpuArchitecture = Field(
+        CpuArchitecture.X86_64, description="X86_64 or ARM64 (Graviton, about 20% cheaper)."
+    )
+    container_port: Annotated[int, between(1, 65535)] = Field(
+        8080, description="Port the container listens on."
+    )
+    health_check_path: Annotated[str, Field(pattern=r"^/\S*$")] = Field(
+        "/", description="HTTP path the load balancer and the container health check probe."
+    )
+    environment: Annotated[dict[str, str], AfterValidator(_environment)] = Field(
+        default_factory=dict, description="Plain environment variables (never secrets)."
+    )
+    secrets: Annotated[dict[str, str], AfterValidator(_secret_references)] = Field(
+        default_factory=dict,
+        description="Environment variable name -> Secrets Manager or SSM parameter ARN, "
+        "injected by reference; the execution role may read exactly these.",
+    )
+    min_tasks: Annotated[int, between(1, 100)] = Field(3, description="Autoscaling minimum.")
+    desired_tasks: Annotated[int, between(1, 100)] = Field(
+        3, description="Tasks at creation; autoscaling owns the count afterwards."
+    )
+    max_tasks: Annotated[int, between(1, 1000)] = Field(12, description="Autoscaling maximum.")
+    capacity: Capacity = Field(Capacity.ON_DEMAND, description="spot, mixed or onDemand.")
+    cpu_target_percent: Annotated[int, between(10, 90)] = Field(
+        60, description="Target average CPU for scaling."
+    )
+    requests_per_target: Annotated[int, between(10, 100000)] = Field(
+        1000, description="Target ALB requests per task per minute for scaling."
+    )
+    enable_exec: bool = Field(False, description="ECS Exec into running tasks (keep off in prod).")
+    domain_name: Annotated[str | None, AfterValidator(_domain)] = Field(
+        None, description="DNS name of the service; with it: ACM certificate, HTTPS, alias record."
+    )
+    hosted_zone_id: Annotated[str | None, AfterValidator(_zone_id)] = Field(
+        None, description="Route53 hosted zone of domainName (required with it)."
+    )
+    waf: bool = Field(True, description="Regional WAF web ACL on the load balancer.")
+    waf_rate_limit: Annotated[int, between(100, 2_000_000_000)] = Field(
+        2000, description="Requests per 5 minutes from one IP before WAF blocks it."
+    )
+    deregistration_delay: Annotated[int, between(0, 3600)] = Field(
+        30, description="Seconds the ALB drains a task before deregistering it."
+    )
+    health_check_grace_seconds: Annotated[int, between(0, 3600)] = Field(
+        60, description="Seconds after start before failed health checks stop a task."
+    )
+    ecr_keep_images: Annotated[int, between(1, 1000)] = Field(
+        30, description="Tagged images kept in the repository."
+    )
+    ecr_untagged_days: Annotated[int, between(1, 365)] = Field(
+        7, description="Days before untagged images expire."
+    )
+    schedule: ScheduledTaskSettings | None = Field(
+        None, description="Optional cron job from the service's image."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSettings:
+        problems = [
+            fargate_problem(self.cpu, self.memory, cpu_key="cpu", memory_key="memory"),
+            ordered(
+                {
+                    "minTasks": self.min_tasks,
+                    "desiredTasks": self.desired_tasks,
+                    "maxTasks": self.max_tasks,
+                }
+            ),
+            "domainName needs hostedZoneId (the Route53 zone that validates its certificate)"
+            if self.domain_name and not self.hosted_zone_id
+            else None,
+        ]
+        found = [p for p in problems if p]
+        if found:
+            raise ValueError("; ".join(found))
+        return self
+
+
 # --- the whole stack ------------------------------------------------------------------------------
 
 
@@ -130,6 +368,10 @@ class StackConfig(Section):
         True,
         description="Protect stateful resources: Pulumi protect, deletion protection, "
         "final snapshots, retained buckets. Off only where destroying everything is intended.",
+    )
+    service: ServiceSettings = Field(
+        default_factory=lambda: ServiceSettings.model_validate({}),
+        description="The Fargate service: see ServiceSettings.",
     )
     network: NetworkSettings = Field(
         default_factory=lambda: NetworkSettings.model_validate({}),

@@ -21,6 +21,11 @@ EXPECTED_OUTPUTS = {
     "publicSubnetIds",
     "privateSubnetIds",
     "isolatedSubnetIds",
+    "serviceUrl",
+    "albDnsName",
+    "clusterName",
+    "serviceName",
+    "repositoryUrl",
 }
 
 

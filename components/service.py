@@ -1,0 +1,805 @@
+"""Service: an ECS Fargate service behind an ALB, with ECR, autoscaling, a cron task and WAF."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import (
+    StackContext,
+    Statement,
+    allow,
+    bucket_policy,
+    kms_key,
+    log_group,
+    logs_key_statement,
+    private_bucket,
+    role,
+    service_trust,
+    web_acl,
+)
+from components.naming import Limit, child
+from components.network import Network
+from components.settings import Capacity, ScheduledTaskSettings, ServiceSettings
+from components.tagging import component_tags
+
+COMPONENT = "service"
+CONTAINER = "app"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
+
+CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
+    # (capacity provider, base, weight)
+    Capacity.SPOT: [("FARGATE_SPOT", 0, 1)],
+    Capacity.MIXED: [("FARGATE", 1, 1), ("FARGATE_SPOT", 0, 1)],
+    Capacity.ON_DEMAND: [("FARGATE", 0, 1)],
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceArgs:
+    """settings: the `service` section. network: where it runs. The rest is wiring from other
+    components: secrets injected by reference (name -> ARN[:json-key::]), the ARNs the execution
+    role may read and the keys it may decrypt them with, and the task role's own statements."""
+
+    settings: ServiceSettings
+    ctx: StackContext
+    network: Network
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    readable_secret_arns: Sequence[pulumi.Input[str]] = ()
+    decrypt_key_arns: Sequence[pulumi.Input[str]] = ()
+    task_statements: Sequence[Statement] = ()
+
+
+class Service(pulumi.ComponentResource):
+    """ECR repository, ECS cluster, Fargate service behind an ALB, autoscaling, cron task, WAF."""
+
+    url: pulumi.Output[str]
+    alb_dns_name: pulumi.Output[str]
+    alb_arn: pulumi.Output[str]
+    alb_arn_suffix: pulumi.Output[str]
+    target_group_arn_suffix: pulumi.Output[str]
+    cluster_name: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    repository_url: pulumi.Output[str]
+    alb_security_group_id: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+    has_certificate: bool
+
+    def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:service:Service", name, None, opts)
+        self._name, self._args = name, args
+        self._settings, self._ctx = args.settings, args.ctx
+        self._tags = component_tags(COMPONENT)
+        self._child = pulumi.ResourceOptions(parent=self)
+        self.has_certificate = args.settings.domain_name is not None
+
+        self._key = kms_key(
+            f"{name}-key",
+            ctx=self._ctx,
+            description=f"{name}: image repository and logs",
+            statements=[logs_key_statement(self._ctx)],
+            parent=self,
+            tags=self._tags,
+        )
+        repository = self._repository()
+        self.repository_url = repository.repository_url
+        group = log_group(
+            f"{name}-logs",
+            path=f"/{self._ctx.project}/{self._ctx.stack}/{COMPONENT}",
+            ctx=self._ctx,
+            key=self._key,
+            parent=self,
+            tags=self._tags,
+        )
+        self.log_group_name = group.name
+        cluster = self._cluster()
+        alb_sg, service_sg = self._security_groups()
+        alb, target_group = self._load_balancer(alb_sg)
+        listeners = self._listeners(alb, target_group)
+        execution_role = self._execution_role(repository, group)
+        task_role = self._task_role()
+        task_definition = self._task_definition(
+            f"{name}-task", repository, group, execution_role, task_role, command=None
+        )
+        service = self._service(cluster, task_definition, service_sg, target_group, listeners)
+        self._autoscaling(cluster, service, alb, target_group)
+        if self._settings.schedule:
+            self._scheduled_task(
+                schedule=self._settings.schedule,
+                task_definition=self._task_definition(
+                    f"{name}-job",
+                    repository,
+                    group,
+                    execution_role,
+                    task_role,
+                    command=self._settings.schedule.command,
+                ),
+                cluster=cluster,
+                service_sg=service_sg,
+                execution_role=execution_role,
+                task_role=task_role,
+            )
+        if self._settings.waf:
+            acl = web_acl(
+                f"{name}-waf",
+                scope="REGIONAL",
+                rate_limit=self._settings.waf_rate_limit,
+                parent=self,
+                tags=self._tags,
+            )
+            aws.wafv2.WebAclAssociation(
+                f"{name}-waf-alb", resource_arn=alb.arn, web_acl_arn=acl.arn, opts=self._child
+            )
+
+        self.alb_dns_name = alb.dns_name
+        self.alb_arn = alb.arn
+        self.alb_arn_suffix = alb.arn_suffix
+        self.target_group_arn_suffix = target_group.arn_suffix
+        self.cluster_name = cluster.name
+        self.service_name = service.name
+        self.alb_security_group_id = alb_sg.id
+        self.security_group_id = service_sg.id
+        domain = self._settings.domain_name
+        self.url = (
+            pulumi.Output.from_input(f"https://{domain}")
+            if domain
+            else alb.dns_name.apply(lambda dns: f"http://{dns}")
+        )
+        self.register_outputs(
+            {
+                "url": self.url,
+                "albDnsName": self.alb_dns_name,
+                "albArnSuffix": self.alb_arn_suffix,
+                "targetGroupArnSuffix": self.target_group_arn_suffix,
+                "clusterName": self.cluster_name,
+                "serviceName": self.service_name,
+                "repositoryUrl": self.repository_url,
+                "albSecurityGroupId": self.alb_security_group_id,
+                "securityGroupId": self.security_group_id,
+                "logGroupName": self.log_group_name,
+            }
+        )
+
+    # --- image and cluster ------------------------------------------------------------------------
+
+    def _repository(self) -> aws.ecr.Repository:
+        settings = self._settings
+        repository = aws.ecr.Repository(
+            f"{self._name}-repo",
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
+                scan_on_push=True
+            ),
+            encryption_configurations=[
+                aws.ecr.RepositoryEncryptionConfigurationArgs(
+                    encryption_type="KMS", kms_key=self._key.arn
+                )
+            ],
+            force_delete=not self._ctx.protect_data,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=self._ctx.protect_data),
+        )
+        rules = [
+            {
+                "rulePriority": 1,
+                "description": f"Expire untagged images after {settings.ecr_untagged_days} days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": settings.ecr_untagged_days,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"Keep the last {settings.ecr_keep_images} tagged images",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": settings.ecr_keep_images,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+        aws.ecr.LifecyclePolicy(
+            f"{self._name}-repo-lifecycle",
+            repository=repository.name,
+            policy=pulumi.Output.json_dumps({"rules": rules}),
+            opts=self._child,
+        )
+        return repository
+
+    def _cluster(self) -> aws.ecs.Cluster:
+        cluster = aws.ecs.Cluster(
+            f"{self._name}-cluster",
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            configuration=aws.ecs.ClusterConfigurationArgs(
+                execute_command_configuration=aws.ecs.ClusterConfigurationExecuteCommandConfigurationArgs(
+                    kms_key_id=self._key.arn, logging="DEFAULT"
+                )
+            ),
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.ecs.ClusterCapacityProviders(
+            f"{self._name}-capacity",
+            cluster_name=cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategies=[
+                aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(
+                    capacity_provider=provider, base=base, weight=weight
+                )
+                for provider, base, weight in CAPACITY_STRATEGY[self._settings.capacity]
+            ],
+            opts=self._child,
+        )
+        return cluster
+
+    # --- network ----------------------------------------------------------------------------------
+
+    def _security_groups(self) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+        vpc_id = self._args.network.vpc_id
+        port = self._settings.container_port
+        alb_sg = aws.ec2.SecurityGroup(
+            f"{self._name}-alb-sg",
+            description="Load balancer: HTTP and HTTPS from the internet",
+            vpc_id=vpc_id,
+            tags={**self._tags, "Name": f"{self._name}-alb"},
+            opts=self._child,
+        )
+        service_sg = aws.ec2.SecurityGroup(
+            f"{self._name}-tasks-sg",
+            description="Service tasks: the container port from the load balancer only",
+            vpc_id=vpc_id,
+            tags={**self._tags, "Name": f"{self._name}-tasks"},
+            opts=self._child,
+        )
+        # Rules are separate resources so the two groups can reference each other without a cycle.
+        for listener_port in (80, 443):
+            for family, cidr in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{self._name}-alb-in-{listener_port}-{family}",
+                    security_group_id=alb_sg.id,
+                    description=f"Port {listener_port} from the internet ({family})",
+                    ip_protocol="tcp",
+                    from_port=listener_port,
+                    to_port=listener_port,
+                    cidr_ipv4=cidr if family == "ipv4" else None,
+                    cidr_ipv6=cidr if family == "ipv6" else None,
+                    tags=self._tags,
+                    opts=self._child,
+                )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-alb-out-tasks",
+            security_group_id=alb_sg.id,
+            description="To the service tasks on the container port",
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            referenced_security_group_id=service_sg.id,
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-tasks-in-alb",
+            security_group_id=service_sg.id,
+            description="Container port from the load balancer",
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            referenced_security_group_id=alb_sg.id,
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-tasks-out-https",
+            security_group_id=service_sg.id,
+            description="HTTPS to AWS APIs and the internet (through NAT or endpoints)",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4="0.0.0.0/0",
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-tasks-out-vpc",
+            security_group_id=service_sg.id,
+            description="TCP inside the VPC (database and internal services)",
+            ip_protocol="tcp",
+            from_port=0,
+            to_port=65535,
+            cidr_ipv4=self._args.network.cidr,
+            tags=self._tags,
+            opts=self._child,
+        )
+        return alb_sg, service_sg
+
+    # --- load balancer ----------------------------------------------------------------------------
+
+    def _load_balancer(
+        self, alb_sg: aws.ec2.SecurityGroup
+    ) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup]:
+        logs, log_policy = self._access_log_bucket()
+        alb = aws.lb.LoadBalancer(
+            f"{self._name}-alb",
+            name=child(self._name, "alb", limit=Limit.ALB),
+            load_balancer_type="application",
+            internal=False,
+            subnets=self._args.network.public_subnet_ids,
+            security_groups=[alb_sg.id],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=self._ctx.protect_data,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(
+                bucket=logs.bucket, prefix="alb", enabled=True
+            ),
+            tags=self._tags,
+            # ALB checks at creation that it may write its logs, so the policy must exist first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
+        )
+        settings = self._settings
+        target_group = aws.lb.TargetGroup(
+            f"{self._name}-tg",
+            target_type="ip",
+            port=settings.container_port,
+            protocol="HTTP",
+            vpc_id=self._args.network.vpc_id,
+            deregistration_delay=settings.deregistration_delay,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=settings.health_check_path,
+                matcher="200-399",
+                interval=15,
+                healthy_threshold=2,
+                unhealthy_threshold=3,
+            ),
+            tags=self._tags,
+            opts=self._child,
+        )
+        return alb, target_group
+
+    def _access_log_bucket(self) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
+        # ALB log delivery cannot write with a customer KMS key: SSE-S3 is the only option.
+        bucket = private_bucket(
+            f"{self._name}-alb-logs",
+            ctx=self._ctx,
+            parent=self,
+            tags=self._tags,
+            key=None,
+            versioned=False,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{self._name}-alb-logs-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=self._ctx.log_retention_days
+                    ),
+                )
+            ],
+            opts=self._child,
+        )
+        elb_account = aws.elb.get_service_account(opts=pulumi.InvokeOptions(parent=self))
+        objects = bucket.arn.apply(lambda arn: f"{arn}/alb/AWSLogs/{self._ctx.account_id}/*")
+        policy = bucket_policy(
+            f"{self._name}-alb-logs-policy",
+            bucket=bucket,
+            statements=[
+                # Regions from before August 2022 deliver as the regional ELB account, newer ones
+                # as the log delivery service; granting both keeps the stack region-independent.
+                {
+                    "Sid": "ElbAccountWrites",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": elb_account.arn},
+                    "Action": "s3:PutObject",
+                    "Resource": objects,
+                },
+                {
+                    "Sid": "LogDeliveryWrites",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": objects,
+                },
+            ],
+            parent=self,
+        )
+        return bucket, policy
+
+    def _listeners(
+        self, alb: aws.lb.LoadBalancer, target_group: aws.lb.TargetGroup
+    ) -> list[aws.lb.Listener]:
+        forward = aws.lb.ListenerDefaultActionArgs(
+            type="forward", target_group_arn=target_group.arn
+        )
+        domain, zone = self._settings.domain_name, self._settings.hosted_zone_id
+        if not (domain and zone):
+            http = aws.lb.Listener(
+                f"{self._name}-http",
+                load_balancer_arn=alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=[forward],
+                tags=self._tags,
+                opts=self._child,
+            )
+            return [http]
+        certificate = self._certificate(domain, zone)
+        https = aws.lb.Listener(
+            f"{self._name}-https",
+            load_balancer_arn=alb.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=TLS_POLICY,
+            certificate_arn=certificate.certificate_arn,
+            default_actions=[forward],
+            tags=self._tags,
+            opts=self._child,
+        )
+        redirect = aws.lb.Listener(
+            f"{self._name}-http",
+            load_balancer_arn=alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="redirect",
+                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                        protocol="HTTPS", port="443", status_code="HTTP_301"
+                    ),
+                )
+            ],
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.route53.Record(
+            f"{self._name}-alias",
+            zone_id=zone,
+            name=domain,
+            type="A",
+            aliases=[
+                aws.route53.RecordAliasArgs(
+                    name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True
+                )
+            ],
+            opts=self._child,
+        )
+        return [https, redirect]
+
+    def _certificate(self, domain: str, zone: str) -> aws.acm.CertificateValidation:
+        certificate = aws.acm.Certificate(
+            f"{self._name}-cert",
+            domain_name=domain,
+            validation_method="DNS",
+            key_algorithm="EC_prime256v1",
+            tags=self._tags,
+            opts=self._child,
+        )
+        option = certificate.domain_validation_options[0]
+        record = aws.route53.Record(
+            f"{self._name}-cert-validation",
+            zone_id=zone,
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=60,
+            allow_overwrite=True,
+            opts=self._child,
+        )
+        return aws.acm.CertificateValidation(
+            f"{self._name}-cert-validation",
+            certificate_arn=certificate.arn,
+            validation_record_fqdns=[record.fqdn],
+            opts=self._child,
+        )
+
+    # --- roles ------------------------------------------------------------------------------------
+
+    def _execution_role(
+        self, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
+    ) -> aws.iam.Role:
+        statements: list[Statement] = [
+            # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
+            allow(["ecr:GetAuthorizationToken"], ["*"]),
+            allow(
+                [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchGetImage",
+                ],
+                [repository.arn],
+            ),
+            allow(
+                ["logs:CreateLogStream", "logs:PutLogEvents"], [group.arn.apply(lambda a: f"{a}:*")]
+            ),
+            allow(["kms:Decrypt"], [self._key.arn, *self._args.decrypt_key_arns]),
+        ]
+        secret_arns = [
+            *self._args.readable_secret_arns,
+            *(arn for arn in self._settings.secrets.values() if ":secretsmanager:" in arn),
+        ]
+        parameter_arns = [arn for arn in self._settings.secrets.values() if ":ssm:" in arn]
+        if secret_arns:
+            statements.append(allow(["secretsmanager:GetSecretValue"], secret_arns))
+        if parameter_arns:
+            statements.append(allow(["ssm:GetParameters"], parameter_arns))
+        return role(
+            f"{self._name}-execution",
+            description="ECS agent: pull the image, write logs, read the service's secrets",
+            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
+            statements=statements,
+            parent=self,
+            tags=self._tags,
+        )
+
+    def _task_role(self) -> aws.iam.Role:
+        statements = list(self._args.task_statements)
+        if self._settings.enable_exec:
+            # The SSM message channels ECS Exec opens have no resource-level permissions.
+            statements.append(
+                allow(
+                    [
+                        "ssmmessages:CreateControlChannel",
+                        "ssmmessages:CreateDataChannel",
+                        "ssmmessages:OpenControlChannel",
+                        "ssmmessages:OpenDataChannel",
+                    ],
+                    ["*"],
+                )
+            )
+            statements.append(allow(["kms:Decrypt"], [self._key.arn]))
+        return role(
+            f"{self._name}-task",
+            description="The application's own permissions",
+            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
+            statements=statements,
+            parent=self,
+            tags=self._tags,
+        )
+
+    # --- tasks ------------------------------------------------------------------------------------
+
+    def _image(self, repository: aws.ecr.Repository) -> pulumi.Input[str]:
+        image = self._settings.image
+        if "/" in image:
+            return image
+        return repository.repository_url.apply(lambda url: f"{url}:{image}")
+
+    def _task_definition(
+        self,
+        name: str,
+        repository: aws.ecr.Repository,
+        group: aws.cloudwatch.LogGroup,
+        execution_role: aws.iam.Role,
+        task_role: aws.iam.Role,
+        *,
+        command: Sequence[str] | None,
+    ) -> aws.ecs.TaskDefinition:
+        settings, port = self._settings, self._settings.container_port
+        container: dict[str, object] = {
+            "name": CONTAINER,
+            "image": self._image(repository),
+            "essential": True,
+            "readonlyRootFilesystem": True,
+            # The root filesystem is read-only; /tmp is a task-scoped scratch volume.
+            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+            "linuxParameters": {"initProcessEnabled": True},
+            "environment": [
+                {"name": key, "value": value}
+                for key, value in {**settings.environment, **self._args.environment}.items()
+            ],
+            "secrets": [
+                {"name": key, "valueFrom": value}
+                for key, value in {**settings.secrets, **self._args.secrets}.items()
+            ],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": group.name,
+                    "awslogs-region": self._ctx.region,
+                    "awslogs-stream-prefix": "job" if command else CONTAINER,
+                },
+            },
+        }
+        if command:
+            container["command"] = list(command)
+        else:
+            container["portMappings"] = [{"containerPort": port, "protocol": "tcp"}]
+            probe = f"wget -q -O /dev/null http://localhost:{port}{settings.health_check_path}"
+            container["healthCheck"] = {
+                "command": ["CMD-SHELL", f"{probe} || exit 1"],
+                "interval": 30,
+                "timeout": 5,
+                "retries": 3,
+                "startPeriod": settings.health_check_grace_seconds,
+            }
+        return aws.ecs.TaskDefinition(
+            name,
+            family=name,
+            cpu=str(settings.cpu),
+            memory=str(settings.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture=settings.cpu_architecture.value
+            ),
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
+            container_definitions=pulumi.Output.json_dumps([container]),
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _service(
+        self,
+        cluster: aws.ecs.Cluster,
+        task_definition: aws.ecs.TaskDefinition,
+        service_sg: aws.ec2.SecurityGroup,
+        target_group: aws.lb.TargetGroup,
+        listeners: list[aws.lb.Listener],
+    ) -> aws.ecs.Service:
+        settings = self._settings
+        return aws.ecs.Service(
+            f"{self._name}-service",
+            cluster=cluster.arn,
+            task_definition=task_definition.arn,
+            desired_count=settings.desired_tasks,
+            capacity_provider_strategies=[
+                aws.ecs.ServiceCapacityProviderStrategyArgs(
+                    capacity_provider=provider, base=base, weight=weight
+                )
+                for provider, base, weight in CAPACITY_STRATEGY[settings.capacity]
+            ],
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=self._args.network.private_subnet_ids,
+                security_groups=[service_sg.id],
+                assign_public_ip=False,
+            ),
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=target_group.arn,
+                    container_name=CONTAINER,
+                    container_port=settings.container_port,
+                )
+            ],
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+                enable=True, rollback=True
+            ),
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            health_check_grace_period_seconds=settings.health_check_grace_seconds,
+            enable_execute_command=settings.enable_exec,
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            tags=self._tags,
+            # Autoscaling owns the task count once the service exists.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(listeners), ignore_changes=["desiredCount"]
+            ),
+        )
+
+    def _autoscaling(
+        self,
+        cluster: aws.ecs.Cluster,
+        service: aws.ecs.Service,
+        alb: aws.lb.LoadBalancer,
+        target_group: aws.lb.TargetGroup,
+    ) -> None:
+        settings = self._settings
+        target = aws.appautoscaling.Target(
+            f"{self._name}-scaling",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=pulumi.Output.concat("service/", cluster.name, "/", service.name),
+            min_capacity=settings.min_tasks,
+            max_capacity=settings.max_tasks,
+            tags=self._tags,
+            opts=self._child,
+        )
+        metrics: list[tuple[str, str, int, pulumi.Input[str] | None]] = [
+            ("cpu", "ECSServiceAverageCPUUtilization", settings.cpu_target_percent, None),
+            (
+                "requests",
+                "ALBRequestCountPerTarget",
+                settings.requests_per_target,
+                pulumi.Output.concat(alb.arn_suffix, "/", target_group.arn_suffix),
+            ),
+        ]
+        for suffix, metric, value, label in metrics:
+            aws.appautoscaling.Policy(
+                f"{self._name}-scale-{suffix}",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                    target_value=value,
+                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type=metric, resource_label=label
+                    ),
+                    scale_in_cooldown=300,
+                    scale_out_cooldown=60,
+                ),
+                opts=self._child,
+            )
+
+    # --- scheduled task ---------------------------------------------------------------------------
+
+    def _scheduled_task(
+        self,
+        *,
+        schedule: ScheduledTaskSettings,
+        task_definition: aws.ecs.TaskDefinition,
+        cluster: aws.ecs.Cluster,
+        service_sg: aws.ec2.SecurityGroup,
+        execution_role: aws.iam.Role,
+        task_role: aws.iam.Role,
+    ) -> None:
+        dead_letters = aws.sqs.Queue(
+            f"{self._name}-job-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=14 * 24 * 3600,
+            tags=self._tags,
+            opts=self._child,
+        )
+        family_arn = self._ctx.arn("ecs", f"task-definition/{self._name}-job:*")
+        scheduler_role = role(
+            f"{self._name}-scheduler",
+            description="EventBridge Scheduler: run the cron task, nothing else",
+            trust=[service_trust(self._ctx, "scheduler")],
+            statements=[
+                allow(
+                    ["ecs:RunTask"],
+                    [family_arn],
+                    Condition={"ArnEquals": {"ecs:cluster": cluster.arn}},
+                ),
+                allow(["iam:PassRole"], [execution_role.arn, task_role.arn]),
+                allow(["sqs:SendMessage"], [dead_letters.arn]),
+            ],
+            parent=self,
+            tags=self._tags,
+        )
+        aws.scheduler.Schedule(
+            f"{self._name}-job-schedule",
+            description=f"{self._name}: {' '.join(schedule.command)}",
+            schedule_expression=schedule.expression,
+            schedule_expression_timezone=schedule.timezone,
+            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            target=aws.scheduler.ScheduleTargetArgs(
+                arn=cluster.arn,
+                role_arn=scheduler_role.arn,
+                ecs_parameters=aws.scheduler.ScheduleTargetEcsParametersArgs(
+                    task_definition_arn=task_definition.arn,
+                    task_count=1,
+                    capacity_provider_strategies=[
+                        aws.scheduler.ScheduleTargetEcsParametersCapacityProviderStrategyArgs(
+                            capacity_provider=provider, base=base, weight=weight
+                        )
+                        for provider, base, weight in CAPACITY_STRATEGY[self._settings.capacity]
+                    ],
+                    network_configuration=aws.scheduler.ScheduleTargetEcsParametersNetworkConfigurationArgs(
+                        subnets=self._args.network.private_subnet_ids,
+                        security_groups=[service_sg.id],
+                        assign_public_ip=False,
+                    ),
+                ),
+                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
+                    maximum_retry_attempts=3, maximum_event_age_in_seconds=3600
+                ),
+                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(
+                    arn=dead_letters.arn
+                ),
+            ),
+            opts=self._child,
+        )

@@ -1,0 +1,294 @@
+"""Service: Fargate tasks behind an ALB, per stack, plus the settings that guard it."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+
+from components.common import StackContext
+from components.network import Network, NetworkArgs
+from components.offline import OfflineRun, Resource
+from components.service import TLS_POLICY, Service, ServiceArgs
+from components.settings import Settings, SettingsError, parse_settings
+from tests.conftest import STACKS, Offline, statements
+
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+LISTENER = "aws:lb/listener:Listener"
+
+
+def build(settings: Settings, ctx: StackContext) -> Service:
+    network = Network("net", NetworkArgs(settings=settings.config.network, ctx=ctx))
+    return Service("svc", ServiceArgs(settings=settings.config.service, ctx=ctx, network=network))
+
+
+@cache
+def stack_run(stack: str) -> OfflineRun:
+    # Read-only assertions share one run per stack; each run has a fresh runtime of its own.
+    return Offline().component(build, stack)
+
+
+def service_with(offline: Offline, stack: str = "dev", **values: object) -> OfflineRun:
+    return offline.component(build, stack, {"platform:service": json.dumps(values)})
+
+
+def container(task_definition: Resource) -> dict[str, Any]:
+    """The single container definition (parsed JSON)."""
+    [definition] = json.loads(task_definition.inputs["containerDefinitions"])
+    return definition
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_tasks_run_privately(stack: str) -> None:
+    service = stack_run(stack).one("aws:ecs/service:Service")
+    network = service.inputs["networkConfiguration"]
+    assert network["subnets"] == ["subnet-private-1", "subnet-private-2", "subnet-private-3"]
+    assert network["assignPublicIp"] is False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_deployments_roll_back_on_failure(stack: str) -> None:
+    service = stack_run(stack).one("aws:ecs/service:Service")
+    assert service.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert service.inputs["deploymentMinimumHealthyPercent"] == 100
+    assert "desiredCount" in service.ignore_changes
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_alb_security_group_is_open_only_on_80_and_443(stack: str) -> None:
+    run = stack_run(stack)
+    rules = [r.inputs for r in run.of_type(INGRESS) if r.name.startswith("svc-alb-in")]
+    assert sorted((r["fromPort"], r["toPort"]) for r in rules) == [
+        (80, 80),
+        (80, 80),
+        (443, 443),
+        (443, 443),
+    ]
+    assert {r.get("cidrIpv4") or r.get("cidrIpv6") for r in rules} == {"0.0.0.0/0", "::/0"}
+    assert all(r["securityGroupId"] == "sg-svc-alb-sg" for r in rules)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_tasks_accept_only_the_alb_on_the_container_port(stack: str) -> None:
+    run = stack_run(stack)
+    into_tasks = [
+        r.inputs for r in run.of_type(INGRESS) if r.inputs["securityGroupId"] == "sg-svc-tasks-sg"
+    ]
+    assert into_tasks == [
+        {
+            "securityGroupId": "sg-svc-tasks-sg",
+            "description": "Container port from the load balancer",
+            "ipProtocol": "tcp",
+            "fromPort": 8080,
+            "toPort": 8080,
+            "referencedSecurityGroupId": "sg-svc-alb-sg",
+            "tags": {"Component": "service"},
+        }
+    ]
+
+
+def test_https_and_redirect_exactly_when_a_domain_is_set() -> None:
+    for stack in STACKS:
+        run = stack_run(stack)
+        listeners = {r.inputs["port"]: r.inputs for r in run.of_type(LISTENER)}
+        if stack == "dev":
+            assert set(listeners) == {80}
+            assert listeners[80]["defaultActions"][0]["type"] == "forward"
+            assert run.of_type("aws:acm/certificate:Certificate") == []
+            continue
+        assert set(listeners) == {80, 443}
+        assert listeners[443]["protocol"] == "HTTPS"
+        assert listeners[443]["sslPolicy"] == TLS_POLICY
+        assert listeners[80]["defaultActions"][0]["redirect"]["protocol"] == "HTTPS"
+        assert listeners[80]["defaultActions"][0]["redirect"]["statusCode"] == "HTTP_301"
+        assert run.one("aws:route53/record:Record", "alias").inputs["type"] == "A"
+
+
+@pytest.mark.parametrize("stack, waf", [("dev", False), ("staging", True), ("prod", True)])
+def test_waf_guards_the_alb_in_staging_and_prod(stack: str, waf: bool) -> None:
+    run = stack_run(stack)
+    associations = run.of_type("aws:wafv2/webAclAssociation:WebAclAssociation")
+    assert len(associations) == int(waf)
+    if waf:
+        acl = run.one("aws:wafv2/webAcl:WebAcl")
+        assert acl.inputs["scope"] == "REGIONAL"
+        names = [rule["name"] for rule in acl.inputs["rules"]]
+        assert "AWSManagedRulesCommonRuleSet" in names
+        assert "RateLimitPerIp" in names
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_execution_and_task_roles_are_distinct_and_scoped(stack: str) -> None:
+    run = stack_run(stack)
+    task_definition = run.one("aws:ecs/taskDefinition:TaskDefinition", "svc-task")
+    assert task_definition.inputs["executionRoleArn"] != task_definition.inputs["taskRoleArn"]
+    for policy in run.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in statements(policy.inputs["policy"]):
+            actions = statement["Action"]
+            assert not ("*" in actions and "*" in statement["Resource"]), policy.name
+
+
+@pytest.mark.parametrize("stack, days", [("dev", 7), ("staging", 30), ("prod", 365)])
+def test_log_retention_per_stack(stack: str, days: int) -> None:
+    group = stack_run(stack).one("aws:cloudwatch/logGroup:LogGroup", "svc-logs")
+    assert group.inputs["retentionInDays"] == days
+    assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+
+
+@pytest.mark.parametrize(
+    "stack, cpu, memory",
+    [("dev", "256", "512"), ("staging", "512", "1024"), ("prod", "1024", "2048")],
+)
+def test_task_size_per_stack(stack: str, cpu: str, memory: str) -> None:
+    task = stack_run(stack).one("aws:ecs/taskDefinition:TaskDefinition", "svc-task")
+    assert (task.inputs["cpu"], task.inputs["memory"]) == (cpu, memory)
+    assert task.inputs["networkMode"] == "awsvpc"
+
+
+def test_container_is_hardened() -> None:
+    app = container(stack_run("prod").one("aws:ecs/taskDefinition:TaskDefinition", "svc-task"))
+    assert app["readonlyRootFilesystem"] is True
+    assert app["logConfiguration"]["logDriver"] == "awslogs"
+    assert app["healthCheck"]["command"][0] == "CMD-SHELL"
+
+
+@pytest.mark.parametrize(
+    "stack, strategy",
+    [
+        ("dev", [("FARGATE_SPOT", 0, 1)]),
+        ("staging", [("FARGATE", 1, 1), ("FARGATE_SPOT", 0, 1)]),
+        ("prod", [("FARGATE", 0, 1)]),
+    ],
+)
+def test_capacity_strategy_per_stack(stack: str, strategy: list[tuple[str, int, int]]) -> None:
+    service = stack_run(stack).one("aws:ecs/service:Service")
+    found = [
+        (s["capacityProvider"], s.get("base", 0), s["weight"])
+        for s in service.inputs["capacityProviderStrategies"]
+    ]
+    assert found == strategy
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_alb_is_hardened(stack: str) -> None:
+    alb = stack_run(stack).one("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.inputs["dropInvalidHeaderFields"] is True
+    assert alb.inputs["enableDeletionProtection"] is (stack != "dev")
+    assert alb.inputs["accessLogs"]["enabled"] is True
+    assert alb.inputs["subnets"] == ["subnet-public-1", "subnet-public-2", "subnet-public-3"]
+    assert len(alb.inputs["name"]) <= 32
+
+
+def test_access_log_bucket_is_private_and_tls_only() -> None:
+    run = stack_run("prod")
+    block = run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(
+        block[k]
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
+    policy = statements(run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    deny = next(s for s in policy if s["Effect"] == "Deny")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_ecr_repository_scans_and_keeps_tags_immutable() -> None:
+    repo = stack_run("prod").one("aws:ecr/repository:Repository")
+    assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo.inputs["encryptionConfigurations"][0]["encryptionType"] == "KMS"
+    assert repo.protect is True
+
+
+def test_scheduled_task_role_may_only_run_its_task_and_pass_its_roles() -> None:
+    run = stack_run("prod")
+    schedule = run.one("aws:scheduler/schedule:Schedule")
+    assert schedule.inputs["scheduleExpression"] == "cron(0 3 * * ? *)"
+    assert schedule.inputs["target"]["retryPolicy"]["maximumRetryAttempts"] == 3
+    assert schedule.inputs["target"]["deadLetterConfig"]["arn"].endswith("svc-job-dlq")
+    policy = statements(
+        run.one("aws:iam/rolePolicy:RolePolicy", "scheduler-policy").inputs["policy"]
+    )
+    by_action = {s["Action"][0]: s["Resource"] for s in policy}
+    assert by_action["ecs:RunTask"] == [
+        "arn:aws:ecs:eu-west-1:123456789012:task-definition/svc-job:*"
+    ]
+    assert len(by_action["iam:PassRole"]) == 2
+    job = container(run.one("aws:ecs/taskDefinition:TaskDefinition", "svc-job"))
+    assert job["command"] == ["/bin/sh", "-c", "echo nightly job"]
+
+
+def test_ecr_tag_becomes_a_repository_image(offline: Offline) -> None:
+    run = service_with(offline, image="v1.2.3")
+    app = container(run.one("aws:ecs/taskDefinition:TaskDefinition", "svc-task"))
+    assert app["image"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc-repo:v1.2.3"
+
+
+def test_secrets_are_injected_by_reference_and_readable_only_by_the_execution_role(
+    offline: Offline,
+) -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-key-AbCdEf"
+    run = service_with(offline, secrets={"API_KEY": arn})
+    app = container(run.one("aws:ecs/taskDefinition:TaskDefinition", "svc-task"))
+    assert app["secrets"] == [{"name": "API_KEY", "valueFrom": arn}]
+    execution = statements(
+        run.one("aws:iam/rolePolicy:RolePolicy", "execution-policy").inputs["policy"]
+    )
+    assert {
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue"],
+        "Resource": [arn],
+    } in execution
+
+
+def service_error(**values: object) -> str:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(project="platform", stack="dev", region="eu-west-1", raw={"service": values})
+    return str(caught.value)
+
+
+def test_invalid_cpu_memory_pair_is_reported() -> None:
+    message = service_error(cpu=256, memory=4096)
+    assert "memory 4096 does not fit cpu 256 on Fargate; allowed: 512 to 2048" in message
+
+
+def test_unknown_cpu_is_reported() -> None:
+    assert "cpu 300 is not a Fargate CPU size" in service_error(cpu=300, memory=512)
+
+
+def test_min_above_max_tasks_is_reported() -> None:
+    message = service_error(minTasks=5, desiredTasks=5, maxTasks=2)
+    assert "platform:service: desiredTasks (5) is greater than maxTasks (2)" in message
+
+
+def test_bad_cron_is_reported() -> None:
+    message = service_error(schedule={"expression": "cron(0 3 * *)", "command": ["x"]})
+    assert (
+        "platform:service.schedule.expression = 'cron(0 3 * *)': a cron expression needs 6 fields"
+        in message
+    )
+
+
+def test_malformed_image_reference_is_reported() -> None:
+    message = service_error(image="registry.example.com/app")
+    assert (
+        "platform:service.image = 'registry.example.com/app': not an image reference with a tag"
+        in message
+    )
+
+
+def test_secret_that_is_not_an_arn_is_reported() -> None:
+    assert "is not a Secrets Manager secret or SSM parameter ARN" in service_error(
+        secrets={"KEY": "plain"}
+    )
+
+
+def test_domain_without_hosted_zone_is_reported() -> None:
+    assert "domainName needs hostedZoneId" in service_error(domainName="app.example.com")
