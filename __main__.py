@@ -3,6 +3,7 @@
 import pulumi
 
 from components.common import lookup_context
+from components.database import Database, DatabaseArgs
 from components.naming import Naming
 from components.network import Network, NetworkArgs
 from components.service import Service, ServiceArgs
@@ -27,11 +28,43 @@ network = Network(
     opts=with_provider,
 )
 
-service = Service(
-    naming.component("service"),
-    ServiceArgs(settings=settings.config.service, ctx=ctx, network=network),
+backup_region = settings.config.database.backup_copy_region
+database = Database(
+    naming.component("database"),
+    DatabaseArgs(
+        settings=settings.config.database,
+        ctx=ctx,
+        network=network,
+        backup_provider=aws_provider(naming.component("aws-backup"), settings, backup_region)
+        if backup_region
+        else None,
+    ),
     opts=with_provider,
 )
+
+# The service reads the database's credentials by reference: ECS resolves them at task start.
+service = Service(
+    naming.component("service"),
+    ServiceArgs(
+        settings=settings.config.service,
+        ctx=ctx,
+        network=network,
+        environment={
+            "DB_HOST": database.endpoint,
+            "DB_READER_HOST": database.reader_endpoint,
+            "DB_PORT": str(database.port),
+            "DB_NAME": settings.config.database.database_name,
+        },
+        secrets={
+            "DB_USERNAME": database.secret_arn.apply(lambda arn: f"{arn}:username::"),
+            "DB_PASSWORD": database.secret_arn.apply(lambda arn: f"{arn}:password::"),
+        },
+        readable_secret_arns=[database.secret_arn],
+        decrypt_key_arns=[database.key_arn],
+    ),
+    opts=with_provider,
+)
+database.admit("service", service.security_group_id)
 
 pulumi.export("region", settings.region)
 pulumi.export("vpcId", network.vpc_id)
@@ -45,3 +78,8 @@ pulumi.export("albDnsName", service.alb_dns_name)
 pulumi.export("clusterName", service.cluster_name)
 pulumi.export("serviceName", service.service_name)
 pulumi.export("repositoryUrl", service.repository_url)
+pulumi.export("databaseEndpoint", database.endpoint)
+pulumi.export("databaseReaderEndpoint", database.reader_endpoint)
+pulumi.export("databasePort", database.port)
+pulumi.export("databaseSecretArn", database.secret_arn)
+pulumi.export("databaseClusterIdentifier", database.cluster_identifier)

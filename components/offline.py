@@ -246,6 +246,19 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
         "certificateArn": out["certificateArn"],
     },
     "aws:route53/record:Record": lambda _m, _n, out: {"fqdn": out["name"]},
+    "aws:rds/cluster:Cluster": lambda m, _, out: {
+        "arn": f"arn:aws:rds:{m.region}:{ACCOUNT_ID}:cluster:{out['clusterIdentifier']}",
+        "endpoint": f"{out['clusterIdentifier']}.cluster-abc.{m.region}.rds.amazonaws.com",
+        "readerEndpoint": f"{out['clusterIdentifier']}.cluster-ro-abc.{m.region}.rds.amazonaws.com",
+        "masterUserSecrets": [
+            {
+                "secretArn": f"arn:aws:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:rds!cluster-abc-AbCdEf",
+                "kmsKeyId": out.get("masterUserSecretKmsKeyId", ""),
+                "secretStatus": "active",
+            }
+        ],
+        "id": out["clusterIdentifier"],
+    },
     "aws:sqs/queue:Queue": lambda m, name, _: {
         "arn": f"arn:aws:sqs:{m.region}:{ACCOUNT_ID}:{name}",
         "url": f"https://sqs.{m.region}.amazonaws.com/{ACCOUNT_ID}/{name}",

@@ -146,7 +146,7 @@ def fargate_problem(cpu: int, memory: int, *, cpu_key: str, memory_key: str) -> 
     return None
 
 
-def ordered(values: dict[str, int]) -> str | None:
+def ordered(values: dict[str, float]) -> str | None:
     """Why the named values are not in non-decreasing order (min <= desired <= max), or None."""
     pairs = list(values.items())
     for (low_key, low), (high_key, high) in itertools.pairwise(pairs):
@@ -349,6 +349,111 @@ class ServiceSettings(Section):
         return self
 
 
+# --- database -------------------------------------------------------------------------------------
+
+_PG_VERSION = re.compile(r"^(1[3-7])\.(\d{1,2})$")
+# The first minor of each major that lets Serverless v2 scale to 0 ACU and pause.
+_AUTO_PAUSE_SINCE = {13: 15, 14: 12, 15: 7, 16: 3, 17: 4}
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+_WEEKLY_WINDOW = re.compile(
+    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
+)
+
+
+def _pg_version(value: str) -> str:
+    if not _PG_VERSION.match(value):
+        raise ValueError("not an Aurora PostgreSQL engine version: major 13 to 17, such as 16.6")
+    return value
+
+
+def _acu(value: float) -> float:
+    if not 0 <= value <= 256 or (value * 2) != int(value * 2):
+        raise ValueError(f"{value} ACU is not what Aurora accepts: 0 to 256 in steps of 0.5")
+    return value
+
+
+class DatabaseMode(enum.StrEnum):
+    SERVERLESS = "serverless"  # Serverless v2: capacity in ACU between min and max
+    PROVISIONED = "provisioned"  # fixed instance class
+
+
+class DatabaseSettings(Section):
+    """`platform:database`."""
+
+    engine_version: Annotated[str, AfterValidator(_pg_version)] = Field(
+        "16.6", description="Aurora PostgreSQL engine version (major.minor), pinned."
+    )
+    mode: DatabaseMode = Field(DatabaseMode.SERVERLESS, description="serverless or provisioned.")
+    min_capacity: Annotated[float, AfterValidator(_acu)] = Field(
+        2, description="Serverless v2 minimum ACU; 0 pauses an idle cluster."
+    )
+    max_capacity: Annotated[float, AfterValidator(_acu)] = Field(
+        16, description="Serverless v2 maximum ACU."
+    )
+    seconds_until_auto_pause: Annotated[int, between(300, 86400)] = Field(
+        300, description="Idle seconds before a 0-ACU cluster pauses."
+    )
+    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = Field(
+        "db.r7g.large", description="Instance class in provisioned mode."
+    )
+    instances: Annotated[int, between(1, 15)] = Field(
+        3, description="Instances: one writer, the rest readers, spread across zones."
+    )
+    database_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] = Field(
+        "app", description="Database created at launch."
+    )
+    master_username: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")] = Field(
+        "platform_admin",
+        description="Master user; its password is managed by RDS in Secrets Manager.",
+    )
+    backup_retention_days: Annotated[int, between(1, 35)] = Field(
+        30, description="Automated backup retention."
+    )
+    backup_window: Annotated[str, Field(pattern=_WINDOW.pattern)] = Field(
+        "02:00-03:00", description="Daily backup window, UTC (hh:mm-hh:mm)."
+    )
+    maintenance_window: Annotated[str, Field(pattern=_WEEKLY_WINDOW.pattern)] = Field(
+        "sun:03:30-sun:04:30", description="Weekly maintenance window, UTC (ddd:hh:mm-ddd:hh:mm)."
+    )
+    slow_query_ms: Annotated[int, between(50, 60000)] = Field(
+        500, description="Statements slower than this are logged."
+    )
+    performance_insights_days: Annotated[int, one_of((7, *range(31, 731, 31), 731))] = Field(
+        7, description="Performance Insights retention: 7 (free), a multiple of 31, or 731."
+    )
+    monitoring_interval: Annotated[int, one_of((0, 1, 5, 10, 15, 30, 60))] = Field(
+        60, description="Enhanced monitoring interval in seconds; 0 turns it off."
+    )
+    reader_autoscaling: bool = Field(True, description="Scale readers on their average CPU.")
+    reader_min: Annotated[int, between(1, 15)] = Field(2, description="Readers at least.")
+    reader_max: Annotated[int, between(1, 15)] = Field(6, description="Readers at most.")
+    reader_cpu_percent: Annotated[int, between(10, 90)] = Field(
+        60, description="Target average reader CPU."
+    )
+    backup_copy_region: Annotated[str | None, Field(pattern=_REGION.pattern)] = Field(
+        None, description="With a region: AWS Backup daily plan with a copy to that region."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatabaseSettings:
+        major, minor = (int(part) for part in self.engine_version.split("."))
+        problems = [
+            ordered({"minCapacity": self.min_capacity, "maxCapacity": self.max_capacity}),
+            f"minCapacity 0 (auto-pause) needs engine version {major}.{_AUTO_PAUSE_SINCE[major]} or newer"
+            if self.mode is DatabaseMode.SERVERLESS
+            and self.min_capacity == 0
+            and minor < _AUTO_PAUSE_SINCE[major]
+            else None,
+            ordered({"readerMin": self.reader_min, "readerMax": self.reader_max})
+            if self.reader_autoscaling
+            else None,
+        ]
+        found = [p for p in problems if p]
+        if found:
+            raise ValueError("; ".join(found))
+        return self
+
+
 # --- the whole stack ------------------------------------------------------------------------------
 
 
@@ -372,6 +477,10 @@ class StackConfig(Section):
     service: ServiceSettings = Field(
         default_factory=lambda: ServiceSettings.model_validate({}),
         description="The Fargate service: see ServiceSettings.",
+    )
+    database: DatabaseSettings = Field(
+        default_factory=lambda: DatabaseSettings.model_validate({}),
+        description="Aurora PostgreSQL: see DatabaseSettings.",
     )
     network: NetworkSettings = Field(
         default_factory=lambda: NetworkSettings.model_validate({}),

@@ -26,6 +26,11 @@ EXPECTED_OUTPUTS = {
     "clusterName",
     "serviceName",
     "repositoryUrl",
+    "databaseEndpoint",
+    "databaseReaderEndpoint",
+    "databasePort",
+    "databaseSecretArn",
+    "databaseClusterIdentifier",
 }
 
 

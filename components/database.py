@@ -1,0 +1,340 @@
+"""Database: Aurora PostgreSQL in the isolated subnets, encrypted, with managed credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import (
+    StackContext,
+    allow,
+    kms_key,
+    log_group,
+    logs_key_statement,
+    role,
+    service_trust,
+)
+from components.naming import Limit, child
+from components.network import Network
+from components.settings import DatabaseMode, DatabaseSettings
+from components.tagging import component_tags
+
+COMPONENT = "database"
+PORT = 5432
+ENGINE = "aurora-postgresql"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseArgs:
+    """settings: the `database` section. network: the isolated subnets it lives in.
+    backup_provider: an AWS provider in settings.backup_copy_region, required when that is set."""
+
+    settings: DatabaseSettings
+    ctx: StackContext
+    network: Network
+    backup_provider: aws.Provider | None = None
+
+
+def _master_secret_arn(secrets: Sequence[aws.rds.outputs.ClusterMasterUserSecret]) -> str:
+    arn = secrets[0].secret_arn if secrets else None
+    if not arn:
+        raise pulumi.RunError("RDS returned no managed master user secret for the cluster")
+    return arn
+
+
+class Database(pulumi.ComponentResource):
+    """Aurora PostgreSQL cluster, its instances, key, parameters, logs, backups and access."""
+
+    endpoint: pulumi.Output[str]
+    reader_endpoint: pulumi.Output[str]
+    port: int
+    secret_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+    cluster_identifier: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    instance_identifiers: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:database:Database", name, None, opts)
+        self._name, self._tags = name, component_tags(COMPONENT)
+        settings, ctx = args.settings, args.ctx
+        self._child = pulumi.ResourceOptions(parent=self)
+        if settings.backup_copy_region and args.backup_provider is None:
+            raise pulumi.RunError(f"{name}: backup_copy_region is set but no backup_provider given")
+
+        key = kms_key(
+            f"{name}-key",
+            ctx=ctx,
+            description=f"{name}: storage, Performance Insights, master secret and logs",
+            statements=[logs_key_statement(ctx)],
+            parent=self,
+            tags=self._tags,
+        )
+        identifier = child(name, limit=Limit.RDS_IDENTIFIER)
+        # RDS writes into /aws/rds/cluster/<id>/postgresql; creating it first sets retention and KMS.
+        logs = log_group(
+            f"{name}-postgresql-logs",
+            path=f"/aws/rds/cluster/{identifier}/postgresql",
+            ctx=ctx,
+            key=key,
+            parent=self,
+            tags=self._tags,
+        )
+        self._security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description="Aurora: PostgreSQL from admitted client security groups only",
+            vpc_id=args.network.vpc_id,
+            tags={**self._tags, "Name": f"{name}"},
+            opts=self._child,
+        )
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            description="Isolated subnets: no route to or from the internet",
+            subnet_ids=args.network.isolated_subnet_ids,
+            tags=self._tags,
+            opts=self._child,
+        )
+        major = settings.engine_version.split(".")[0]
+        parameters = aws.rds.ClusterParameterGroup(
+            f"{name}-params",
+            family=f"{ENGINE}{major}",
+            description="Forces TLS and logs slow statements",
+            parameters=[
+                aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                aws.rds.ClusterParameterGroupParameterArgs(
+                    name="log_min_duration_statement", value=str(settings.slow_query_ms)
+                ),
+            ],
+            tags=self._tags,
+            opts=self._child,
+        )
+        protect = ctx.protect_data
+        serverless = settings.mode is DatabaseMode.SERVERLESS
+        cluster = aws.rds.Cluster(
+            f"{name}-cluster",
+            cluster_identifier=identifier,
+            engine=ENGINE,
+            engine_mode="provisioned",
+            engine_version=settings.engine_version,
+            database_name=settings.database_name,
+            master_username=settings.master_username,
+            # RDS creates and rotates the password in Secrets Manager: it never enters config or state.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=key.arn,
+            storage_encrypted=True,
+            kms_key_id=key.arn,
+            iam_database_authentication_enabled=True,
+            port=PORT,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[self._security_group.id],
+            db_cluster_parameter_group_name=parameters.name,
+            backup_retention_period=settings.backup_retention_days,
+            preferred_backup_window=settings.backup_window,
+            preferred_maintenance_window=settings.maintenance_window,
+            copy_tags_to_snapshot=True,
+            deletion_protection=protect,
+            skip_final_snapshot=not protect,
+            final_snapshot_identifier=f"{identifier}-final" if protect else None,
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
+                min_capacity=settings.min_capacity,
+                max_capacity=settings.max_capacity,
+                seconds_until_auto_pause=settings.seconds_until_auto_pause
+                if settings.min_capacity == 0
+                else None,
+            )
+            if serverless
+            else None,
+            allow_major_version_upgrade=False,
+            apply_immediately=not protect,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, depends_on=[logs]),
+        )
+        monitoring_role = self._monitoring_role(ctx) if settings.monitoring_interval else None
+        zones = args.network.zone_names
+        self.instance_identifiers = []
+        for number in range(1, settings.instances + 1):
+            instance = aws.rds.ClusterInstance(
+                f"{name}-{number}",
+                identifier=f"{identifier}-{number}",
+                cluster_identifier=cluster.id,
+                engine=aws.rds.EngineType.AURORA_POSTGRESQL,
+                engine_version=cluster.engine_version,
+                instance_class="db.serverless" if serverless else settings.instance_class,
+                availability_zone=zones[(number - 1) % len(zones)],
+                # The first instance is the preferred writer; readers fail over in order.
+                promotion_tier=number - 1,
+                publicly_accessible=False,
+                db_subnet_group_name=subnets.name,
+                performance_insights_enabled=True,
+                performance_insights_kms_key_id=key.arn,
+                performance_insights_retention_period=settings.performance_insights_days,
+                monitoring_interval=settings.monitoring_interval,
+                monitoring_role_arn=monitoring_role.arn if monitoring_role else None,
+                auto_minor_version_upgrade=True,
+                ca_cert_identifier="rds-ca-rsa2048-g1",
+                copy_tags_to_snapshot=True,
+                apply_immediately=not protect,
+                tags=self._tags,
+                opts=pulumi.ResourceOptions(parent=self, protect=protect),
+            )
+            self.instance_identifiers.append(instance.identifier)
+        if settings.reader_autoscaling and settings.instances > 1:
+            self._reader_autoscaling(settings, identifier, cluster)
+        if settings.backup_copy_region and args.backup_provider:
+            self._backups(ctx, key, cluster, args.backup_provider)
+
+        self.endpoint = cluster.endpoint
+        self.reader_endpoint = cluster.reader_endpoint
+        self.port = PORT
+        self.secret_arn = cluster.master_user_secrets.apply(_master_secret_arn)
+        self.key_arn = key.arn
+        self.cluster_identifier = cluster.cluster_identifier
+        self.security_group_id = self._security_group.id
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "readerEndpoint": self.reader_endpoint,
+                "port": self.port,
+                "secretArn": self.secret_arn,
+                "clusterIdentifier": self.cluster_identifier,
+                "securityGroupId": self.security_group_id,
+            }
+        )
+
+    def admit(self, client: str, security_group_id: pulumi.Input[str]) -> None:
+        """Let one client security group reach PostgreSQL. `client` names the rule for good, so
+        adding or removing a client never renames another client's rule."""
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-from-{client}",
+            security_group_id=self._security_group.id,
+            description=f"PostgreSQL from {client}",
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            referenced_security_group_id=security_group_id,
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _monitoring_role(self, ctx: StackContext) -> aws.iam.Role:
+        monitoring = role(
+            f"{self._name}-monitoring",
+            description="Enhanced monitoring: RDS publishes OS metrics to CloudWatch Logs",
+            trust=[service_trust(ctx, "monitoring.rds")],
+            statements=[],
+            parent=self,
+            tags=self._tags,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{self._name}-monitoring-policy",
+            role=monitoring.name,
+            policy_arn=f"arn:{ctx.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=self._child,
+        )
+        return monitoring
+
+    def _reader_autoscaling(
+        self, settings: DatabaseSettings, identifier: str, cluster: aws.rds.Cluster
+    ) -> None:
+        target = aws.appautoscaling.Target(
+            f"{self._name}-readers",
+            service_namespace="rds",
+            scalable_dimension="rds:cluster:ReadReplicaCount",
+            resource_id=f"cluster:{identifier}",
+            min_capacity=settings.reader_min,
+            max_capacity=settings.reader_max,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+        )
+        aws.appautoscaling.Policy(
+            f"{self._name}-readers-cpu",
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            scalable_dimension=target.scalable_dimension,
+            resource_id=target.resource_id,
+            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                target_value=settings.reader_cpu_percent,
+                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type="RDSReaderAverageCPUUtilization"
+                ),
+                scale_in_cooldown=600,
+                scale_out_cooldown=300,
+            ),
+            opts=self._child,
+        )
+
+    def _backups(
+        self,
+        ctx: StackContext,
+        key: aws.kms.Key,
+        cluster: aws.rds.Cluster,
+        backup_provider: aws.Provider,
+    ) -> None:
+        copy_key = aws.kms.Key(
+            f"{self._name}-backup-copy-key",
+            description=f"{self._name}: backup copies in the recovery region",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=backup_provider, protect=ctx.protect_data
+            ),
+        )
+        copy_vault = aws.backup.Vault(
+            f"{self._name}-backup-copy-vault",
+            kms_key_arn=copy_key.arn,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=backup_provider, protect=ctx.protect_data
+            ),
+        )
+        vault = aws.backup.Vault(
+            f"{self._name}-backup-vault",
+            kms_key_arn=key.arn,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect_data),
+        )
+        plan = aws.backup.Plan(
+            f"{self._name}-backup-plan",
+            rules=[
+                aws.backup.PlanRuleArgs(
+                    rule_name="daily",
+                    target_vault_name=vault.name,
+                    schedule="cron(0 4 * * ? *)",
+                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=35),
+                    copy_actions=[
+                        aws.backup.PlanRuleCopyActionArgs(
+                            destination_vault_arn=copy_vault.arn,
+                            lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=35),
+                        )
+                    ],
+                )
+            ],
+            tags=self._tags,
+            opts=self._child,
+        )
+        backup_role = role(
+            f"{self._name}-backup",
+            description="AWS Backup: snapshot and copy this cluster",
+            trust=[service_trust(ctx, "backup")],
+            statements=[allow(["kms:CreateGrant", "kms:DescribeKey"], [key.arn, copy_key.arn])],
+            parent=self,
+            tags=self._tags,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{self._name}-backup-policy",
+            role=backup_role.name,
+            policy_arn=f"arn:{ctx.partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+            opts=self._child,
+        )
+        aws.backup.Selection(
+            f"{self._name}-backup-selection",
+            plan_id=plan.id,
+            iam_role_arn=backup_role.arn,
+            resources=[cluster.arn],
+            opts=self._child,
+        )
