@@ -121,9 +121,10 @@ def kms_key(
     statements: Sequence[Statement],
     parent: pulumi.Resource,
     tags: Mapping[str, str],
+    provider: aws.Provider | None = None,
 ) -> aws.kms.Key:
     """A customer-managed key with yearly rotation. The account keeps administration through IAM;
-    `statements` grant the AWS services that must use the key."""
+    `statements` grant the AWS services that must use the key. `provider` for another region."""
     admin = {
         "Sid": "AccountAdministration",
         "Effect": "Allow",
@@ -138,13 +139,13 @@ def kms_key(
         deletion_window_in_days=30 if ctx.protect_data else 7,
         policy=policy_document([admin, *statements]),
         tags=dict(tags),
-        opts=pulumi.ResourceOptions(parent=parent, protect=ctx.protect_data),
+        opts=pulumi.ResourceOptions(parent=parent, protect=ctx.protect_data, provider=provider),
     )
     aws.kms.Alias(
         f"{name}-alias",
         name=f"alias/{name}",
         target_key_id=key.key_id,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
     )
     return key
 
@@ -350,4 +351,71 @@ def web_acl(
         ),
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
+
+
+# --- network rules and scaling --------------------------------------------------------------------
+
+
+def tcp_rule(
+    name: str,
+    *,
+    direction: str,
+    group_id: pulumi.Input[str],
+    ports: tuple[int, int],
+    description: str,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+    cidr_ipv4: str | None = None,
+    cidr_ipv6: str | None = None,
+    peer_group_id: pulumi.Input[str] | None = None,
+) -> None:
+    """One TCP security group rule (`direction` "in" or "out") as its own resource, so groups can
+    reference each other without a dependency cycle."""
+    rule = (
+        aws.vpc.SecurityGroupIngressRule if direction == "in" else aws.vpc.SecurityGroupEgressRule
+    )
+    rule(
+        name,
+        security_group_id=group_id,
+        description=description,
+        ip_protocol="tcp",
+        from_port=ports[0],
+        to_port=ports[1],
+        cidr_ipv4=cidr_ipv4,
+        cidr_ipv6=cidr_ipv6,
+        referenced_security_group_id=peer_group_id,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def target_tracking(
+    name: str,
+    *,
+    target: aws.appautoscaling.Target,
+    metric: str,
+    value: float,
+    parent: pulumi.Resource,
+    label: pulumi.Input[str] | None = None,
+    cooldowns: tuple[int, int] = (300, 60),
+) -> aws.appautoscaling.Policy:
+    """A target-tracking policy on a predefined metric; cooldowns are (scale in, scale out)."""
+    config = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs
+    metric_spec = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs
+    return aws.appautoscaling.Policy(
+        name,
+        policy_type="TargetTrackingScaling",
+        service_namespace=target.service_namespace,
+        scalable_dimension=target.scalable_dimension,
+        resource_id=target.resource_id,
+        target_tracking_scaling_policy_configuration=config(
+            target_value=value,
+            predefined_metric_specification=metric_spec(
+                predefined_metric_type=metric, resource_label=label
+            ),
+            scale_in_cooldown=cooldowns[0],
+            scale_out_cooldown=cooldowns[1],
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
     )

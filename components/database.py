@@ -16,6 +16,8 @@ from components.common import (
     logs_key_statement,
     role,
     service_trust,
+    target_tracking,
+    tcp_rule,
 )
 from components.naming import Limit, child
 from components.network import Network
@@ -208,16 +210,15 @@ class Database(pulumi.ComponentResource):
     def admit(self, client: str, security_group_id: pulumi.Input[str]) -> None:
         """Let one client security group reach PostgreSQL. `client` names the rule for good, so
         adding or removing a client never renames another client's rule."""
-        aws.vpc.SecurityGroupIngressRule(
+        tcp_rule(
             f"{self._name}-from-{client}",
-            security_group_id=self._security_group.id,
+            direction="in",
+            group_id=self._security_group.id,
+            ports=(PORT, PORT),
             description=f"PostgreSQL from {client}",
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            referenced_security_group_id=security_group_id,
+            peer_group_id=security_group_id,
+            parent=self,
             tags=self._tags,
-            opts=self._child,
         )
 
     def _monitoring_role(self, ctx: StackContext) -> aws.iam.Role:
@@ -250,21 +251,13 @@ class Database(pulumi.ComponentResource):
             tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
         )
-        aws.appautoscaling.Policy(
+        target_tracking(
             f"{self._name}-readers-cpu",
-            policy_type="TargetTrackingScaling",
-            service_namespace=target.service_namespace,
-            scalable_dimension=target.scalable_dimension,
-            resource_id=target.resource_id,
-            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                target_value=settings.reader_cpu_percent,
-                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                    predefined_metric_type="RDSReaderAverageCPUUtilization"
-                ),
-                scale_in_cooldown=600,
-                scale_out_cooldown=300,
-            ),
-            opts=self._child,
+            target=target,
+            metric="RDSReaderAverageCPUUtilization",
+            value=settings.reader_cpu_percent,
+            cooldowns=(600, 300),
+            parent=self,
         )
 
     def _backups(
@@ -274,15 +267,14 @@ class Database(pulumi.ComponentResource):
         cluster: aws.rds.Cluster,
         backup_provider: aws.Provider,
     ) -> None:
-        copy_key = aws.kms.Key(
+        copy_key = kms_key(
             f"{self._name}-backup-copy-key",
+            ctx=ctx,
             description=f"{self._name}: backup copies in the recovery region",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
+            statements=[],
+            parent=self,
             tags=self._tags,
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=backup_provider, protect=ctx.protect_data
-            ),
+            provider=backup_provider,
         )
         copy_vault = aws.backup.Vault(
             f"{self._name}-backup-copy-vault",

@@ -19,6 +19,8 @@ from components.common import (
     private_bucket,
     role,
     service_trust,
+    target_tracking,
+    tcp_rule,
     web_acl,
 )
 from components.naming import Limit, child
@@ -261,64 +263,54 @@ class Service(pulumi.ComponentResource):
             tags={**self._tags, "Name": f"{self._name}-tasks"},
             opts=self._child,
         )
-        # Rules are separate resources so the two groups can reference each other without a cycle.
+        rule = {"parent": self, "tags": self._tags}
         for listener_port in (80, 443):
             for family, cidr in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
-                aws.vpc.SecurityGroupIngressRule(
+                tcp_rule(
                     f"{self._name}-alb-in-{listener_port}-{family}",
-                    security_group_id=alb_sg.id,
+                    direction="in",
+                    group_id=alb_sg.id,
+                    ports=(listener_port, listener_port),
                     description=f"Port {listener_port} from the internet ({family})",
-                    ip_protocol="tcp",
-                    from_port=listener_port,
-                    to_port=listener_port,
                     cidr_ipv4=cidr if family == "ipv4" else None,
                     cidr_ipv6=cidr if family == "ipv6" else None,
-                    tags=self._tags,
-                    opts=self._child,
+                    **rule,
                 )
-        aws.vpc.SecurityGroupEgressRule(
+        tcp_rule(
             f"{self._name}-alb-out-tasks",
-            security_group_id=alb_sg.id,
+            direction="out",
+            group_id=alb_sg.id,
+            ports=(port, port),
             description="To the service tasks on the container port",
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            referenced_security_group_id=service_sg.id,
-            tags=self._tags,
-            opts=self._child,
+            peer_group_id=service_sg.id,
+            **rule,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        tcp_rule(
             f"{self._name}-tasks-in-alb",
-            security_group_id=service_sg.id,
+            direction="in",
+            group_id=service_sg.id,
+            ports=(port, port),
             description="Container port from the load balancer",
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            referenced_security_group_id=alb_sg.id,
-            tags=self._tags,
-            opts=self._child,
+            peer_group_id=alb_sg.id,
+            **rule,
         )
-        aws.vpc.SecurityGroupEgressRule(
+        tcp_rule(
             f"{self._name}-tasks-out-https",
-            security_group_id=service_sg.id,
+            direction="out",
+            group_id=service_sg.id,
+            ports=(443, 443),
             description="HTTPS to AWS APIs and the internet (through NAT or endpoints)",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
             cidr_ipv4="0.0.0.0/0",
-            tags=self._tags,
-            opts=self._child,
+            **rule,
         )
-        aws.vpc.SecurityGroupEgressRule(
+        tcp_rule(
             f"{self._name}-tasks-out-vpc",
-            security_group_id=service_sg.id,
+            direction="out",
+            group_id=service_sg.id,
+            ports=(0, 65535),
             description="TCP inside the VPC (database and internal services)",
-            ip_protocol="tcp",
-            from_port=0,
-            to_port=65535,
             cidr_ipv4=self._args.network.cidr,
-            tags=self._tags,
-            opts=self._child,
+            **rule,
         )
         return alb_sg, service_sg
 
@@ -717,21 +709,13 @@ class Service(pulumi.ComponentResource):
             ),
         ]
         for suffix, metric, value, label in metrics:
-            aws.appautoscaling.Policy(
+            target_tracking(
                 f"{self._name}-scale-{suffix}",
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace,
-                scalable_dimension=target.scalable_dimension,
-                resource_id=target.resource_id,
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=value,
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type=metric, resource_label=label
-                    ),
-                    scale_in_cooldown=300,
-                    scale_out_cooldown=60,
-                ),
-                opts=self._child,
+                target=target,
+                metric=metric,
+                value=value,
+                label=label,
+                parent=self,
             )
 
     # --- scheduled task ---------------------------------------------------------------------------
