@@ -42,18 +42,24 @@ class NetworkArgs:
     ctx: StackContext
 
 
+def zone_prefix(vpc_prefix: int) -> int:
+    """Each zone gets a quarter of the VPC, whether it spans 2 or 3 zones: the layout of a zone
+    never changes when the zone count does."""
+    return vpc_prefix + 2
+
+
 def subnet_specs(vpc_prefix: int) -> list[awsx.ec2.SubnetSpecArgs]:
     """Per zone: private gets half of the zone's block, public and isolated a quarter each.
 
     awsx packs specs in this order from the start of each zone's block, so the largest comes first
-    to keep every subnet aligned; three zones use three quarters of the VPC, the rest is spare.
+    to keep every subnet aligned.
     """
-    zone_prefix = vpc_prefix + 2
+    zone = zone_prefix(vpc_prefix)
     return [
-        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, name="private", cidr_mask=zone_prefix + 1),
-        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, name="public", cidr_mask=zone_prefix + 2),
+        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, name="private", cidr_mask=zone + 1),
+        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, name="public", cidr_mask=zone + 2),
         # Isolated, not private: the database tier gets no route to the internet at all.
-        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.ISOLATED, name="isolated", cidr_mask=zone_prefix + 2),
+        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.ISOLATED, name="isolated", cidr_mask=zone + 2),
     ]  # fmt: skip
 
 
@@ -81,12 +87,14 @@ class Network(pulumi.ComponentResource):
         self.zone_names = self._zones(settings.zones, ctx)
         self.nat_gateway_count = nat_gateway_count(settings.nat_mode, settings.zones)
 
+        prefix = int(settings.cidr.split("/")[1])
         vpc = awsx.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=settings.cidr,
             availability_zone_names=self.zone_names,
             subnet_strategy=awsx.ec2.SubnetAllocationStrategy.AUTO,
-            subnet_specs=subnet_specs(int(settings.cidr.split("/")[1])),
+            availability_zone_cidr_mask=zone_prefix(prefix),
+            subnet_specs=subnet_specs(prefix),
             nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
                 strategy=NAT_STRATEGY[settings.nat_mode]
             ),

@@ -44,7 +44,9 @@ def test_vpc_inputs(offline: Offline) -> None:
 
 
 def test_three_subnet_tiers_fill_each_zone_block_exactly(offline: Offline) -> None:
-    specs = network_with(offline, cidr="10.30.0.0/20").one(VPC).inputs["subnetSpecs"]
+    vpc = network_with(offline, cidr="10.30.0.0/20").one(VPC).inputs
+    assert vpc["availabilityZoneCidrMask"] == 22
+    specs = vpc["subnetSpecs"]
     assert [(s["type"], s["cidrMask"]) for s in specs] == [
         ("Private", 23),
         ("Public", 24),

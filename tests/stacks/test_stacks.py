@@ -135,3 +135,21 @@ def test_runs_do_not_share_state(offline: Offline) -> None:
     second = offline.stack("dev")
     assert len(first.resources) == len(second.resources)
     assert sorted(r.urn for r in first.resources) == sorted(r.urn for r in second.resources)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_resource_belongs_to_a_component(stack: str) -> None:
+    result = run(stack)
+    loose = [
+        r.name
+        for r in result.resources
+        if not r.type.startswith(("pulumi:providers:", "platform:"))
+        and result.component_of(r) is None
+    ]
+    assert loose == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_resource_names_carry_the_stack_prefix(stack: str) -> None:
+    prefix = f"platform-{stack}-"
+    assert [r.name for r in run(stack).resources if not r.name.startswith(prefix)] == []
