@@ -6,6 +6,8 @@ from components.common import lookup_context
 from components.database import Database, DatabaseArgs
 from components.naming import Naming
 from components.network import Network, NetworkArgs
+from components.notifications import Notifications, NotificationsArgs
+from components.pipeline import Pipeline, PipelineArgs
 from components.service import Service, ServiceArgs
 from components.settings import load_settings
 from components.tagging import aws_provider
@@ -21,6 +23,12 @@ ctx = lookup_context(
     provider=provider,
 )
 with_provider = pulumi.ResourceOptions(providers=[provider])
+
+notifications = Notifications(
+    naming.component("notifications"),
+    NotificationsArgs(emails=settings.config.observability.alarm_emails, ctx=ctx),
+    opts=with_provider,
+)
 
 network = Network(
     naming.component("network"),
@@ -66,6 +74,15 @@ service = Service(
 )
 database.admit("service", service.security_group_id)
 
+pipeline = Pipeline(
+    naming.component("pipeline"),
+    PipelineArgs(
+        settings=settings.config.pipeline, ctx=ctx, network=network, topic=notifications.topic
+    ),
+    opts=with_provider,
+)
+database.admit("batch", pipeline.security_group_id)
+
 pulumi.export("region", settings.region)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("vpcCidr", network.cidr)
@@ -83,3 +100,9 @@ pulumi.export("databaseReaderEndpoint", database.reader_endpoint)
 pulumi.export("databasePort", database.port)
 pulumi.export("databaseSecretArn", database.secret_arn)
 pulumi.export("databaseClusterIdentifier", database.cluster_identifier)
+pulumi.export("uploadsBucket", pipeline.uploads_bucket)
+pulumi.export("resultsBucket", pipeline.results_bucket)
+pulumi.export("jobQueueArn", pipeline.job_queue_arn)
+pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
+pulumi.export("stateMachineArn", pipeline.state_machine_arn)
+pulumi.export("alarmTopicArn", notifications.topic.arn)

@@ -246,6 +246,21 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
         "certificateArn": out["certificateArn"],
     },
     "aws:route53/record:Record": lambda _m, _n, out: {"fqdn": out["name"]},
+    "aws:batch/jobDefinition:JobDefinition": lambda m, _, out: {
+        "arn": f"arn:aws:batch:{m.region}:{ACCOUNT_ID}:job-definition/{out['name']}:1",
+    },
+    "aws:batch/jobQueue:JobQueue": lambda m, _, out: {
+        "arn": f"arn:aws:batch:{m.region}:{ACCOUNT_ID}:job-queue/{out['name']}",
+    },
+    "aws:sfn/stateMachine:StateMachine": lambda m, _, out: {
+        "arn": f"arn:aws:states:{m.region}:{ACCOUNT_ID}:stateMachine:{out['name']}",
+    },
+    "aws:cloudwatch/eventRule:EventRule": lambda m, _, out: {
+        "arn": f"arn:aws:events:{m.region}:{ACCOUNT_ID}:rule/{out['name']}",
+    },
+    "aws:sns/topic:Topic": lambda m, _, out: {
+        "arn": f"arn:aws:sns:{m.region}:{ACCOUNT_ID}:{out['name']}",
+    },
     "aws:rds/cluster:Cluster": lambda m, _, out: {
         "arn": f"arn:aws:rds:{m.region}:{ACCOUNT_ID}:cluster:{out['clusterIdentifier']}",
         "endpoint": f"{out['clusterIdentifier']}.cluster-abc.{m.region}.rds.amazonaws.com",

@@ -133,14 +133,15 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 }
 
 
-def fargate_problem(cpu: int, memory: int, *, cpu_key: str, memory_key: str) -> str | None:
-    """Why (cpu, memory) is not a Fargate size, or None when it is."""
+def fargate_problem(cpu: int, memory: int, *, cpu_text: str, memory_key: str) -> str | None:
+    """Why (cpu units, memory MiB) is not a Fargate size, or None when it is. `cpu_text` is how
+    the setting reads to the user ("cpu 256", "vcpu 0.25")."""
     if cpu not in FARGATE_MEMORY:
-        return f"{cpu_key} {cpu} is not a Fargate CPU size ({', '.join(map(str, FARGATE_MEMORY))})"
+        return f"{cpu_text} is not a Fargate CPU size"
     allowed = FARGATE_MEMORY[cpu]
     if memory not in allowed:
         return (
-            f"{memory_key} {memory} does not fit {cpu_key} {cpu} on Fargate; allowed: "
+            f"{memory_key} {memory} does not fit {cpu_text} on Fargate; allowed: "
             f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
         )
     return None
@@ -331,7 +332,14 @@ class ServiceSettings(Section):
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSettings:
         problems = [
-            fargate_problem(self.cpu, self.memory, cpu_key="cpu", memory_key="memory"),
+            fargate_problem(
+                self.cpu,
+                self.memory,
+                cpu_text=f"cpu {self.cpu}",
+                memory_key="memory",
+            )
+            if self.cpu in FARGATE_MEMORY
+            else f"cpu {self.cpu} is not a Fargate CPU size ({', '.join(map(str, FARGATE_MEMORY))})",
             ordered(
                 {
                     "minTasks": self.min_tasks,
@@ -454,6 +462,107 @@ class DatabaseSettings(Section):
         return self
 
 
+# --- pipeline -------------------------------------------------------------------------------------
+
+BATCH_VCPUS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$")
+
+
+class ComputeOrder(enum.StrEnum):
+    """Which Batch compute environment the job queue tries first."""
+
+    SPOT_FIRST = "spotFirst"  # Fargate Spot, then on-demand when Spot has no capacity
+    ON_DEMAND_FIRST = "onDemandFirst"  # on-demand, then Spot
+
+
+class PipelineSettings(Section):
+    """`platform:pipeline`."""
+
+    image: Annotated[str, AfterValidator(_image)] = Field(
+        "public.ecr.aws/docker/library/python:3.12-slim",
+        description="Job image: a full reference (registry/name:tag or @sha256:...).",
+    )
+    command: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["python", "-m", "pipeline.process", "Ref::bucket", "Ref::key"],
+        description="Job command; Ref::bucket and Ref::key receive the uploaded object.",
+    )
+    vcpu: Annotated[float, one_of(BATCH_VCPUS)] = Field(1.0, description="vCPUs per job.")
+    memory: int = Field(2048, description="MiB per job; with vcpu, a Fargate combination.")
+    max_vcpus: Annotated[int, between(1, 4096)] = Field(
+        64, description="vCPUs all running jobs may use together."
+    )
+    compute_order: ComputeOrder = Field(
+        ComputeOrder.ON_DEMAND_FIRST, description="spotFirst or onDemandFirst."
+    )
+    attempt_timeout_seconds: Annotated[int, between(60, 1_209_600)] = Field(
+        3600, description="Each attempt is stopped after this many seconds."
+    )
+    retry_attempts: Annotated[int, between(1, 10)] = Field(
+        3, description="Attempts per job when the infrastructure fails (Spot reclaim, pull errors)."
+    )
+    input_prefix: Annotated[str, Field(pattern=_PREFIX.pattern)] = Field(
+        "incoming/", description="Uploads under this prefix start the pipeline."
+    )
+    uploads_expire_days: Annotated[int, between(1, 3650)] = Field(
+        365, description="Uploaded objects expire after this many days."
+    )
+    uploads_noncurrent_days: Annotated[int, between(1, 3650)] = Field(
+        30, description="Overwritten or deleted upload versions expire after this many days."
+    )
+    abort_multipart_days: Annotated[int, between(1, 365)] = Field(
+        7, description="Incomplete multipart uploads are aborted after this many days."
+    )
+    results_ia_days: Annotated[int, between(30, 3650)] = Field(
+        30, description="Results move to Standard-IA after this many days (S3 minimum 30)."
+    )
+    results_glacier_days: Annotated[int, between(31, 3650)] = Field(
+        90, description="Results move to Glacier Flexible Retrieval after this many days."
+    )
+    results_expire_days: Annotated[int, between(32, 36500)] = Field(
+        1825, description="Results expire after this many days."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineSettings:
+        problems = [
+            fargate_problem(
+                int(self.vcpu * 1024),
+                self.memory,
+                cpu_text=f"vcpu {self.vcpu}",
+                memory_key="memory",
+            ),
+            None
+            if self.results_ia_days < self.results_glacier_days < self.results_expire_days
+            else f"resultsIaDays ({self.results_ia_days}) < resultsGlacierDays "
+            f"({self.results_glacier_days}) < resultsExpireDays ({self.results_expire_days}) "
+            "must hold: a transition after expiry never happens",
+        ]
+        found = [p for p in problems if p]
+        if found:
+            raise ValueError("; ".join(found))
+        return self
+
+
+# --- observability --------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+def _emails(values: list[str]) -> list[str]:
+    bad = [value for value in values if not _EMAIL.match(value)]
+    if bad:
+        raise ValueError(f"not e-mail addresses: {', '.join(bad)}")
+    return values
+
+
+class ObservabilitySettings(Section):
+    """`platform:observability`."""
+
+    alarm_emails: Annotated[list[str], AfterValidator(_emails)] = Field(
+        default_factory=list, description="Addresses subscribed to alarm notifications."
+    )
+
+
 # --- the whole stack ------------------------------------------------------------------------------
 
 
@@ -481,6 +590,14 @@ class StackConfig(Section):
     database: DatabaseSettings = Field(
         default_factory=lambda: DatabaseSettings.model_validate({}),
         description="Aurora PostgreSQL: see DatabaseSettings.",
+    )
+    pipeline: PipelineSettings = Field(
+        default_factory=lambda: PipelineSettings.model_validate({}),
+        description="Uploads -> Step Functions -> Batch -> results: see PipelineSettings.",
+    )
+    observability: ObservabilitySettings = Field(
+        default_factory=lambda: ObservabilitySettings.model_validate({}),
+        description="Alarms and notifications: see ObservabilitySettings.",
     )
     network: NetworkSettings = Field(
         default_factory=lambda: NetworkSettings.model_validate({}),

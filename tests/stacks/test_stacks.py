@@ -31,6 +31,12 @@ EXPECTED_OUTPUTS = {
     "databasePort",
     "databaseSecretArn",
     "databaseClusterIdentifier",
+    "uploadsBucket",
+    "resultsBucket",
+    "jobQueueArn",
+    "jobDefinitionArn",
+    "stateMachineArn",
+    "alarmTopicArn",
 }
 
 

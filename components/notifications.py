@@ -1,0 +1,124 @@
+"""Notifications: the encrypted SNS topic that alarms, events and the pipeline report to.
+
+Its own small component, built first, so every component that reports (the pipeline's failure
+path, later alarms) receives the topic as an input instead of reaching into observability.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import StackContext, Statement, kms_key, policy_document
+from components.tagging import component_tags
+
+COMPONENT = "notifications"
+# Services that publish to the topic. With the AWS-managed SNS key, CloudWatch alarm
+# notifications are silently dropped: these services must be allowed to use a customer key.
+PUBLISHERS = ("cloudwatch", "events")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationsArgs:
+    """emails: addresses subscribed to the topic (each must confirm once)."""
+
+    emails: Sequence[str]
+    ctx: StackContext
+
+
+@dataclass(frozen=True)
+class Topic:
+    """What a publisher needs: the topic and the key it must be allowed to encrypt with."""
+
+    arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+
+
+def _subscription_name(email: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", email.lower()).strip("-")
+
+
+class Notifications(pulumi.ComponentResource):
+    """KMS-encrypted SNS topic, its policy and e-mail subscriptions."""
+
+    topic: Topic
+
+    def __init__(
+        self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("platform:notifications:Notifications", name, None, opts)
+        ctx, tags = args.ctx, component_tags(COMPONENT)
+        child = pulumi.ResourceOptions(parent=self)
+        key = kms_key(
+            f"{name}-key",
+            ctx=ctx,
+            description=f"{name}: alarm and event notifications",
+            statements=[_publisher_key_statement(ctx, service) for service in PUBLISHERS],
+            parent=self,
+            tags=tags,
+        )
+        topic = aws.sns.Topic(
+            f"{name}-topic",
+            kms_master_key_id=key.arn,
+            tags=tags,
+            opts=child,
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-topic-policy",
+            arn=topic.arn,
+            policy=policy_document(_topic_statements(ctx, topic.arn)),
+            opts=child,
+        )
+        for email in args.emails:
+            aws.sns.TopicSubscription(
+                f"{name}-email-{_subscription_name(email)}",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=email,
+                opts=child,
+            )
+        self.topic = Topic(arn=topic.arn, key_arn=key.arn)
+        self.register_outputs({"topicArn": topic.arn, "keyArn": key.arn})
+
+
+def _publisher_key_statement(ctx: StackContext, service: str) -> Statement:
+    return {
+        "Sid": f"{service.capitalize()}Publishes",
+        "Effect": "Allow",
+        "Principal": {"Service": f"{service}.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+    }
+
+
+def _topic_statements(ctx: StackContext, topic_arn: pulumi.Output[str]) -> list[Statement]:
+    owner = {
+        "Sid": "AccountManages",
+        "Effect": "Allow",
+        "Principal": {"AWS": ctx.account_root},
+        "Action": [
+            "sns:GetTopicAttributes",
+            "sns:SetTopicAttributes",
+            "sns:Subscribe",
+            "sns:ListSubscriptionsByTopic",
+            "sns:Publish",
+        ],
+        "Resource": topic_arn,
+    }
+    publishers = [
+        {
+            "Sid": f"{service.capitalize()}Publishes",
+            "Effect": "Allow",
+            "Principal": {"Service": f"{service}.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+        }
+        for service in PUBLISHERS
+    ]
+    return [owner, *publishers]

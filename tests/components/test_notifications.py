@@ -1,0 +1,67 @@
+"""Notifications: an SNS topic alarms can really deliver through."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.common import StackContext
+from components.notifications import Notifications, NotificationsArgs
+from components.offline import run_stack
+from components.settings import Settings, SettingsError, parse_settings
+from tests.conftest import Offline, statements
+
+
+def build(settings: Settings, ctx: StackContext) -> Notifications:
+    return Notifications(
+        "alerts", NotificationsArgs(emails=settings.config.observability.alarm_emails, ctx=ctx)
+    )
+
+
+def test_topic_uses_a_customer_key_that_cloudwatch_and_eventbridge_may_use(
+    offline: Offline,
+) -> None:
+    run = offline.component(build, "prod")
+    topic = run.one("aws:sns/topic:Topic").inputs
+    assert topic["kmsMasterKeyId"] == "arn:aws:kms:eu-west-1:123456789012:key/alerts-key-key-id"
+    key_policy = statements(run.one("aws:kms/key:Key").inputs["policy"])
+    grants = {s["Principal"].get("Service"): s for s in key_policy if "Service" in s["Principal"]}
+    assert set(grants) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    for grant in grants.values():
+        assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+        assert grant["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_topic_policy_lets_only_those_services_of_this_account_publish(offline: Offline) -> None:
+    policy = statements(
+        offline.component(build, "prod").one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"]
+    )
+    services = [s for s in policy if "Service" in s["Principal"]]
+    assert sorted(s["Principal"]["Service"] for s in services) == [
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+    ]
+    assert all(
+        s["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012" for s in services
+    )
+    others = [s for s in policy if "Service" not in s["Principal"]]
+    assert [s["Principal"] for s in others] == [{"AWS": "arn:aws:iam::123456789012:root"}]
+
+
+@pytest.mark.parametrize("stack, emails", [("dev", []), ("prod", ["platform-alerts@example.com"])])
+def test_email_subscriptions_follow_the_stack(stack: str, emails: list[str]) -> None:
+    run = run_stack(stack)
+    subscriptions = run.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == emails
+    assert all(s.inputs["protocol"] == "email" for s in subscriptions)
+
+
+def test_invalid_email_is_reported() -> None:
+    with pytest.raises(SettingsError, match=re.escape("not e-mail addresses: ops-at-example.com")):
+        parse_settings(
+            project="platform",
+            stack="prod",
+            region="eu-west-1",
+            raw={"observability": {"alarmEmails": ["ops-at-example.com"]}},
+        )

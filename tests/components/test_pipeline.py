@@ -1,0 +1,333 @@
+"""Pipeline: buckets, Batch, the state machine and its trigger, per stack."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+
+from components.common import StackContext
+from components.network import Network, NetworkArgs
+from components.notifications import Notifications, NotificationsArgs
+from components.offline import OfflineRun
+from components.pipeline import Pipeline, PipelineArgs
+from components.settings import Settings, SettingsError, parse_settings
+from tests.conftest import STACKS, Offline, statements
+
+BUCKET = "aws:s3/bucket:Bucket"
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/pipe-key-key-id"
+# Actions AWS offers no resource-level permissions for; anything else must name its resource.
+WILDCARD_ONLY = {
+    "ecr:GetAuthorizationToken",
+    "batch:DescribeJobs",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+
+
+def build(settings: Settings, ctx: StackContext) -> Pipeline:
+    network = Network("net", NetworkArgs(settings=settings.config.network, ctx=ctx))
+    alerts = Notifications("alerts", NotificationsArgs(emails=[], ctx=ctx))
+    return Pipeline(
+        "pipe",
+        PipelineArgs(
+            settings=settings.config.pipeline, ctx=ctx, network=network, topic=alerts.topic
+        ),
+    )
+
+
+@cache
+def stack_run(stack: str) -> OfflineRun:
+    return Offline().component(build, stack)
+
+
+def definition(run: OfflineRun) -> dict[str, Any]:
+    return json.loads(run.one("aws:sfn/stateMachine:StateMachine").inputs["definition"])
+
+
+STATE_FIELDS = {
+    "Task": {
+        "Type",
+        "Resource",
+        "Parameters",
+        "Retry",
+        "Catch",
+        "ResultPath",
+        "Next",
+        "End",
+        "Comment",
+        "TimeoutSeconds",
+    },
+    "Fail": {"Type", "Error", "Cause", "Comment"},
+    "Succeed": {"Type", "Comment"},
+}
+
+
+def asl_problems(machine: dict[str, Any]) -> list[str]:
+    """Structural checks of Amazon States Language for the state types this pipeline uses."""
+    states: dict[str, dict[str, Any]] = machine.get("States", {})
+    problems = [] if machine.get("StartAt") in states else ["StartAt names no state"]
+    for name, state in states.items():
+        kind = state.get("Type")
+        if kind not in STATE_FIELDS:
+            problems.append(f"{name}: unknown Type {kind}")
+            continue
+        problems += [
+            f"{name}: field {f} not allowed in {kind}" for f in set(state) - STATE_FIELDS[kind]
+        ]
+        if kind == "Task":
+            if ("Next" in state) == bool(state.get("End")):
+                problems.append(f"{name}: a Task needs exactly one of Next and End")
+            targets = [state.get("Next")] + [c["Next"] for c in state.get("Catch", [])]
+            problems += [f"{name}: goes to unknown {t}" for t in targets if t and t not in states]
+            for retry in state.get("Retry", []):
+                if not retry.get("ErrorEquals") or retry.get("BackoffRate", 1) < 1:
+                    problems.append(f"{name}: bad Retry {retry}")
+            for catch in state.get("Catch", []):
+                if not catch.get("ErrorEquals") or "Next" not in catch:
+                    problems.append(f"{name}: bad Catch {catch}")
+            for key, value in state.get("Parameters", {}).items():
+                if key.endswith(".$") and not str(value).startswith(("$", "States.")):
+                    problems.append(f"{name}: {key} is not a path or intrinsic")
+    reachable, frontier = set(), [machine.get("StartAt")]
+    while frontier:
+        current = frontier.pop()
+        if current in reachable or current not in states:
+            continue
+        reachable.add(current)
+        state = states[current]
+        frontier += [state.get("Next")] + [c["Next"] for c in state.get("Catch", [])]
+    problems += [f"{name}: unreachable" for name in set(states) - reachable]
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_definition_is_valid_states_language(stack: str) -> None:
+    assert asl_problems(definition(stack_run(stack))) == []
+
+
+def test_the_validator_rejects_a_broken_definition() -> None:
+    broken = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "x", "Next": "Nowhere"}}}
+    assert asl_problems(broken) == ["A: goes to unknown Nowhere"]
+
+
+def test_definition_waits_for_the_job_retries_and_reports_failures() -> None:
+    states = definition(stack_run("prod"))["States"]
+    task = states["ProcessUpload"]
+    assert task["Resource"] == "arn:aws:states:::batch:submitJob.sync"
+    assert task["Parameters"]["Parameters"] == {
+        "bucket.$": "$.detail.bucket.name",
+        "key.$": "$.detail.object.key",
+    }
+    assert task["Retry"][0]["BackoffRate"] == 2.0
+    assert task["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReportFailure"}
+    ]
+    assert states["ReportFailure"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert (
+        states["ReportFailure"]["Parameters"]["TopicArn"]
+        == "arn:aws:sns:eu-west-1:123456789012:alerts-topic"
+    )
+    assert states["ReportFailure"]["Next"] == "Failed"
+    assert states["Failed"]["Type"] == "Fail"
+
+
+def test_state_machine_logs_and_traces() -> None:
+    machine = stack_run("prod").one("aws:sfn/stateMachine:StateMachine").inputs
+    assert machine["type"] == "STANDARD"
+    assert machine["loggingConfiguration"]["level"] == "ERROR"
+    assert machine["tracingConfiguration"] == {"enabled": True}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_iam_documents_name_their_resources(stack: str) -> None:
+    for policy in stack_run(stack).of_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in statements(policy.inputs["policy"]):
+            if "*" in statement["Resource"]:
+                assert set(statement["Action"]) <= WILDCARD_ONLY, (policy.name, statement)
+
+
+def role_statements(run: OfflineRun, role: str) -> dict[str, list[str]]:
+    policy = statements(
+        run.one("aws:iam/rolePolicy:RolePolicy", f"pipe-{role}-policy").inputs["policy"]
+    )
+    return {action: s["Resource"] for s in policy for action in s["Action"]}
+
+
+def test_job_role_reads_the_input_prefix_and_writes_results_only() -> None:
+    grants = role_statements(stack_run("prod"), "job")
+    assert grants["s3:GetObject"] == ["arn:aws:s3:::pipe-uploads/incoming/*"]
+    assert grants["s3:PutObject"] == ["arn:aws:s3:::pipe-results/*"]
+    assert grants["kms:Decrypt"] == [KEY]
+    assert set(grants) == {"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def test_state_machine_role_is_scoped_to_this_queue_definition_and_topic() -> None:
+    grants = role_statements(stack_run("prod"), "states")
+    assert grants["batch:SubmitJob"] == [
+        "arn:aws:batch:eu-west-1:123456789012:job-queue/pipe-queue",
+        "arn:aws:batch:eu-west-1:123456789012:job-definition/pipe-job:*",
+    ]
+    assert grants["sns:Publish"] == ["arn:aws:sns:eu-west-1:123456789012:alerts-topic"]
+    assert grants["events:PutRule"] == [
+        "arn:aws:events:eu-west-1:123456789012:rule/StepFunctionsGetEventsForBatchJobsRule"
+    ]
+
+
+def test_trigger_starts_only_this_state_machine_with_retries_and_a_dead_letter_queue() -> None:
+    run = stack_run("prod")
+    rule = json.loads(run.one("aws:cloudwatch/eventRule:EventRule").inputs["eventPattern"])
+    assert rule["detail-type"] == ["Object Created"]
+    assert rule["detail"]["object"]["key"] == [{"prefix": "incoming/"}]
+    assert rule["detail"]["bucket"]["name"] == ["pipe-uploads"]
+    assert role_statements(run, "trigger") == {
+        "states:StartExecution": ["arn:aws:states:eu-west-1:123456789012:stateMachine:pipe-states"]
+    }
+    target = run.one("aws:cloudwatch/eventTarget:EventTarget").inputs
+    assert target["retryPolicy"]["maximumRetryAttempts"] == 10
+    queue = run.one("aws:sqs/queue:Queue").inputs
+    assert queue["kmsMasterKeyId"] == KEY
+    assert (
+        target["deadLetterConfig"]["arn"] == "arn:aws:sqs:eu-west-1:123456789012:pipe-trigger-dlq"
+    )
+
+
+@pytest.mark.parametrize("stack, protected", [("dev", False), ("staging", True), ("prod", True)])
+def test_buckets_per_stack(stack: str, protected: bool) -> None:
+    run = stack_run(stack)
+    buckets = run.of_type(BUCKET)
+    assert len(buckets) == 2
+    assert all(
+        b.inputs["forceDestroy"] is (not protected) and b.protect is protected for b in buckets
+    )
+    assert len(run.of_type("aws:s3/bucketVersioning:BucketVersioning")) == 2
+    blocks = run.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert len(blocks) == 2 and all(
+        all(v for k, v in b.inputs.items() if k != "bucket") for b in blocks
+    )
+    for encryption in run.of_type(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ):
+        [rule] = encryption.inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {
+            "sseAlgorithm": "aws:kms",
+            "kmsMasterKeyId": KEY,
+        }
+        assert rule["bucketKeyEnabled"] is True
+    for policy in run.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+        assert [s["Sid"] for s in statements(policy.inputs["policy"])] == ["DenyInsecureTransport"]
+    assert run.one("aws:s3/bucketNotification:BucketNotification").inputs["eventbridge"] is True
+
+
+def test_lifecycle_days() -> None:
+    run = stack_run("prod")
+    [uploads] = run.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "uploads-lifecycle"
+    ).inputs["rules"]
+    assert uploads["expiration"] == {"days": 365}
+    assert uploads["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
+    assert uploads["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+    [results] = run.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "results-lifecycle"
+    ).inputs["rules"]
+    assert [(t["days"], t["storageClass"]) for t in results["transitions"]] == [
+        (30, "STANDARD_IA"),
+        (90, "GLACIER"),
+    ]
+    assert results["expiration"] == {"days": 1825}
+
+
+@pytest.mark.parametrize(
+    "stack, order, vcpus",
+    [
+        ("dev", ["FARGATE_SPOT", "FARGATE"], 4),
+        ("staging", ["FARGATE_SPOT", "FARGATE"], 16),
+        ("prod", ["FARGATE", "FARGATE_SPOT"], 64),
+    ],
+)
+def test_compute_environment_order_per_stack(stack: str, order: list[str], vcpus: int) -> None:
+    run = stack_run(stack)
+    environments = {
+        r.name: r.inputs["computeResources"]
+        for r in run.of_type("aws:batch/computeEnvironment:ComputeEnvironment")
+    }
+    queue = run.one("aws:batch/jobQueue:JobQueue")
+    ordered = sorted(queue.inputs["computeEnvironmentOrders"], key=lambda o: o["order"])
+    names = [o["computeEnvironment"].rsplit("/", 1)[1] for o in ordered]
+    assert [environments[n]["type"] for n in names] == order
+    assert all(e["maxVcpus"] == vcpus for e in environments.values())
+    assert all(
+        e["subnets"] == ["subnet-private-1", "subnet-private-2", "subnet-private-3"]
+        for e in environments.values()
+    )
+    assert "computeEnvironmentOrders" in queue.replace_on_changes
+
+
+def test_job_definition_runs_on_fargate_with_retries_and_timeout() -> None:
+    job = stack_run("prod").one("aws:batch/jobDefinition:JobDefinition").inputs
+    assert job["platformCapabilities"] == ["FARGATE"]
+    assert job["timeout"] == {"attemptDurationSeconds": 3600}
+    strategy = job["retryStrategy"]
+    assert strategy["attempts"] == 3
+    assert strategy["evaluateOnExits"][-1] == {"action": "EXIT", "onExitCode": "*"}
+    assert {"action": "RETRY", "onStatusReason": "Your Spot Task was interrupted*"} in strategy[
+        "evaluateOnExits"
+    ]
+    container = json.loads(job["containerProperties"])
+    assert container["resourceRequirements"] == [
+        {"type": "VCPU", "value": "1"},
+        {"type": "MEMORY", "value": "2048"},
+    ]
+    assert container["logConfiguration"]["logDriver"] == "awslogs"
+    assert container["networkConfiguration"] == {"assignPublicIp": "DISABLED"}
+    assert job["propagateTags"] is True
+
+
+def test_jobs_security_group_admits_nothing() -> None:
+    run = stack_run("prod")
+    into = [
+        r
+        for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == "sg-pipe-jobs-sg"
+    ]
+    assert into == []
+
+
+def pipeline_error(**values: object) -> str:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(
+            project="platform", stack="prod", region="eu-west-1", raw={"pipeline": values}
+        )
+    return str(caught.value)
+
+
+def test_memory_that_does_not_fit_the_vcpu_is_reported() -> None:
+    assert "memory 8192 does not fit vcpu 0.5 on Fargate; allowed: 1024 to 4096" in pipeline_error(
+        vcpu=0.5, memory=8192
+    )
+
+
+def test_max_vcpus_below_one_is_reported() -> None:
+    assert "platform:pipeline.maxVcpus = 0: 0 is not between 1 and 4096" in pipeline_error(
+        maxVcpus=0
+    )
+
+
+def test_transition_after_expiry_is_reported() -> None:
+    message = pipeline_error(resultsIaDays=400, resultsGlacierDays=500, resultsExpireDays=365)
+    assert (
+        "resultsIaDays (400) < resultsGlacierDays (500) < resultsExpireDays (365) must hold"
+        in message
+    )
