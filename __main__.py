@@ -7,6 +7,7 @@ from components.database import Database, DatabaseArgs
 from components.naming import Naming
 from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
+from components.observability import Observability, ObservabilityArgs
 from components.pipeline import Pipeline, PipelineArgs
 from components.service import Service, ServiceArgs
 from components.settings import load_settings
@@ -83,6 +84,23 @@ pipeline = Pipeline(
 )
 database.admit("batch", pipeline.security_group_id)
 
+observability = Observability(
+    naming.component("observability"),
+    ObservabilityArgs(
+        settings=settings.config.observability,
+        topic=notifications.topic,
+        ctx=ctx,
+        network=network,
+        service=service,
+        service_min_tasks=settings.config.service.min_tasks,
+        database=database,
+        database_mode=settings.config.database.mode,
+        database_instances=settings.config.database.instances,
+        pipeline=pipeline,
+    ),
+    opts=with_provider,
+)
+
 pulumi.export("region", settings.region)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("vpcCidr", network.cidr)
@@ -106,3 +124,4 @@ pulumi.export("jobQueueArn", pipeline.job_queue_arn)
 pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
 pulumi.export("stateMachineArn", pipeline.state_machine_arn)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
+pulumi.export("dashboardName", observability.dashboard_name)

@@ -74,6 +74,7 @@ class Network(pulumi.ComponentResource):
     cidr: str
     zone_names: list[str]
     nat_gateway_count: int
+    nat_gateway_ids: list[pulumi.Output[str]]
     public_subnet_ids: pulumi.Output[Sequence[str]]
     private_subnet_ids: pulumi.Output[Sequence[str]]
     isolated_subnet_ids: pulumi.Output[Sequence[str]]
@@ -107,6 +108,10 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = vpc.public_subnet_ids
         self.private_subnet_ids = vpc.private_subnet_ids
         self.isolated_subnet_ids = vpc.isolated_subnet_ids
+        self.nat_gateway_ids = [
+            vpc.nat_gateways.apply(lambda gateways, i=index: gateways[i].id)
+            for index in range(self.nat_gateway_count)
+        ]
 
         # Adopting the default security group with no rules leaves nothing that can silently
         # fall back to it.

@@ -183,8 +183,12 @@ def _vpc_outputs(mocks: PlatformMocks, args: MockResourceArgs) -> dict[str, Any]
         tier: [f"subnet-{tier}-{i + 1}" for i in range(len(zones))]
         for tier in ("public", "private", "isolated")
     }
+    strategy = (args.inputs.get("natGateways") or {}).get("strategy", "OnePerAz")
+    nat_count = {"Single": 1, "OnePerAz": len(zones), "None": 0}[strategy]
+    nat_names = [f"{name}-{i + 1}" for i in range(nat_count)]
     return {
         "vpcId": f"vpc-{name}",
+        "natGateways": mocks.fake_children(urn, "aws:ec2/natGateway:NatGateway", nat_names),
         "publicSubnetIds": ids["public"],
         "privateSubnetIds": ids["private"],
         "isolatedSubnetIds": ids["isolated"],

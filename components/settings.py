@@ -556,10 +556,48 @@ def _emails(values: list[str]) -> list[str]:
 
 
 class ObservabilitySettings(Section):
-    """`platform:observability`."""
+    """`platform:observability`: where alarms go and when they fire."""
 
     alarm_emails: Annotated[list[str], AfterValidator(_emails)] = Field(
         default_factory=list, description="Addresses subscribed to alarm notifications."
+    )
+    evaluation_periods: Annotated[int, between(1, 60)] = Field(
+        3, description="Consecutive one-minute periods over threshold before an alarm fires."
+    )
+    alb_5xx_per_minute: Annotated[int, between(1, 100_000)] = Field(
+        10, alias="alb5xxPerMinute", description="Load balancer 5xx responses per minute."
+    )
+    target_5xx_percent: Annotated[float, between(0.1, 100.0)] = Field(
+        5.0,
+        alias="target5xxPercent",
+        description="Share of requests the service answers with 5xx, in percent.",
+    )
+    p99_latency_seconds: Annotated[float, between(0.05, 60.0)] = Field(
+        2.0, description="p99 target response time, in seconds."
+    )
+    service_cpu_percent: Annotated[int, between(1, 100)] = Field(
+        85, description="Service average CPU, in percent."
+    )
+    service_memory_percent: Annotated[int, between(1, 100)] = Field(
+        85, description="Service average memory, in percent."
+    )
+    db_cpu_percent: Annotated[int, between(1, 100)] = Field(
+        80, description="Aurora CPU per role, in percent."
+    )
+    db_freeable_memory_mib: Annotated[int, between(16, 1_000_000)] = Field(
+        256, description="Aurora freeable memory below this many MiB."
+    )
+    db_connections: Annotated[int, between(1, 100_000)] = Field(
+        500, description="Aurora connections per role."
+    )
+    db_acu_percent: Annotated[int, between(1, 100)] = Field(
+        90, description="Serverless v2 capacity used, in percent of the maximum."
+    )
+    db_replica_lag_ms: Annotated[int, between(1, 3_600_000)] = Field(
+        2000, description="Aurora reader lag, in milliseconds."
+    )
+    nat_dropped_packets: Annotated[int, between(1, 1_000_000_000)] = Field(
+        100, description="Packets a NAT gateway drops per minute."
     )
 
 

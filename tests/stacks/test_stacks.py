@@ -37,6 +37,7 @@ EXPECTED_OUTPUTS = {
     "jobDefinitionArn",
     "stateMachineArn",
     "alarmTopicArn",
+    "dashboardName",
 }
 
 

@@ -1,0 +1,418 @@
+"""Observability: alarms for every component that exists, one dashboard, Batch failure events.
+
+Alarms and dashboard come from one list of `AlarmSpec`s: each names its metrics once, and both the
+alarm and its dashboard widget are drawn from it, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import StackContext
+from components.database import Database
+from components.network import Network
+from components.notifications import Topic
+from components.pipeline import Pipeline
+from components.service import Service
+from components.settings import DatabaseMode, ObservabilitySettings
+from components.tagging import component_tags
+
+COMPONENT = "observability"
+MISSING = ("breaching", "notBreaching", "ignore", "missing")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One CloudWatch metric as alarms and dashboard widgets read it."""
+
+    namespace: str
+    name: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    stat: str
+    period: int = 60
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """An alarm: its metrics (by query id), an optional math expression over them, and when and
+    how it fires. The description says what it means and what to check first."""
+
+    key: str
+    section: str
+    title: str
+    description: str
+    metrics: Mapping[str, Metric]
+    comparison: str
+    threshold: float
+    missing: str
+    expression: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.missing not in MISSING:
+            raise ValueError(f"{self.key}: treat_missing_data {self.missing!r} not in {MISSING}")
+        if self.expression is None and len(self.metrics) != 1:
+            raise ValueError(f"{self.key}: several metrics need an expression")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObservabilityArgs:
+    """settings: thresholds. topic: where alarms go. The components to watch: any may be None."""
+
+    settings: ObservabilitySettings
+    topic: Topic
+    ctx: StackContext
+    network: Network | None = None
+    service: Service | None = None
+    service_min_tasks: int = 1
+    database: Database | None = None
+    database_mode: DatabaseMode = DatabaseMode.SERVERLESS
+    database_instances: int = 1
+    pipeline: Pipeline | None = None
+    extra: Sequence[AlarmSpec] = field(default_factory=tuple)
+
+
+GREATER = "GreaterThanThreshold"
+LESS = "LessThanThreshold"
+
+
+def service_alarms(s: ObservabilitySettings, service: Service, min_tasks: int) -> list[AlarmSpec]:
+    alb = {"LoadBalancer": service.alb_arn_suffix}
+    target = {
+        "LoadBalancer": service.alb_arn_suffix,
+        "TargetGroup": service.target_group_arn_suffix,
+    }
+    ecs = {"ClusterName": service.cluster_name, "ServiceName": service.service_name}
+    elb = "AWS/ApplicationELB"
+    return [
+        AlarmSpec(
+            "alb-5xx", "Load balancer", "Load balancer 5xx",
+            "The load balancer itself answers 5xx (no healthy target, timeouts). Check target "
+            "health and recent deployments first.",
+            {"m": Metric(elb, "HTTPCode_ELB_5XX_Count", alb, "Sum")},
+            GREATER, s.alb_5xx_per_minute, "notBreaching",
+        ),
+        AlarmSpec(
+            "target-5xx-rate", "Load balancer", "Service 5xx rate",
+            "The service answers too many requests with 5xx. Check the service logs and the "
+            "database alarms first.",
+            {
+                "errors": Metric(elb, "HTTPCode_Target_5XX_Count", target, "Sum"),
+                "requests": Metric(elb, "RequestCount", target, "Sum"),
+            },
+            GREATER, s.target_5xx_percent, "notBreaching",
+            expression="IF(requests > 0, 100 * errors / requests, 0)",
+        ),
+        AlarmSpec(
+            "p99-latency", "Load balancer", "p99 response time",
+            "The slowest 1% of requests are slow. Check service CPU, database load and slow "
+            "query logs first.",
+            {"m": Metric(elb, "TargetResponseTime", target, "p99")},
+            GREATER, s.p99_latency_seconds, "notBreaching",
+        ),
+        AlarmSpec(
+            "unhealthy-hosts", "Load balancer", "Unhealthy tasks",
+            "Tasks fail the load balancer health check. Check task logs and the health check "
+            "path. Missing data counts as breaching: the metric stops when targets vanish.",
+            {"m": Metric(elb, "UnHealthyHostCount", target, "Maximum")},
+            GREATER, 0, "breaching",
+        ),
+        AlarmSpec(
+            "service-cpu", "Service", "Service CPU",
+            "Tasks run hot; autoscaling may be at its maximum. Check maxTasks and recent traffic.",
+            {"m": Metric("AWS/ECS", "CPUUtilization", ecs, "Average")},
+            GREATER, s.service_cpu_percent, "missing",
+        ),
+        AlarmSpec(
+            "service-memory", "Service", "Service memory",
+            "Tasks near their memory limit are killed. Check for leaks or raise memory.",
+            {"m": Metric("AWS/ECS", "MemoryUtilization", ecs, "Average")},
+            GREATER, s.service_memory_percent, "missing",
+        ),
+        AlarmSpec(
+            "running-tasks", "Service", "Running tasks",
+            "Fewer tasks run than the minimum. Check stopped-task reasons (image pull, secrets, "
+            "Spot reclaim) first. Missing data counts as breaching: no tasks report nothing.",
+            {"m": Metric("ECS/ContainerInsights", "RunningTaskCount", ecs, "Minimum")},
+            LESS, min_tasks, "breaching",
+        ),
+    ]  # fmt: skip
+
+
+def database_alarms(
+    s: ObservabilitySettings, database: Database, mode: DatabaseMode, instances: int
+) -> list[AlarmSpec]:
+    cluster = database.cluster_identifier
+    roles = ["WRITER", "READER"] if instances > 1 else ["WRITER"]
+    specs: list[AlarmSpec] = []
+    for role in roles:
+        by_role = {"DBClusterIdentifier": cluster, "Role": role}
+        name = role.lower()
+        specs += [
+            AlarmSpec(
+                f"db-{name}-cpu", "Database", f"Aurora {name} CPU",
+                f"The {name} is CPU-bound. Check Performance Insights for the top statements.",
+                {"m": Metric("AWS/RDS", "CPUUtilization", by_role, "Average")},
+                GREATER, s.db_cpu_percent, "missing",
+            ),
+            AlarmSpec(
+                f"db-{name}-memory", "Database", f"Aurora {name} freeable memory",
+                f"The {name} is short of memory. Check connections and capacity (ACU) first.",
+                {"m": Metric("AWS/RDS", "FreeableMemory", by_role, "Minimum")},
+                LESS, s.db_freeable_memory_mib * 1024 * 1024, "missing",
+            ),
+            AlarmSpec(
+                f"db-{name}-connections", "Database", f"Aurora {name} connections",
+                f"Many connections on the {name}. Check for connection leaks or add pooling.",
+                {"m": Metric("AWS/RDS", "DatabaseConnections", by_role, "Maximum")},
+                GREATER, s.db_connections, "missing",
+            ),
+        ]  # fmt: skip
+    if instances > 1:
+        specs.append(
+            AlarmSpec(
+                "db-replica-lag", "Database", "Aurora reader lag",
+                "Readers fall behind the writer. Check write volume and reader capacity.",
+                {"m": Metric("AWS/RDS", "AuroraReplicaLag", {"DBClusterIdentifier": cluster, "Role": "READER"}, "Maximum")},
+                GREATER, s.db_replica_lag_ms, "missing",
+            )
+        )  # fmt: skip
+    if mode is DatabaseMode.SERVERLESS:
+        specs.append(
+            AlarmSpec(
+                "db-acu", "Database", "Aurora capacity used",
+                "Serverless v2 runs near its maximum ACU. Raise maxCapacity or tune the load.",
+                {"m": Metric("AWS/RDS", "ACUUtilization", {"DBClusterIdentifier": cluster}, "Average")},
+                GREATER, s.db_acu_percent, "notBreaching",
+            )
+        )  # fmt: skip
+    return specs
+
+
+def pipeline_alarms(pipeline: Pipeline) -> list[AlarmSpec]:
+    machine = {"StateMachineArn": pipeline.state_machine_arn}
+    checks = [
+        (
+            "ExecutionsFailed",
+            "failed",
+            "An upload was not processed. The topic has the job's error.",
+        ),
+        (
+            "ExecutionsTimedOut",
+            "timed out",
+            "An execution ran past its timeout. Check the Batch queue.",
+        ),
+        (
+            "ExecutionThrottled",
+            "throttled",
+            "Step Functions throttled executions. Check the upload rate.",
+        ),
+    ]
+    return [
+        AlarmSpec(
+            f"pipeline-{label.replace(' ', '-')}", "Pipeline", f"Pipeline executions {label}",
+            description, {"m": Metric("AWS/States", metric, machine, "Sum")},
+            GREATER, 0, "notBreaching",
+        )
+        for metric, label, description in checks
+    ]  # fmt: skip
+
+
+def network_alarms(s: ObservabilitySettings, network: Network) -> list[AlarmSpec]:
+    specs: list[AlarmSpec] = []
+    for number, gateway in enumerate(network.nat_gateway_ids, start=1):
+        nat = {"NatGatewayId": gateway}
+        specs += [
+            AlarmSpec(
+                f"nat-{number}-port-allocation", "Network", f"NAT {number} port allocation errors",
+                "The NAT gateway ran out of source ports for one destination. Spread traffic or "
+                "add endpoints.",
+                {"m": Metric("AWS/NATGateway", "ErrorPortAllocation", nat, "Sum")},
+                GREATER, 0, "notBreaching",
+            ),
+            AlarmSpec(
+                f"nat-{number}-dropped", "Network", f"NAT {number} dropped packets",
+                "The NAT gateway drops packets. Check its bandwidth and the AWS Health dashboard.",
+                {"m": Metric("AWS/NATGateway", "PacketsDropCount", nat, "Sum")},
+                GREATER, s.nat_dropped_packets, "notBreaching",
+            ),
+        ]  # fmt: skip
+    return specs
+
+
+class Observability(pulumi.ComponentResource):
+    """Alarms with alarm and OK actions to the topic, a composite availability alarm, Batch
+    failure notifications and one dashboard."""
+
+    dashboard_name: pulumi.Output[str]
+    alarm_names: list[pulumi.Output[str]]
+
+    def __init__(
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("platform:observability:Observability", name, None, opts)
+        self._name, self._tags = name, component_tags(COMPONENT)
+        self._child = pulumi.ResourceOptions(parent=self)
+        specs = self._specs(args)
+        alarms = {spec.key: self._alarm(spec, args) for spec in specs}
+        if args.service:
+            self._composite(alarms["alb-5xx"], alarms["unhealthy-hosts"], args.topic)
+        if args.pipeline:
+            self._batch_failures(args.pipeline, args.topic)
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=name,
+            dashboard_body=dashboard_body(specs, region=args.ctx.region),
+            opts=self._child,
+        )
+        self.dashboard_name = dashboard.dashboard_name
+        self.alarm_names = [alarm.name for alarm in alarms.values()]
+        self.register_outputs({"dashboardName": self.dashboard_name, "alarmCount": len(alarms)})
+
+    @staticmethod
+    def _specs(args: ObservabilityArgs) -> list[AlarmSpec]:
+        s = args.settings
+        specs: list[AlarmSpec] = []
+        if args.service:
+            specs += service_alarms(s, args.service, args.service_min_tasks)
+        if args.database:
+            specs += database_alarms(s, args.database, args.database_mode, args.database_instances)
+        if args.pipeline:
+            specs += pipeline_alarms(args.pipeline)
+        if args.network:
+            specs += network_alarms(s, args.network)
+        return [*specs, *args.extra]
+
+    def _alarm(self, spec: AlarmSpec, args: ObservabilityArgs) -> aws.cloudwatch.MetricAlarm:
+        queries = [
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=query_id,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=metric.namespace,
+                    metric_name=metric.name,
+                    dimensions=metric.dimensions,
+                    stat=metric.stat,
+                    period=metric.period,
+                ),
+                return_data=spec.expression is None,
+            )
+            for query_id, metric in spec.metrics.items()
+        ]
+        if spec.expression:
+            queries.append(
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="result", expression=spec.expression, label=spec.title, return_data=True
+                )
+            )
+        periods = args.settings.evaluation_periods
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{spec.key}",
+            name=f"{args.ctx.stack}: {spec.title}",
+            alarm_description=spec.description,
+            comparison_operator=spec.comparison,
+            threshold=spec.threshold,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            treat_missing_data=spec.missing,
+            metric_queries=queries,
+            alarm_actions=[args.topic.arn],
+            ok_actions=[args.topic.arn],
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _composite(
+        self,
+        errors: aws.cloudwatch.MetricAlarm,
+        unhealthy: aws.cloudwatch.MetricAlarm,
+        topic: Topic,
+    ) -> None:
+        aws.cloudwatch.CompositeAlarm(
+            f"{self._name}-service-unavailable",
+            alarm_name=pulumi.Output.concat(errors.name, " + unhealthy: service unavailable"),
+            alarm_description="The load balancer fails requests and tasks are unhealthy at the "
+            "same time: users cannot reach the service. Check the last deployment and task logs.",
+            alarm_rule=pulumi.Output.format(
+                'ALARM("{0}") AND ALARM("{1}")', errors.name, unhealthy.name
+            ),
+            alarm_actions=[topic.arn],
+            ok_actions=[topic.arn],
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _batch_failures(self, pipeline: Pipeline, topic: Topic) -> None:
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-batch-failed",
+            description="A job of the pipeline's queue failed",
+            event_pattern=pulumi.Output.json_dumps(
+                {
+                    "source": ["aws.batch"],
+                    "detail-type": ["Batch Job State Change"],
+                    "detail": {"status": ["FAILED"], "jobQueue": [pipeline.job_queue_arn]},
+                }
+            ),
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-batch-failed-topic",
+            rule=rule.name,
+            arn=topic.arn,
+            input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
+                input_paths={
+                    "job": "$.detail.jobName",
+                    "id": "$.detail.jobId",
+                    "reason": "$.detail.statusReason",
+                },
+                input_template='"Batch job <job> (<id>) failed: <reason>"',
+            ),
+            opts=self._child,
+        )
+
+
+def dashboard_body(specs: Sequence[AlarmSpec], *, region: str) -> pulumi.Output[str]:
+    """One text header and one graph per alarm, grouped by section, from the alarms' own metrics."""
+    widgets: list[dict[str, object]] = []
+    sections = list(dict.fromkeys(spec.section for spec in specs))
+    y = 0
+    for section in sections:
+        widgets.append(
+            {"type": "text", "x": 0, "y": y, "width": 24, "height": 1,
+             "properties": {"markdown": f"## {section}"}}
+        )  # fmt: skip
+        y += 1
+        for index, spec in enumerate(s for s in specs if s.section == section):
+            widgets.append(
+                {
+                    "type": "metric",
+                    "x": (index % 3) * 8,
+                    "y": y + (index // 3) * 6,
+                    "width": 8,
+                    "height": 6,
+                    "properties": _graph(spec, region),
+                }
+            )
+        y += 6 * ((len([s for s in specs if s.section == section]) + 2) // 3)
+    return pulumi.Output.json_dumps({"widgets": widgets})
+
+
+def _graph(spec: AlarmSpec, region: str) -> dict[str, object]:
+    rows: list[list[object]] = []
+    for query_id, metric in spec.metrics.items():
+        dimensions = [part for item in metric.dimensions.items() for part in item]
+        options = {"id": query_id, "stat": metric.stat, "visible": spec.expression is None}
+        rows.append([metric.namespace, metric.name, *dimensions, options])
+    if spec.expression:
+        rows.append([{"expression": spec.expression, "label": spec.title, "id": "result"}])
+    return {
+        "title": spec.title,
+        "region": region,
+        "period": 60,
+        "view": "timeSeries",
+        "metrics": rows,
+        "annotations": {"horizontal": [{"label": "alarm", "value": spec.threshold}]},
+    }

@@ -1,0 +1,190 @@
+"""Observability: every alarm on the right metric, routed to the topic, and a matching dashboard."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+
+from components.offline import OfflineRun, run_stack
+from components.settings import SettingsError, parse_settings
+from tests.conftest import STACKS
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:platform-{stack}-notifications-topic"
+
+
+@cache
+def stack_run(stack: str) -> OfflineRun:
+    return run_stack(stack)
+
+
+def alarms(stack: str) -> dict[str, dict[str, Any]]:
+    prefix = f"platform-{stack}-observability-"
+    return {r.name.removeprefix(prefix): r.inputs for r in stack_run(stack).of_type(ALARM)}
+
+
+def metric_of(alarm: dict[str, Any], query_id: str = "m") -> dict[str, Any]:
+    return next(q["metric"] for q in alarm["metricQueries"] if q["id"] == query_id)
+
+
+@pytest.mark.parametrize(
+    "stack, expected",
+    [
+        ("dev", {"db-writer-cpu", "db-acu", "nat-1-dropped"}),
+        ("staging", {"db-reader-cpu", "db-replica-lag", "nat-1-port-allocation"}),
+        ("prod", {"db-replica-lag", "nat-3-dropped", "nat-3-port-allocation"}),
+    ],
+)
+def test_alarms_follow_the_components_of_each_stack(stack: str, expected: set[str]) -> None:
+    names = set(alarms(stack))
+    always = {
+        "alb-5xx", "target-5xx-rate", "p99-latency", "unhealthy-hosts", "service-cpu",
+        "service-memory", "running-tasks", "db-writer-cpu", "db-writer-memory",
+        "db-writer-connections", "pipeline-failed", "pipeline-timed-out", "pipeline-throttled",
+    }  # fmt: skip
+    assert always | expected <= names
+
+
+@pytest.mark.parametrize("stack, nat", [("dev", 1), ("staging", 1), ("prod", 3)])
+def test_one_pair_of_nat_alarms_per_gateway(stack: str, nat: int) -> None:
+    nat_alarms = [name for name in alarms(stack) if name.startswith("nat-")]
+    assert len(nat_alarms) == 2 * nat
+    gateways = {
+        metric_of(a)["dimensions"]["NatGatewayId"]
+        for n, a in alarms(stack).items()
+        if n.startswith("nat-")
+    }
+    assert len(gateways) == nat
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alarm_notifies_on_alarm_and_ok(stack: str) -> None:
+    topic = TOPIC.format(stack=stack)
+    for name, alarm in alarms(stack).items():
+        assert alarm["alarmActions"] == [topic], name
+        assert alarm["okActions"] == [topic], name
+        assert alarm["treatMissingData"] in {"breaching", "notBreaching", "missing", "ignore"}
+        assert len(alarm["alarmDescription"]) > 40, name
+
+
+def test_alarm_dimensions_come_from_the_components() -> None:
+    prod = alarms("prod")
+    assert metric_of(prod["alb-5xx"]) == {
+        "namespace": "AWS/ApplicationELB",
+        "metricName": "HTTPCode_ELB_5XX_Count",
+        "dimensions": {"LoadBalancer": "app/platform-prod-service-alb/50dc6c495c0c9188"},
+        "stat": "Sum",
+        "period": 60,
+    }
+    unhealthy = metric_of(prod["unhealthy-hosts"])["dimensions"]
+    assert unhealthy["TargetGroup"] == "targetgroup/platform-prod-service-tg/73e2d6bc24d8a067"
+    assert metric_of(prod["service-cpu"])["dimensions"] == {
+        "ClusterName": "platform-prod-service-cluster",
+        "ServiceName": "platform-prod-service-service",
+    }
+    assert metric_of(prod["db-reader-cpu"])["dimensions"] == {
+        "DBClusterIdentifier": "platform-prod-database",
+        "Role": "READER",
+    }
+    sfn = metric_of(prod["pipeline-failed"])
+    assert (sfn["namespace"], sfn["metricName"]) == ("AWS/States", "ExecutionsFailed")
+    assert sfn["dimensions"]["StateMachineArn"].endswith(
+        ":stateMachine:platform-prod-pipeline-states"
+    )
+
+
+def test_target_5xx_rate_is_metric_math_over_request_count() -> None:
+    alarm = alarms("prod")["target-5xx-rate"]
+    by_id = {q["id"]: q for q in alarm["metricQueries"]}
+    assert by_id["result"]["expression"] == "IF(requests > 0, 100 * errors / requests, 0)"
+    assert by_id["result"]["returnData"] is True
+    assert by_id["requests"]["metric"]["metricName"] == "RequestCount"
+    assert by_id["errors"]["metric"]["metricName"] == "HTTPCode_Target_5XX_Count"
+    assert alarm["threshold"] == 5.0
+
+
+@pytest.mark.parametrize("stack, minimum", [("dev", 1), ("staging", 2), ("prod", 3)])
+def test_running_tasks_alarm_uses_the_stack_minimum(stack: str, minimum: int) -> None:
+    alarm = alarms(stack)["running-tasks"]
+    assert alarm["threshold"] == minimum
+    assert alarm["comparisonOperator"] == "LessThanThreshold"
+    assert alarm["treatMissingData"] == "breaching"
+
+
+def test_evaluation_periods_per_stack() -> None:
+    assert {a["evaluationPeriods"] for a in alarms("dev").values()} == {5}
+    assert {a["evaluationPeriods"] for a in alarms("prod").values()} == {3}
+
+
+def test_composite_service_unavailable_alarm() -> None:
+    composite = stack_run("prod").one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs
+    assert (
+        composite["alarmRule"]
+        == 'ALARM("prod: Load balancer 5xx") AND ALARM("prod: Unhealthy tasks")'
+    )
+    assert composite["alarmActions"] == [TOPIC.format(stack="prod")]
+
+
+def test_failed_batch_jobs_of_our_queue_reach_the_topic_readably() -> None:
+    run = stack_run("prod")
+    rule = run.one("aws:cloudwatch/eventRule:EventRule", "batch-failed").inputs
+    pattern = json.loads(rule["eventPattern"])
+    assert pattern["detail"] == {
+        "status": ["FAILED"],
+        "jobQueue": ["arn:aws:batch:eu-west-1:123456789012:job-queue/platform-prod-pipeline-queue"],
+    }
+    target = run.one("aws:cloudwatch/eventTarget:EventTarget", "batch-failed-topic").inputs
+    assert target["arn"] == TOPIC.format(stack="prod")
+    assert (
+        target["inputTransformer"]["inputTemplate"] == '"Batch job <job> (<id>) failed: <reason>"'
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_dashboard_shows_only_metrics_the_alarms_use(stack: str) -> None:
+    body = json.loads(
+        stack_run(stack).one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]
+    )
+    shown = {
+        (row[0], row[1])
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for row in widget["properties"]["metrics"]
+        if isinstance(row[0], str)
+    }
+    alarmed = {
+        (q["metric"]["namespace"], q["metric"]["metricName"])
+        for alarm in alarms(stack).values()
+        for q in alarm["metricQueries"]
+        if "metric" in q
+    }
+    assert shown == alarmed
+    sections = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
+    assert sections == [
+        "## Load balancer",
+        "## Service",
+        "## Database",
+        "## Pipeline",
+        "## Network",
+    ]
+
+
+@pytest.mark.parametrize(
+    "key, value, rule",
+    [
+        ("target5xxPercent", 0, "0.0 is not between 0.1 and 100.0"),
+        ("evaluationPeriods", 0, "0 is not between 1 and 60"),
+    ],
+)
+def test_threshold_out_of_range_is_reported(key: str, value: float, rule: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(
+            project="platform",
+            stack="prod",
+            region="eu-west-1",
+            raw={"observability": {key: value}},
+        )
+    assert f"platform:observability.{key} = {value}: {rule}" in str(caught.value)
