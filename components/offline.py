@@ -8,6 +8,7 @@ since under mocks their children never exist.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import runpy
@@ -60,6 +61,7 @@ class Resource:
     retain_on_delete: bool
     delete_before_replace: bool
     dependencies: tuple[str, ...]
+    property_dependencies: dict[str, tuple[str, ...]]
     ignore_changes: tuple[str, ...]
     replace_on_changes: tuple[str, ...]
     aliases: tuple[str, ...]
@@ -378,6 +380,9 @@ def _record(request: Any, urn: str) -> Resource:
         retain_on_delete=bool(request.retainOnDelete),
         delete_before_replace=bool(request.deleteBeforeReplace),
         dependencies=tuple(request.dependencies),
+        property_dependencies={
+            key: tuple(value.urns) for key, value in request.propertyDependencies.items()
+        },
         ignore_changes=tuple(request.ignoreChanges),
         replace_on_changes=tuple(request.replaceOnChanges),
         aliases=tuple(_alias_text(alias) for alias in request.aliases),
@@ -405,6 +410,19 @@ def run_offline(
 
 
 def _run(
+    program: Callable[[], object], stack: str, config: dict[str, str], project: str
+) -> OfflineRun:
+    # Each run gets its own event loop, whatever earlier code did to the thread's loop.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return _run_in_loop(program, stack, config, project)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _run_in_loop(
     program: Callable[[], object], stack: str, config: dict[str, str], project: str
 ) -> OfflineRun:
     mocks = PlatformMocks(region=config.get("aws:region", "eu-west-1"))

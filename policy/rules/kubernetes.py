@@ -1,0 +1,89 @@
+"""EKS: restricted API endpoint, encrypted secrets, full control plane logs, supported versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pulumi_policy import Severity
+
+from .core import OPEN_CIDRS, Config, Props, listed, resource_rule
+
+NATIVE = "aws:eks/cluster:Cluster"
+COMPONENT = "eks:index:Cluster"
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+
+def _endpoint(props: Props) -> tuple[bool, list[str]]:
+    """(public endpoint on, its CIDRs) for the native cluster or the pulumi_eks component."""
+    if "vpcConfig" in props:
+        vpc = props.get("vpcConfig") or {}
+        return vpc.get("endpointPublicAccess", True), listed(vpc.get("publicAccessCidrs")) or [
+            "0.0.0.0/0"
+        ]
+    return props.get("endpointPublicAccess", True), listed(props.get("publicAccessCidrs")) or [
+        "0.0.0.0/0"
+    ]
+
+
+def _restricted(props: Props, _: Config) -> Iterable[str]:
+    public, cidrs = _endpoint(props)
+    if public and any(c in OPEN_CIDRS for c in cidrs):
+        yield "exposes its API endpoint to the whole internet"
+
+
+def _secrets(props: Props, _: Config) -> Iterable[str]:
+    if not (props.get("encryptionConfig") or props.get("encryptionConfigKeyArn")):
+        yield "stores Kubernetes secrets without envelope encryption"
+
+
+def _logging(props: Props, _: Config) -> Iterable[str]:
+    missing = [t for t in LOG_TYPES if t not in listed(props.get("enabledClusterLogTypes"))]
+    if missing:
+        yield f"does not log {', '.join(missing)}"
+
+
+def _version(props: Props, config: Config) -> Iterable[str]:
+    version = props.get("version")
+    if version not in config["supportedVersions"]:
+        yield f"runs Kubernetes {version}, outside standard support"
+
+
+RULES = [
+    resource_rule(
+        "eks-endpoint-restricted",
+        "EKS API endpoints are private or limited to named CIDRs.",
+        types=[NATIVE, COMPONENT],
+        check=_restricted,
+        severity=Severity.CRITICAL,
+        fix="Turn the public endpoint off or list the office/VPN CIDRs in publicAccessCidrs.",
+    ),
+    resource_rule(
+        "eks-secrets-encryption",
+        "EKS clusters encrypt Kubernetes secrets with a KMS key.",
+        types=[NATIVE, COMPONENT],
+        check=_secrets,
+        fix="Set an encryption config with a customer KMS key (rotation on).",
+    ),
+    resource_rule(
+        "eks-control-plane-logging",
+        "EKS clusters log every control plane component.",
+        types=[NATIVE, COMPONENT],
+        check=_logging,
+        fix=f"Enable all log types: {', '.join(LOG_TYPES)}.",
+    ),
+    resource_rule(
+        "eks-supported-version",
+        "EKS clusters run a Kubernetes version in standard support.",
+        types=[NATIVE, COMPONENT],
+        check=_version,
+        fix="Upgrade to a supported version (extended support costs about six times more per hour).",
+        schema={
+            "supportedVersions": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["1.34", "1.35", "1.36"],
+                "description": "Kubernetes versions in EKS standard support.",
+            }
+        },
+    ),
+]

@@ -1,0 +1,199 @@
+"""Happy-path resources per rule, and the one-property changes that must violate it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SECURE = {"Bool": {"aws:SecureTransport": "false"}}
+TLS_DENY = {
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": "*",
+    "Condition": SECURE,
+}
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/k"
+CONTAINER = {
+    "name": "app",
+    "image": "x:1",
+    "readonlyRootFilesystem": True,
+    "logConfiguration": {"logDriver": "awslogs", "options": {}},
+}
+TAGS = {"Project": "p", "Environment": "e", "ManagedBy": "pulumi", "Owner": "o", "CostCenter": "c"}
+
+
+def doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**base, **changes}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A rule, the type it checks, a resource that passes, and (changed props, expected words)."""
+
+    rule: str
+    type: str
+    good: dict[str, Any]
+    bad: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+BLOCK = {
+    f: True
+    for f in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+}
+ALB = {
+    "loadBalancerType": "application",
+    "dropInvalidHeaderFields": True,
+    "accessLogs": {"enabled": True, "bucket": "b"},
+    "enableDeletionProtection": True,
+}
+HTTPS = {
+    "protocol": "HTTPS",
+    "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "defaultActions": [{"type": "forward"}],
+}
+SERVICE = {
+    "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+    "networkConfiguration": {"assignPublicIp": False, "subnets": ["s"]},
+}
+TASK = {"containerDefinitions": json.dumps([CONTAINER])}
+CLUSTER = {
+    "storageEncrypted": True,
+    "kmsKeyId": KEY,
+    "backupRetentionPeriod": 30,
+    "iamDatabaseAuthenticationEnabled": True,
+    "manageMasterUserPassword": True,
+    "deletionProtection": True,
+    "skipFinalSnapshot": False,
+}
+EKS = {
+    "endpointPublicAccess": False,
+    "encryptionConfigKeyArn": KEY,
+    "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+    "version": "1.35",
+}
+JOB = {
+    "containerProperties": json.dumps({"networkConfiguration": {"assignPublicIp": "DISABLED"}}),
+    "retryStrategy": {"attempts": 3},
+    "timeout": {"attemptDurationSeconds": 3600},
+}
+DISTRIBUTION = {
+    "defaultCacheBehavior": {"viewerProtocolPolicy": "redirect-to-https"},
+    "orderedCacheBehaviors": [{"pathPattern": "/api/*", "viewerProtocolPolicy": "https-only"}],
+    "viewerCertificate": {"acmCertificateArn": "arn:cert", "minimumProtocolVersion": "TLSv1.2_2021"},
+    "origins": [{"originId": "site", "domainName": "b.s3.eu-west-1.amazonaws.com", "originAccessControlId": "oac"}],
+    "webAclId": "arn:waf",
+    "loggingConfig": {"bucket": "logs.s3.amazonaws.com"},
+}  # fmt: skip
+
+CASES = [
+    Case("s3-public-access-fully-blocked", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", BLOCK,
+         [(with_(BLOCK, restrictPublicBuckets=False), "leaves restrictPublicBuckets off")]),
+    Case("s3-encryption-algorithm", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+         {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}}]},
+         [({"rules": [{"applyServerSideEncryptionByDefault": {}}]}, "without a server-side encryption algorithm")]),
+    Case("s3-tls-only", "aws:s3/bucketPolicy:BucketPolicy", {"policy": doc(TLS_DENY)},
+         [({"policy": doc({"Effect": "Allow", "Principal": {"Service": "x"}, "Action": "s3:GetObject", "Resource": "*"})}, "does not deny requests made without TLS")]),
+    Case("s3-no-public-principal", "aws:s3/bucketPolicy:BucketPolicy", {"policy": doc(TLS_DENY)},
+         [({"policy": doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"})}, "allows Principal '*' without a condition"),
+          ({"policy": doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "*"})}, "allows Principal '*'")]),
+    Case("s3-no-public-acl", "aws:s3/bucket:Bucket", {"acl": "private"}, [({"acl": "public-read"}, "has the public ACL public-read")]),
+    Case("no-open-ingress", "aws:ec2/securityGroup:SecurityGroup",
+         {"ingress": [{"fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}, {"fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/8"]}]},
+         [({"ingress": [{"fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]}, "admits 0.0.0.0/0 on ports 22-22"),
+          ({"ingress": [{"fromPort": 0, "toPort": 65535, "ipv6CidrBlocks": ["::/0"]}]}, "admits ::/0 on ports 0-65535")]),
+    Case("no-open-ingress", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+         {"ipProtocol": "tcp", "fromPort": 80, "toPort": 80, "cidrIpv4": "0.0.0.0/0"},
+         [({"ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrIpv4": "0.0.0.0/0"}, "admits 0.0.0.0/0 on ports 5432-5432")]),
+    Case("default-security-group-closed", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", {"ingress": [], "egress": []},
+         [({"egress": [{"fromPort": 0, "toPort": 0, "protocol": "-1"}]}, "keeps rules")]),
+    Case("alb-drop-invalid-headers", "aws:lb/loadBalancer:LoadBalancer", ALB,
+         [(with_(ALB, dropInvalidHeaderFields=False), "passes invalid HTTP header fields")]),
+    Case("alb-http-redirects-to-https", "aws:lb/listener:Listener",
+         {"protocol": "HTTP", "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS"}}]},
+         [({"protocol": "HTTP", "defaultActions": [{"type": "forward"}]}, "serves plain HTTP")]),
+    Case("alb-https-tls-policy", "aws:lb/listener:Listener", HTTPS,
+         [(with_(HTTPS, sslPolicy="ELBSecurityPolicy-2016-08"), "uses TLS policy 'ELBSecurityPolicy-2016-08'")]),
+    Case("alb-access-logs", "aws:lb/loadBalancer:LoadBalancer", ALB, [(with_(ALB, accessLogs={"enabled": False}), "writes no access logs")]),
+    Case("alb-deletion-protection", "aws:lb/loadBalancer:LoadBalancer", ALB,
+         [(with_(ALB, enableDeletionProtection=False), "can be deleted by a single mistaken change")]),
+    Case("ecs-circuit-breaker-rollback", "aws:ecs/service:Service", SERVICE,
+         [(with_(SERVICE, deploymentCircuitBreaker={"enable": True, "rollback": False}), "without a circuit breaker that rolls back")]),
+    Case("ecs-no-public-ip", "aws:ecs/service:Service", SERVICE,
+         [(with_(SERVICE, networkConfiguration={"assignPublicIp": True}), "gives its tasks public IP addresses")]),
+    Case("ecs-not-privileged", "aws:ecs/taskDefinition:TaskDefinition", TASK,
+         [({"containerDefinitions": json.dumps([{**CONTAINER, "privileged": True}])}, "runs container app privileged")]),
+    Case("ecs-container-logging", "aws:ecs/taskDefinition:TaskDefinition", TASK,
+         [({"containerDefinitions": json.dumps([{"name": "app"}])}, "without a log configuration")]),
+    Case("ecs-read-only-root", "aws:ecs/taskDefinition:TaskDefinition", TASK,
+         [({"containerDefinitions": json.dumps([{**CONTAINER, "readonlyRootFilesystem": False}])}, "write its root file system")]),
+    Case("ecr-scan-on-push", "aws:ecr/repository:Repository", {"imageScanningConfiguration": {"scanOnPush": True}, "imageTagMutability": "IMMUTABLE"},
+         [({"imageScanningConfiguration": {"scanOnPush": False}}, "does not scan images on push")]),
+    Case("ecr-immutable-tags", "aws:ecr/repository:Repository", {"imageTagMutability": "IMMUTABLE"},
+         [({"imageTagMutability": "MUTABLE"}, "lets a tag be moved")]),
+    Case("rds-encrypted-with-cmk", "aws:rds/cluster:Cluster", CLUSTER,
+         [(with_(CLUSTER, storageEncrypted=False), "stores data unencrypted"), (with_(CLUSTER, kmsKeyId=None), "AWS-managed key")]),
+    Case("rds-not-public", "aws:rds/clusterInstance:ClusterInstance", {"publiclyAccessible": False},
+         [({"publiclyAccessible": True}, "is reachable from the internet")]),
+    Case("rds-backup-retention", "aws:rds/cluster:Cluster", CLUSTER,
+         [(with_(CLUSTER, backupRetentionPeriod=3), "keeps backups 3 days, fewer than 7")]),
+    Case("rds-iam-authentication", "aws:rds/cluster:Cluster", CLUSTER,
+         [(with_(CLUSTER, iamDatabaseAuthenticationEnabled=False), "does not accept IAM authentication")]),
+    Case("rds-managed-master-password", "aws:rds/cluster:Cluster", CLUSTER,
+         [(with_(CLUSTER, masterPassword="hunter2", manageMasterUserPassword=None), "takes its master password from the program"),
+          (with_(CLUSTER, manageMasterUserPassword=False), "does not let RDS manage the master password")]),
+    Case("rds-performance-insights", "aws:rds/clusterInstance:ClusterInstance", {"performanceInsightsEnabled": True},
+         [({"performanceInsightsEnabled": False}, "has Performance Insights off")]),
+    Case("eks-endpoint-restricted", "eks:index:Cluster", EKS,
+         [(with_(EKS, endpointPublicAccess=True), "exposes its API endpoint to the whole internet"),
+          (with_(EKS, endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"]), "whole internet")]),
+    Case("eks-endpoint-restricted", "aws:eks/cluster:Cluster", {"vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}},
+         [({"vpcConfig": {"endpointPublicAccess": True}}, "whole internet")]),
+    Case("eks-secrets-encryption", "eks:index:Cluster", EKS, [(with_(EKS, encryptionConfigKeyArn=None), "without envelope encryption")]),
+    Case("eks-control-plane-logging", "eks:index:Cluster", EKS,
+         [(with_(EKS, enabledClusterLogTypes=["api"]), "does not log audit, authenticator, controllerManager, scheduler")]),
+    Case("eks-supported-version", "eks:index:Cluster", EKS, [(with_(EKS, version="1.29"), "runs Kubernetes 1.29, outside standard support")]),
+    Case("batch-compute-private", "aws:batch/computeEnvironment:ComputeEnvironment",
+         {"computeResources": {"subnets": ["s"], "securityGroupIds": ["sg"]}},
+         [({"computeResources": {"subnets": ["s"]}}, "names no subnets and security groups")]),
+    Case("batch-jobs-no-public-ip", "aws:batch/jobDefinition:JobDefinition", JOB,
+         [(with_(JOB, containerProperties=json.dumps({"networkConfiguration": {"assignPublicIp": "ENABLED"}})), "public IP")]),
+    Case("batch-job-retry-and-timeout", "aws:batch/jobDefinition:JobDefinition", JOB,
+         [(with_(JOB, retryStrategy=None), "never retries"), (with_(JOB, timeout=None), "lets an attempt run forever")]),
+    Case("sfn-logging-and-tracing", "aws:sfn/stateMachine:StateMachine",
+         {"loggingConfiguration": {"level": "ERROR"}, "tracingConfiguration": {"enabled": True}},
+         [({"loggingConfiguration": {"level": "OFF"}, "tracingConfiguration": {"enabled": True}}, "writes no execution logs"),
+          ({"loggingConfiguration": {"level": "ALL"}}, "X-Ray tracing off")]),
+    Case("cloudfront-https-only", "aws:cloudfront/distribution:Distribution", DISTRIBUTION,
+         [(with_(DISTRIBUTION, orderedCacheBehaviors=[{"pathPattern": "/api/*", "viewerProtocolPolicy": "allow-all"}]), "serves /api/* over plain HTTP")]),
+    Case("cloudfront-minimum-tls", "aws:cloudfront/distribution:Distribution", DISTRIBUTION,
+         [(with_(DISTRIBUTION, viewerCertificate={"acmCertificateArn": "arn:cert", "minimumProtocolVersion": "TLSv1"}), "accepts viewers on TLSv1")]),
+    Case("cloudfront-s3-origin-access-control", "aws:cloudfront/distribution:Distribution", DISTRIBUTION,
+         [(with_(DISTRIBUTION, origins=[{"originId": "site", "domainName": "b.s3.eu-west-1.amazonaws.com"}]), "without origin access control")]),
+    Case("cloudfront-waf", "aws:cloudfront/distribution:Distribution", DISTRIBUTION, [(with_(DISTRIBUTION, webAclId=None), "has no WAF web ACL")]),
+    Case("cloudfront-access-logging", "aws:cloudfront/distribution:Distribution", DISTRIBUTION,
+         [(with_(DISTRIBUTION, loggingConfig=None), "writes no access logs")]),
+    Case("kms-key-rotation", "aws:kms/key:Key", {"enableKeyRotation": True}, [({"enableKeyRotation": False}, "never rotates")]),
+    Case("log-group-retention-and-encryption", "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 30, "kmsKeyId": KEY},
+         [({"kmsKeyId": KEY}, "keeps logs forever"), ({"retentionInDays": 30}, "not encrypted with a customer KMS key")]),
+    Case("secrets-customer-key", "aws:secretsmanager/secret:Secret", {"kmsKeyId": KEY}, [({}, "AWS-managed key")]),
+    Case("iam-no-star-on-star", "aws:iam/rolePolicy:RolePolicy", {"policy": doc({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]})},
+         [({"policy": doc({"Effect": "Allow", "Action": "*", "Resource": "*"})}, "allows every action on every resource")]),
+    Case("iam-no-star-on-star", "aws:iam/role:Role", {"inlinePolicies": []},
+         [({"inlinePolicies": [{"name": "x", "policy": doc({"Effect": "Allow", "Action": ["*"], "Resource": "*"})}]}, "every action")]),
+    Case("sns-encrypted", "aws:sns/topic:Topic", {"kmsMasterKeyId": KEY}, [({}, "AWS-managed key")]),
+    Case("sqs-encrypted", "aws:sqs/queue:Queue", {"sqsManagedSseEnabled": True}, [({}, "stores messages unencrypted")]),
+    Case("required-tags", "aws:s3/bucket:Bucket", {"tags": {}, "tagsAll": TAGS},
+         [({"tags": {"Project": "p"}}, "lacks the tags Environment, ManagedBy, Owner, CostCenter")]),
+    Case("allowed-instance-sizes", "aws:rds/clusterInstance:ClusterInstance", {"instanceClass": "db.serverless"},
+         [({"instanceClass": "db.r7g.16xlarge"}, "uses size db.r7g.16xlarge, not allowed")],
+         config={"allowedPatterns": ["db.serverless", "db.t4g.*"]}),
+    Case("allowed-instance-sizes", "eks:index:ManagedNodeGroup", {"instanceTypes": ["t3.medium"]},
+         [({"instanceTypes": ["t3.medium", "p5.48xlarge"]}, "uses size p5.48xlarge")], config={"allowedPatterns": ["t3.*"]}),
+]  # fmt: skip

@@ -1,0 +1,295 @@
+"""Every rule passes its happy-path resource and fails each one-property change, with its message."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policy.rules import POLICIES
+from tests.policy.cases import CASES, Case
+
+BY_NAME = {policy.name: policy for policy in POLICIES}
+
+
+def options(protect: bool = False) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=protect,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+    )
+
+
+def violations(
+    rule: str,
+    type_: str,
+    props: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    protect: bool = False,
+) -> list[str]:
+    policy = BY_NAME[rule]
+    assert isinstance(policy, ResourceValidationPolicy)
+    found: list[str] = []
+    args = ResourceValidationArgs(
+        type_, props, f"urn:{rule}", "res", options(protect), None, config or {}
+    )
+    policy.validate(args, lambda message, urn=None: found.append(message))
+    return found
+
+
+def test_the_pack_has_at_least_35_rules_with_unique_kebab_case_names() -> None:
+    names = [policy.name for policy in POLICIES]
+    assert len(names) >= 35
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name) for name in names)
+
+
+def test_every_rule_is_described_and_says_how_to_fix() -> None:
+    for policy in POLICIES:
+        assert policy.description.endswith("."), policy.name
+        assert policy.remediation_steps, policy.name
+        assert policy.severity is not None, policy.name
+
+
+def test_every_resource_rule_has_a_case() -> None:
+    covered = {case.rule for case in CASES} | {"rds-deletion-protection"}
+    resource_rules = {p.name for p in POLICIES if isinstance(p, ResourceValidationPolicy)}
+    assert resource_rules - covered == set()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.rule}:{c.type.rsplit(':', 1)[1]}")
+def test_happy_path_passes(case: Case) -> None:
+    assert violations(case.rule, case.type, case.good, case.config) == []
+
+
+@pytest.mark.parametrize(
+    "case, bad, expected",
+    [(case, bad, expected) for case in CASES for bad, expected in case.bad],
+    ids=lambda value: value.rule if isinstance(value, Case) else "",
+)
+def test_each_violation_fails_with_its_message(
+    case: Case, bad: dict[str, Any], expected: str
+) -> None:
+    found = violations(case.rule, case.type, bad, case.config)
+    assert found, f"{case.rule} accepted {bad}"
+    assert any(expected in message for message in found), found
+    assert all(message.startswith(f"{case.type} 'res' ") for message in found)
+
+
+def test_rules_ignore_other_resource_types() -> None:
+    assert (
+        violations("kms-key-rotation", "aws:s3/bucket:Bucket", {"enableKeyRotation": False}) == []
+    )
+
+
+def test_database_protection_reads_the_protect_option() -> None:
+    cluster = {"deletionProtection": True, "skipFinalSnapshot": False}
+    assert (
+        violations("rds-deletion-protection", "aws:rds/cluster:Cluster", cluster, protect=True)
+        == []
+    )
+    found = violations("rds-deletion-protection", "aws:rds/cluster:Cluster", cluster, protect=False)
+    assert found == [
+        "aws:rds/cluster:Cluster 'res' is not protected by Pulumi (protect=True). Turn on "
+        "deletionProtection, protect=True and a final snapshot (lower this rule to advisory where "
+        "the stack is destroyable)."
+    ]
+    unprotected = violations(
+        "rds-deletion-protection",
+        "aws:rds/cluster:Cluster",
+        {"skipFinalSnapshot": True},
+        protect=True,
+    )
+    assert len(unprotected) == 2
+
+
+def test_thresholds_come_from_config() -> None:
+    cluster = {"backupRetentionPeriod": 7, "storageEncrypted": True}
+    assert (
+        violations("rds-backup-retention", "aws:rds/cluster:Cluster", cluster, {"minDays": 7}) == []
+    )
+    assert violations(
+        "rds-backup-retention", "aws:rds/cluster:Cluster", cluster, {"minDays": 30}
+    ) == [
+        "aws:rds/cluster:Cluster 'res' keeps backups 7 days, fewer than 30. Raise backupRetentionPeriod (1 to 35 days)."
+    ]
+
+
+def remediate(
+    rule: str, type_: str, props: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any]:
+    policy = BY_NAME[rule]
+    assert isinstance(policy, ResourceValidationPolicy)
+    result = policy.remediate(
+        ResourceValidationArgs(type_, props, "urn", "res", options(), None, config)
+    )
+    assert result is not None
+    loop = asyncio.new_event_loop()  # its own loop: the thread's loop is left as it was
+    try:
+        return dict(loop.run_until_complete(_await(result)))
+    finally:
+        loop.close()
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def test_missing_tags_are_remediated() -> None:
+    fixed = remediate("required-tags", "aws:s3/bucket:Bucket", {"tags": {"Project": "p"}}, {})
+    assert fixed["tags"] == {
+        "Project": "p",
+        "Environment": "unassigned",
+        "ManagedBy": "pulumi",
+        "Owner": "unassigned",
+        "CostCenter": "unassigned",
+    }
+    assert (
+        remediate(
+            "required-tags",
+            "aws:s3/bucket:Bucket",
+            {
+                "tags": {},
+                "tagsAll": {
+                    "Project": "p",
+                    "Environment": "e",
+                    "ManagedBy": "m",
+                    "Owner": "o",
+                    "CostCenter": "c",
+                },
+            },
+            {},
+        )
+        == {}
+    )
+
+
+def test_missing_log_retention_is_remediated_from_config() -> None:
+    fixed = remediate(
+        "log-group-retention-and-encryption",
+        "aws:cloudwatch/logGroup:LogGroup",
+        {"kmsKeyId": "k"},
+        {"defaultDays": 30},
+    )
+    assert fixed == {"kmsKeyId": "k", "retentionInDays": 30}
+    assert (
+        remediate(
+            "log-group-retention-and-encryption",
+            "aws:cloudwatch/logGroup:LogGroup",
+            {"retentionInDays": 7},
+            {},
+        )
+        == {}
+    )
+
+
+# --- stack rules ----------------------------------------------------------------------------------
+
+
+def resource(
+    type_: str,
+    name: str,
+    props: dict[str, Any] | None = None,
+    depends: list[PolicyResource] | None = None,
+) -> PolicyResource:
+    return PolicyResource(
+        type_, props or {}, f"urn:{name}", name, options(), None, None, depends or [], {}
+    )
+
+
+def stack_violations(
+    rule: str, resources: list[PolicyResource], config: dict[str, Any] | None = None
+) -> list[str]:
+    policy = BY_NAME[rule]
+    assert isinstance(policy, StackValidationPolicy)
+    found: list[str] = []
+    policy.validate(
+        StackValidationArgs(resources, config or {}),
+        lambda message, urn=None: found.append(message),
+    )
+    return found
+
+
+BUCKET = "aws:s3/bucket:Bucket"
+
+
+@pytest.mark.parametrize(
+    "rule, companion",
+    [
+        (
+            "s3-bucket-has-public-access-block",
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        ),
+        (
+            "s3-bucket-encrypted",
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        ),
+    ],
+)
+def test_bucket_companions(rule: str, companion: str) -> None:
+    bucket = resource(BUCKET, "data")
+    assert stack_violations(rule, [bucket, resource(companion, "c", depends=[bucket])]) == []
+    other = resource(BUCKET, "other")
+    found = stack_violations(rule, [bucket, other, resource(companion, "c", depends=[other])])
+    assert len(found) == 1 and found[0].startswith("bucket data has no ")
+
+
+def test_versioning_exempts_log_buckets() -> None:
+    data, logs = resource(BUCKET, "data"), resource(BUCKET, "alb-logs")
+    versioning = resource(
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "v",
+        {"versioningConfiguration": {"status": "Enabled"}},
+        [data],
+    )
+    assert stack_violations("s3-versioning", [data, logs, versioning]) == []
+    suspended = resource(
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "v",
+        {"versioningConfiguration": {"status": "Suspended"}},
+        [data],
+    )
+    assert stack_violations("s3-versioning", [data, logs, suspended])[0].startswith(
+        "bucket data is not versioned"
+    )
+
+
+@pytest.mark.parametrize("vpc_type", ["aws:ec2/vpc:Vpc", "awsx:ec2:Vpc"])
+def test_every_vpc_needs_a_flow_log(vpc_type: str) -> None:
+    vpc = resource(vpc_type, "main")
+    assert (
+        stack_violations(
+            "vpc-flow-logs", [vpc, resource("aws:ec2/flowLog:FlowLog", "f", depends=[vpc])]
+        )
+        == []
+    )
+    assert stack_violations("vpc-flow-logs", [vpc])[0].startswith("VPC main has no flow log")
+
+
+@pytest.mark.parametrize(
+    "watched",
+    [
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:rds/cluster:Cluster",
+        "aws:sfn/stateMachine:StateMachine",
+    ],
+)
+def test_alarm_coverage(watched: str) -> None:
+    target = resource(watched, "t")
+    alarm = resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", depends=[target])
+    assert stack_violations("alarm-coverage", [target, alarm]) == []
+    assert stack_violations("alarm-coverage", [target])[0].startswith(f"{watched} t has no alarm")
