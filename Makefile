@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint types unit test
+.PHONY: help install lint types unit test plan
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,3 +29,7 @@ unit: $(STAMP) ## pytest: settings, components, policies and every stack, offlin
 	$(BIN)/python -m pytest
 
 test: lint types unit ## Everything CI runs: lint, types and tests.
+
+plan: $(STAMP) ## Offline plan of STACK (inventory, policy verdicts, cost); no AWS needed.
+	@test -n "$(STACK)" || { echo "usage: make plan STACK=dev|staging|prod" >&2; exit 2; }
+	$(BIN)/python -m components.plan $(STACK)
