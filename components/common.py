@@ -69,6 +69,18 @@ def allow(
     return {"Effect": "Allow", "Action": list(actions), "Resource": list(resources), **extra}
 
 
+def ecr_pull(repository_arn: pulumi.Input[str]) -> list[Statement]:
+    """What an ECS or Batch execution role needs to pull images from one ECR repository."""
+    return [
+        # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
+        allow(["ecr:GetAuthorizationToken"], ["*"]),
+        allow(
+            ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            [repository_arn],
+        ),
+    ]
+
+
 def service_trust(ctx: StackContext, service: str, *, source_arn: str | None = None) -> Statement:
     """Trust for an AWS service, limited to this account (and one source ARN pattern if given)
     so the service cannot be used as a confused deputy by another account."""

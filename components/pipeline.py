@@ -14,6 +14,7 @@ from components.common import (
     Statement,
     allow,
     bucket_policy,
+    ecr_pull,
     kms_key,
     log_group,
     logs_key_statement,
@@ -33,6 +34,23 @@ JOB_NAME = "process-upload"
 # Errors of the Batch API itself (throttling, service faults), worth retrying from the state machine.
 TRANSIENT_BATCH_ERRORS = ["Batch.AWSBatchException", "Batch.ServerException"]
 _PRIVATE_ECR = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)")
+
+LOG_DELIVERY_ACTIONS = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+]
+XRAY_ACTIONS = [
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+]
 
 COMPUTE_TYPES = {
     ComputeOrder.SPOT_FIRST: ("FARGATE_SPOT", "FARGATE"),
@@ -397,18 +415,7 @@ class Pipeline(pulumi.ComponentResource):
             repository_arn = (
                 f"arn:{self._ctx.partition}:ecr:{region}:{account}:repository/{repository}"
             )
-            statements += [
-                # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
-                allow(["ecr:GetAuthorizationToken"], ["*"]),
-                allow(
-                    [
-                        "ecr:BatchCheckLayerAvailability",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchGetImage",
-                    ],
-                    [repository_arn],
-                ),
-            ]
+            statements += ecr_pull(repository_arn)
         return statements
 
     # --- orchestration ----------------------------------------------------------------------------
@@ -445,28 +452,8 @@ class Pipeline(pulumi.ComponentResource):
                 allow(["sns:Publish"], [topic.arn]),
                 allow(["kms:Decrypt", "kms:GenerateDataKey*"], [topic.key_arn]),
                 # Log delivery and X-Ray APIs have no resource-level permissions: AWS requires "*".
-                allow(
-                    [
-                        "logs:CreateLogDelivery",
-                        "logs:GetLogDelivery",
-                        "logs:UpdateLogDelivery",
-                        "logs:DeleteLogDelivery",
-                        "logs:ListLogDeliveries",
-                        "logs:PutResourcePolicy",
-                        "logs:DescribeResourcePolicies",
-                        "logs:DescribeLogGroups",
-                    ],
-                    ["*"],
-                ),
-                allow(
-                    [
-                        "xray:PutTraceSegments",
-                        "xray:PutTelemetryRecords",
-                        "xray:GetSamplingRules",
-                        "xray:GetSamplingTargets",
-                    ],
-                    ["*"],
-                ),
+                allow(LOG_DELIVERY_ACTIONS, ["*"]),
+                allow(XRAY_ACTIONS, ["*"]),
             ],
             parent=self,
             tags=self._tags,

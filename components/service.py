@@ -13,6 +13,7 @@ from components.common import (
     Statement,
     allow,
     bucket_policy,
+    ecr_pull,
     kms_key,
     log_group,
     logs_key_statement,
@@ -70,7 +71,6 @@ class Service(pulumi.ComponentResource):
     alb_security_group_id: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
-    has_certificate: bool
 
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:service:Service", name, None, opts)
@@ -78,7 +78,6 @@ class Service(pulumi.ComponentResource):
         self._settings, self._ctx = args.settings, args.ctx
         self._tags = component_tags(COMPONENT)
         self._child = pulumi.ResourceOptions(parent=self)
-        self.has_certificate = args.settings.domain_name is not None
 
         self._key = kms_key(
             f"{name}-key",
@@ -501,16 +500,7 @@ class Service(pulumi.ComponentResource):
         self, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
     ) -> aws.iam.Role:
         statements: list[Statement] = [
-            # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
-            allow(["ecr:GetAuthorizationToken"], ["*"]),
-            allow(
-                [
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchGetImage",
-                ],
-                [repository.arn],
-            ),
+            *ecr_pull(repository.arn),
             allow(
                 ["logs:CreateLogStream", "logs:PutLogEvents"], [group.arn.apply(lambda a: f"{a}:*")]
             ),

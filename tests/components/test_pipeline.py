@@ -12,7 +12,7 @@ from components.common import StackContext
 from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.offline import OfflineRun
-from components.pipeline import Pipeline, PipelineArgs
+from components.pipeline import LOG_DELIVERY_ACTIONS, XRAY_ACTIONS, Pipeline, PipelineArgs
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import STACKS, Offline, statements
 
@@ -22,18 +22,8 @@ KEY = "arn:aws:kms:eu-west-1:123456789012:key/pipe-key-key-id"
 WILDCARD_ONLY = {
     "ecr:GetAuthorizationToken",
     "batch:DescribeJobs",
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-    "xray:GetSamplingRules",
-    "xray:GetSamplingTargets",
+    *LOG_DELIVERY_ACTIONS,
+    *XRAY_ACTIONS,
 }
 
 
