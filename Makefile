@@ -33,3 +33,27 @@ test: lint types unit ## Everything CI runs: lint, types and tests.
 plan: $(STAMP) ## Offline plan of STACK (inventory, policy verdicts, cost); no AWS needed.
 	@test -n "$(STACK)" || { echo "usage: make plan STACK=dev|staging|prod" >&2; exit 2; }
 	$(BIN)/python -m components.plan $(STACK)
+
+# Real deployments. State defaults to a file backend in this repository (git-ignored) with a
+# passphrase secrets provider; set PULUMI_BACKEND_URL (s3://..., https://api.pulumi.com) for teams.
+PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi
+export PULUMI_BACKEND_URL
+
+.PHONY: preview up destroy pulumi-ready
+pulumi-ready: $(STAMP)
+	@test -n "$(STACK)" || { echo "usage: make $(MAKECMDGOALS) STACK=dev|staging|prod" >&2; exit 2; }
+	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/" >&2; exit 2; }
+	@test -n "$$AWS_PROFILE$$AWS_ACCESS_KEY_ID$$AWS_WEB_IDENTITY_TOKEN_FILE$$AWS_CONTAINER_CREDENTIALS_FULL_URI" || test -f "$$HOME/.aws/credentials" || test -f "$$HOME/.aws/config" || { echo "error: no AWS credentials: set AWS_PROFILE or run 'aws configure' / 'aws sso login'" >&2; exit 2; }
+	@case "$(PULUMI_BACKEND_URL)" in file://*) mkdir -p "$(CURDIR)/.pulumi"; test -n "$$PULUMI_CONFIG_PASSPHRASE$$PULUMI_CONFIG_PASSPHRASE_FILE" || { echo "error: set PULUMI_CONFIG_PASSPHRASE (the local backend encrypts secrets with it)" >&2; exit 2; };; esac
+	pulumi login "$(PULUMI_BACKEND_URL)"
+	pulumi stack select --create "$(STACK)" --secrets-provider passphrase
+	$(BIN)/python -m pip install --quiet -r policy/requirements.txt
+
+preview: pulumi-ready ## pulumi preview of STACK with the policy pack and its config.
+	pulumi preview -s $(STACK) --policy-pack policy --policy-pack-config policy/config.$(STACK).json
+
+up: pulumi-ready ## pulumi up of STACK with the policy pack and its config.
+	pulumi up -s $(STACK) --policy-pack policy --policy-pack-config policy/config.$(STACK).json
+
+destroy: pulumi-ready ## pulumi destroy of STACK (protected resources in staging/prod refuse).
+	pulumi destroy -s $(STACK)
