@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.ci_access import CiAccess, CiAccessArgs
 from components.common import lookup_context
 from components.database import Database, DatabaseArgs
 from components.naming import Naming
@@ -125,3 +126,11 @@ pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
 pulumi.export("stateMachineArn", pipeline.state_machine_arn)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
 pulumi.export("dashboardName", observability.dashboard_name)
+
+if settings.config.ci_access.enabled:
+    ci_access = CiAccess(
+        naming.component("ci-access"),
+        CiAccessArgs(settings=settings.config.ci_access, ctx=ctx),
+        opts=with_provider,
+    )
+    pulumi.export("deployRoleArn", ci_access.role_arn)

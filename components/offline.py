@@ -214,6 +214,9 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
         "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{out['name']}",
     },
     "aws:ec2/securityGroup:SecurityGroup": lambda _m, name, _: {"id": f"sg-{name}"},
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": lambda _m, _n, out: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{out['url'].removeprefix('https://')}",
+    },
     "aws:lb/loadBalancer:LoadBalancer": lambda m, name, out: {
         "arn": f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:loadbalancer/app/{out['name']}/50dc6c495c0c9188",
         "arnSuffix": f"app/{out['name']}/50dc6c495c0c9188",

@@ -601,6 +601,40 @@ class ObservabilitySettings(Section):
     )
 
 
+# --- CI access ------------------------------------------------------------------------------------
+
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+$")
+
+
+class CiAccessSettings(Section):
+    """`platform:ciAccess`: the role GitHub Actions assumes through OIDC to deploy this stack."""
+
+    enabled: bool = Field(False, description="Create the deploy role (and the OIDC provider).")
+    repository: Annotated[str, Field(pattern=_REPOSITORY.pattern)] = Field(
+        "example-org/platform", description="GitHub owner/name allowed to assume the role."
+    )
+    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]+$")] = Field(
+        "main", description="Branch whose workflows may assume the role."
+    )
+    create_oidc_provider: bool = Field(
+        True,
+        description="Create the account's GitHub OIDC provider; false when another stack in the "
+        "same account already did (one provider per URL per account).",
+    )
+    policy_arns: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["arn:aws:iam::aws:policy/AdministratorAccess"],
+        description="Managed policies of the deploy role (Pulumi manages IAM, so it needs wide rights).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CiAccessSettings:
+        bad = [arn for arn in self.policy_arns if not _POLICY_ARN.match(arn)]
+        if bad:
+            raise ValueError(f"policyArns: not IAM policy ARNs: {', '.join(bad)}")
+        return self
+
+
 # --- the whole stack ------------------------------------------------------------------------------
 
 
@@ -636,6 +670,10 @@ class StackConfig(Section):
     observability: ObservabilitySettings = Field(
         default_factory=lambda: ObservabilitySettings.model_validate({}),
         description="Alarms and notifications: see ObservabilitySettings.",
+    )
+    ci_access: CiAccessSettings = Field(
+        default_factory=lambda: CiAccessSettings.model_validate({}),
+        description="GitHub Actions deploy role: see CiAccessSettings.",
     )
     network: NetworkSettings = Field(
         default_factory=lambda: NetworkSettings.model_validate({}),
