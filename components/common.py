@@ -162,6 +162,18 @@ def kms_key(
     return key
 
 
+def service_key_statement(ctx: StackContext, service: str, sid: str) -> Statement:
+    """Lets an AWS service encrypt and decrypt with a key, on behalf of this account only."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": f"{service}.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+    }
+
+
 def logs_key_statement(ctx: StackContext) -> Statement:
     """Lets CloudWatch Logs use a key, only for this account's log groups in this region."""
     return {

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common import StackContext, Statement, kms_key, policy_document
+from components.common import (
+    StackContext,
+    Statement,
+    kms_key,
+    policy_document,
+    service_key_statement,
+)
 from components.tagging import component_tags
 
 COMPONENT = "notifications"
@@ -57,7 +63,10 @@ class Notifications(pulumi.ComponentResource):
             f"{name}-key",
             ctx=ctx,
             description=f"{name}: alarm and event notifications",
-            statements=[_publisher_key_statement(ctx, service) for service in PUBLISHERS],
+            statements=[
+                service_key_statement(ctx, service, f"{service.capitalize()}Publishes")
+                for service in PUBLISHERS
+            ],
             parent=self,
             tags=tags,
         )
@@ -83,17 +92,6 @@ class Notifications(pulumi.ComponentResource):
             )
         self.topic = Topic(arn=topic.arn, key_arn=key.arn)
         self.register_outputs({"topicArn": topic.arn, "keyArn": key.arn})
-
-
-def _publisher_key_statement(ctx: StackContext, service: str) -> Statement:
-    return {
-        "Sid": f"{service.capitalize()}Publishes",
-        "Effect": "Allow",
-        "Principal": {"Service": f"{service}.amazonaws.com"},
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-        "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-    }
 
 
 def _topic_statements(ctx: StackContext, topic_arn: pulumi.Output[str]) -> list[Statement]:

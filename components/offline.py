@@ -15,6 +15,7 @@ import runpy
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -87,20 +88,16 @@ class OfflineRun:
             raise AssertionError(f"expected one {type_} named *{name or ''}, found {names}")
         return found[0]
 
-    def by_urn(self, urn: str) -> Resource:
-        return next(r for r in self.resources if r.urn == urn)
+    @cached_property
+    def _by_urn(self) -> dict[str, Resource]:
+        return {r.urn: r for r in self.resources}
 
     def component_of(self, resource: Resource) -> Resource | None:
         """The nearest enclosing platform component (type `platform:*`)."""
-        parent = resource.parent
-        while parent:
-            owner = self.by_urn(parent) if any(r.urn == parent for r in self.resources) else None
-            if owner is None:
-                return None
-            if owner.type.startswith("platform:"):
-                return owner
-            parent = owner.parent
-        return None
+        owner = self._by_urn.get(resource.parent or "")
+        while owner is not None and not owner.type.startswith("platform:"):
+            owner = self._by_urn.get(owner.parent or "")
+        return owner
 
 
 # --- the mocks ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from components.common import (
     policy_document,
     private_bucket,
     role,
+    service_key_statement,
     service_trust,
     tcp_rule,
 )
@@ -156,7 +157,11 @@ class Pipeline(pulumi.ComponentResource):
             f"{name}-key",
             ctx=self._ctx,
             description=f"{name}: buckets, logs and the trigger's dead-letter queue",
-            statements=[logs_key_statement(self._ctx), self._events_key_statement()],
+            statements=[
+                logs_key_statement(self._ctx),
+                # EventBridge writes undeliverable events into the KMS-encrypted dead-letter queue.
+                service_key_statement(self._ctx, "events", "EventBridgeDeadLetters"),
+            ],
             parent=self,
             tags=self._tags,
         )
@@ -190,17 +195,6 @@ class Pipeline(pulumi.ComponentResource):
         )
 
     # --- buckets ----------------------------------------------------------------------------------
-
-    def _events_key_statement(self) -> Statement:
-        # EventBridge writes undeliverable events into the KMS-encrypted dead-letter queue.
-        return {
-            "Sid": "EventBridgeDeadLetters",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": self._ctx.account_id}},
-        }
 
     def _bucket(
         self, role_name: str, rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs]

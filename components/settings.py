@@ -147,6 +147,13 @@ def fargate_problem(cpu: int, memory: int, *, cpu_text: str, memory_key: str) ->
     return None
 
 
+def raise_problems(problems: list[str | None]) -> None:
+    """A model validator's ending: one ValueError listing every problem found, if any."""
+    found = [problem for problem in problems if problem]
+    if found:
+        raise ValueError("; ".join(found))
+
+
 def ordered(values: dict[str, float]) -> str | None:
     """Why the named values are not in non-decreasing order (min <= desired <= max), or None."""
     pairs = list(values.items())
@@ -351,9 +358,7 @@ class ServiceSettings(Section):
             if self.domain_name and not self.hosted_zone_id
             else None,
         ]
-        found = [p for p in problems if p]
-        if found:
-            raise ValueError("; ".join(found))
+        raise_problems(problems)
         return self
 
 
@@ -456,9 +461,7 @@ class DatabaseSettings(Section):
             if self.reader_autoscaling
             else None,
         ]
-        found = [p for p in problems if p]
-        if found:
-            raise ValueError("; ".join(found))
+        raise_problems(problems)
         return self
 
 
@@ -537,9 +540,7 @@ class PipelineSettings(Section):
             f"({self.results_glacier_days}) < resultsExpireDays ({self.results_expire_days}) "
             "must hold: a transition after expiry never happens",
         ]
-        found = [p for p in problems if p]
-        if found:
-            raise ValueError("; ".join(found))
+        raise_problems(problems)
         return self
 
 
