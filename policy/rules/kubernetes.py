@@ -1,4 +1,5 @@
-"""EKS: restricted API endpoint, encrypted secrets, full control plane logs, supported versions."""
+"""EKS: restricted API endpoint, encrypted secrets, full control plane logs, supported versions,
+standard support, and hardened nodes (IMDSv2, encrypted root volumes)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from .core import OPEN_CIDRS, Config, Props, listed, resource_rule
 NATIVE = "aws:eks/cluster:Cluster"
 COMPONENT = "eks:index:Cluster"
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INSTANCE = "aws:ec2/instance:Instance"
 
 
 def _endpoint(props: Props) -> tuple[bool, list[str]]:
@@ -46,6 +49,25 @@ def _version(props: Props, config: Config) -> Iterable[str]:
     version = props.get("version")
     if version not in config["supportedVersions"]:
         yield f"runs Kubernetes {version}, outside standard support"
+
+
+def _standard_support(props: Props, _: Config) -> Iterable[str]:
+    policy = props.get("upgradePolicy") or {}
+    if policy.get("supportType") != "STANDARD":
+        yield "leaves its upgrade policy to the EXTENDED default"
+
+
+def _imdsv2(props: Props, _: Config) -> Iterable[str]:
+    options = props.get("metadataOptions") or {}
+    if options.get("httpTokens") != "required":
+        yield "lets instances use IMDSv1"
+
+
+def _encrypted_volumes(props: Props, _: Config) -> Iterable[str]:
+    for mapping in listed(props.get("blockDeviceMappings")):
+        ebs = mapping.get("ebs") or {}
+        if ebs and str(ebs.get("encrypted")).lower() != "true":
+            yield f"leaves volume {mapping.get('deviceName', '?')} unencrypted"
 
 
 RULES = [
@@ -85,5 +107,28 @@ RULES = [
                 "description": "Kubernetes versions in EKS standard support.",
             }
         },
+    ),
+    resource_rule(
+        "eks-standard-support",
+        "EKS clusters choose the STANDARD upgrade policy.",
+        types=[NATIVE, COMPONENT],
+        check=_standard_support,
+        severity=Severity.MEDIUM,
+        fix="Set upgradePolicy.supportType to STANDARD (EXTENDED costs about $438 a month more "
+        "per cluster once its version leaves standard support).",
+    ),
+    resource_rule(
+        "ec2-imdsv2-required",
+        "Nodes and instances require IMDSv2 session tokens.",
+        types=[LAUNCH_TEMPLATE, INSTANCE],
+        check=_imdsv2,
+        fix="Set metadataOptions.httpTokens to required.",
+    ),
+    resource_rule(
+        "ec2-volumes-encrypted",
+        "Node and instance volumes are encrypted.",
+        types=[LAUNCH_TEMPLATE],
+        check=_encrypted_volumes,
+        fix="Set ebs.encrypted to true on every block device mapping.",
     ),
 ]
