@@ -5,6 +5,7 @@ import pulumi
 from components.ci_access import CiAccess, CiAccessArgs
 from components.common import lookup_context
 from components.database import Database, DatabaseArgs
+from components.kubernetes import Kubernetes, KubernetesArgs
 from components.naming import Naming
 from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
@@ -85,6 +86,18 @@ pipeline = Pipeline(
 )
 database.admit("batch", pipeline.security_group_id)
 
+kubernetes = (
+    Kubernetes(
+        naming.component("kubernetes"),
+        KubernetesArgs(settings=settings.config.kubernetes, ctx=ctx, network=network),
+        opts=with_provider,
+    )
+    if settings.config.kubernetes.enabled
+    else None
+)
+if kubernetes:
+    database.admit("eks", kubernetes.node_security_group_id)
+
 observability = Observability(
     naming.component("observability"),
     ObservabilityArgs(
@@ -126,6 +139,14 @@ pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
 pulumi.export("stateMachineArn", pipeline.state_machine_arn)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
 pulumi.export("dashboardName", observability.dashboard_name)
+
+if kubernetes:
+    pulumi.export("kubernetesClusterName", kubernetes.cluster_name)
+    pulumi.export("kubernetesEndpoint", kubernetes.endpoint)
+    pulumi.export("kubernetesOidcProviderArn", kubernetes.oidc_provider_arn)
+    pulumi.export("kubernetesOidcProviderUrl", kubernetes.oidc_provider_url)
+    pulumi.export("kubernetesNodeRoleArn", kubernetes.node_role_arn)
+    pulumi.export("kubeconfig", kubernetes.kubeconfig)
 
 if settings.config.ci_access.enabled:
     ci_access = CiAccess(

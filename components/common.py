@@ -98,17 +98,18 @@ def service_trust(ctx: StackContext, service: str, *, source_arn: str | None = N
 def role(
     name: str,
     *,
-    trust: Sequence[Statement],
+    trust: Sequence[Statement] | pulumi.Output[str],
     statements: Sequence[Statement],
     parent: pulumi.Resource,
     tags: Mapping[str, str],
     description: str,
 ) -> aws.iam.Role:
-    """A role with its trust policy and one inline policy holding exactly `statements`."""
+    """A role with its trust policy (statements, or a document already built from outputs) and
+    one inline policy holding exactly `statements`."""
     created = aws.iam.Role(
         name,
         description=description,
-        assume_role_policy=policy_document(trust),
+        assume_role_policy=trust if isinstance(trust, pulumi.Output) else policy_document(trust),
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -120,6 +121,18 @@ def role(
             opts=pulumi.ResourceOptions(parent=parent),
         )
     return created
+
+
+def attach_managed(
+    name: str, *, role: aws.iam.Role, policy: str, ctx: StackContext, parent: pulumi.Resource
+) -> aws.iam.RolePolicyAttachment:
+    """Attach an AWS managed policy, named by its path after `policy/` ("service-role/X")."""
+    return aws.iam.RolePolicyAttachment(
+        name,
+        role=role.name,
+        policy_arn=f"arn:{ctx.partition}:iam::aws:policy/{policy}",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 # --- KMS ------------------------------------------------------------------------------------------

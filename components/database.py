@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from components.common import (
     StackContext,
     allow,
+    attach_managed,
     kms_key,
     log_group,
     logs_key_statement,
@@ -230,11 +231,12 @@ class Database(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
-        aws.iam.RolePolicyAttachment(
+        attach_managed(
             f"{self._name}-monitoring-policy",
-            role=monitoring.name,
-            policy_arn=f"arn:{ctx.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
-            opts=self._child,
+            role=monitoring,
+            policy="service-role/AmazonRDSEnhancedMonitoringRole",
+            ctx=ctx,
+            parent=self,
         )
         return monitoring
 
@@ -317,11 +319,12 @@ class Database(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
-        aws.iam.RolePolicyAttachment(
+        attach_managed(
             f"{self._name}-backup-policy",
-            role=backup_role.name,
-            policy_arn=f"arn:{ctx.partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
-            opts=self._child,
+            role=backup_role,
+            policy="service-role/AWSBackupServiceRolePolicyForBackup",
+            ctx=ctx,
+            parent=self,
         )
         aws.backup.Selection(
             f"{self._name}-backup-selection",

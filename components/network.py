@@ -55,9 +55,12 @@ def subnet_specs(vpc_prefix: int) -> list[awsx.ec2.SubnetSpecArgs]:
     to keep every subnet aligned.
     """
     zone = zone_prefix(vpc_prefix)
+    # The Kubernetes load balancer controller picks subnets by these role tags.
     return [
-        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, name="private", cidr_mask=zone + 1),
-        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, name="public", cidr_mask=zone + 2),
+        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, name="private", cidr_mask=zone + 1,
+                                tags={"kubernetes.io/role/internal-elb": "1"}),
+        awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, name="public", cidr_mask=zone + 2,
+                                tags={"kubernetes.io/role/elb": "1"}),
         # Isolated, not private: the database tier gets no route to the internet at all.
         awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.ISOLATED, name="isolated", cidr_mask=zone + 2),
     ]  # fmt: skip

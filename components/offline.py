@@ -76,6 +76,7 @@ class OfflineRun:
     resources: list[Resource]
     outputs: dict[str, Any]
     invokes: list[str] = field(default_factory=list)
+    secret_outputs: set[str] = field(default_factory=set)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -139,14 +140,24 @@ class PlatformMocks(pulumi.runtime.Mocks):
         service, kind = _camel_service(token)
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind.lower()}/{name}"
 
-    def fake_children(self, parent_urn: str, token: str, names: list[str]) -> list[dict[str, str]]:
-        """Register resources a remote component would own, so its outputs can reference them."""
+    def fake_children(
+        self,
+        parent_urn: str,
+        token: str,
+        names: list[str],
+        state: Callable[[str], dict[str, Any]] | None = None,
+    ) -> list[dict[str, str]]:
+        """Register resources a remote component would own, so its outputs can reference them;
+        `state(name)` adds outputs beyond the id and ARN."""
         assert self.monitor is not None
         references: list[dict[str, str]] = []
         for name in names:
             urn = f"{parent_urn}${token}::{name}"
-            state = {"id": f"{name}-id", "arn": self._arn(token, name)}
-            self.monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, f"{name}-id", state)
+            extra = state(name) if state else {}
+            state_of = {"id": f"{name}-id", "arn": self._arn(token, name), **extra}
+            self.monitor.resources[urn] = MockMonitor.ResourceRegistration(
+                urn, f"{name}-id", state_of
+            )
             references.append(
                 {
                     rpc._special_sig_key: rpc._special_resource_sig,
@@ -195,8 +206,37 @@ def _vpc_outputs(mocks: PlatformMocks, args: MockResourceArgs) -> dict[str, Any]
     }
 
 
+def _eks_cluster_outputs(mocks: PlatformMocks, args: MockResourceArgs) -> dict[str, Any]:
+    name = args.inputs.get("name") or f"{args.name}-eksCluster-0123abcd"
+    issuer = f"oidc.eks.{mocks.region}.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
+    urn = f"urn:pulumi:stack::{PROJECT}::eks:index:Cluster::{args.name}"
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": f"https://{name}.eks.example"}}],
+    }
+    return {
+        "eksCluster": mocks.fake_children(
+            urn,
+            "aws:eks/cluster:Cluster",
+            [name],
+            lambda n: {
+                "name": n,
+                "endpoint": f"https://0123456789ABCDEF.gr7.{mocks.region}.eks.amazonaws.com",
+            },
+        )[0],
+        "kubeconfig": kubeconfig,
+        "kubeconfigJson": json.dumps(kubeconfig),
+        "oidcIssuer": issuer,
+        "oidcProviderUrl": f"https://{issuer}",
+        "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}",
+        "clusterSecurityGroupId": f"sg-{name}-cluster",
+    }
+
+
 _REMOTE_OUTPUTS: dict[str, Callable[[PlatformMocks, MockResourceArgs], dict[str, Any]]] = {
     "awsx:ec2:Vpc": _vpc_outputs,
+    "eks:index:Cluster": _eks_cluster_outputs,
 }
 
 _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str, Any]]] = {
@@ -280,6 +320,10 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
         ],
         "id": out["clusterIdentifier"],
     },
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda _m, name, _: {
+        "id": f"lt-{name}",
+        "latestVersion": 1,
+    },
     "aws:sqs/queue:Queue": lambda m, name, _: {
         "arn": f"arn:aws:sqs:{m.region}:{ACCOUNT_ID}:{name}",
         "url": f"https://sqs.{m.region}.amazonaws.com/{ACCOUNT_ID}/{name}",
@@ -332,6 +376,12 @@ _INVOKES: dict[str, Callable[[PlatformMocks, dict[str, Any]], dict[str, Any]]] =
         "id": m.region,
     },
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    "aws:eks/getAddonVersion:getAddonVersion": lambda _m, args: {
+        "addonName": args["addonName"],
+        "kubernetesVersion": args["kubernetesVersion"],
+        "version": "v1.0.0-eksbuild.1",
+        "id": args["addonName"],
+    },
     # The regional Elastic Load Balancing account (eu-west-1's here) that writes ALB access logs.
     "aws:elb/getServiceAccount:getServiceAccount": lambda _m, _a: {
         "arn": "arn:aws:iam::156460612806:root",
@@ -431,13 +481,17 @@ def _run_in_loop(
     pulumi.runtime.set_all_config(config, [])
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     outputs: dict[str, Any] = {}
+    secrets: set[str] = set()
 
     async def main() -> None:
         program()
         root = runtime_settings.get_root_resource()
         exported: dict[str, Any] = getattr(root, "outputs", {})
         for key, value in exported.items():
-            outputs[key] = await pulumi.Output.from_input(value).future()
+            output = pulumi.Output.from_input(value)
+            outputs[key] = await output.future()
+            if await output.is_secret():
+                secrets.add(key)
 
     try:
         _sync_await(run_pulumi_func(main))
@@ -447,7 +501,11 @@ def _run_in_loop(
         )
         raise ProgramError(error, partial) from error
     return OfflineRun(
-        stack=stack, resources=monitor.records, outputs=outputs, invokes=mocks.invokes
+        stack=stack,
+        resources=monitor.records,
+        outputs=outputs,
+        invokes=mocks.invokes,
+        secret_outputs=secrets,
     )
 
 

@@ -107,6 +107,15 @@ def _service(run: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
     return [(f"Fargate tasks x{tasks}", _fargate(run, r, p["hourly"]) * p["hoursPerMonth"])]
 
 
+def _node_group(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
+    nodes = int(r.inputs["scalingConfig"]["desiredSize"])
+    instance = r.inputs["instanceTypes"][0]
+    hourly = p["instanceHourly"][instance]
+    if r.inputs.get("capacityType") == "SPOT":
+        hourly *= p["hourly"]["ec2SpotFactor"]
+    return [(f"EKS nodes {instance} x{nodes}", nodes * hourly * p["hoursPerMonth"])]
+
+
 def _cluster(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
     items = [("Aurora storage 10 GB", 10 * p["monthly"]["auroraStorageGb"])]
     if r.inputs.get("manageMasterUserPassword"):
@@ -147,6 +156,7 @@ PRICERS: dict[str, Pricer] = {
     ],
     "aws:rds/cluster:Cluster": _cluster,
     "eks:index:Cluster": _flat("EKS control plane", "hourly", "eksControlPlane"),
+    "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:wafv2/webAcl:WebAcl": _waf,
     "aws:kms/key:Key": _flat("KMS key", "monthly", "kmsKey"),
     "aws:secretsmanager/secret:Secret": _flat("secret", "monthly", "secret"),

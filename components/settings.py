@@ -602,6 +602,145 @@ class ObservabilitySettings(Section):
     )
 
 
+# --- kubernetes -----------------------------------------------------------------------------------
+
+# Kubernetes versions in EKS standard support on 2026-11-22; the policy pack's
+# eks-supported-version rule lists the same ones.
+KUBERNETES_VERSIONS = ("1.34", "1.35", "1.36")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_NODE_GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_GRAVITON = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*\.")  # m7g.large, c7gn.xlarge, r8gd.large
+
+
+class CapacityType(enum.StrEnum):
+    """How a node group buys its instances."""
+
+    ON_DEMAND = "onDemand"
+    SPOT = "spot"  # up to 90% cheaper; nodes can be reclaimed with two minutes' notice
+
+
+def _public_cidrs(values: list[str]) -> list[str]:
+    problems = []
+    for value in values:
+        try:
+            ipaddress.IPv4Network(value, strict=True)
+        except ValueError as error:
+            problems.append(f"{value!r} is not an IPv4 CIDR block ({error})")
+    raise_problems(problems)
+    return values
+
+
+def _role_arns(values: list[str]) -> list[str]:
+    bad = [value for value in values if not _ROLE_ARN.match(value)]
+    if bad:
+        raise ValueError(f"not IAM role ARNs: {', '.join(bad)}")
+    return values
+
+
+class NodeGroupSettings(Section):
+    """One managed node group in `platform:kubernetes.nodeGroups`."""
+
+    instance_types: Annotated[list[str], Field(min_length=1, max_length=20)] = Field(
+        default_factory=lambda: ["m7i.large"],
+        description="EC2 instance types; list several similar ones for spot capacity.",
+    )
+    capacity_type: CapacityType = Field(CapacityType.ON_DEMAND, description="onDemand or spot.")
+    min_size: Annotated[int, between(0, 100)] = Field(3, description="Fewest nodes.")
+    desired_size: Annotated[int, between(0, 100)] = Field(
+        3, description="Nodes at creation; the Cluster Autoscaler owns the count afterwards."
+    )
+    max_size: Annotated[int, between(1, 100)] = Field(9, description="Most nodes.")
+    disk_size_gib: Annotated[int, between(20, 16384)] = Field(
+        50, description="Encrypted gp3 root volume per node, in GiB."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Kubernetes labels on every node of the group."
+    )
+    max_unavailable_percent: Annotated[int, between(1, 100)] = Field(
+        33, description="Share of nodes replaced at once during a rolling update."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeGroupSettings:
+        bad = [t for t in self.instance_types if not _INSTANCE_TYPE.match(t)]
+        arm = {_GRAVITON.match(t) is not None for t in self.instance_types}
+        raise_problems(
+            [
+                f"instanceTypes: not EC2 instance types: {', '.join(bad)}" if bad else None,
+                "instanceTypes mix ARM (Graviton) and x86 types; one node group runs one AMI "
+                f"architecture: {', '.join(self.instance_types)}"
+                if len(arm) > 1
+                else None,
+                ordered(
+                    {
+                        "minSize": self.min_size,
+                        "desiredSize": self.desired_size,
+                        "maxSize": self.max_size,
+                    }
+                ),
+            ]
+        )
+        return self
+
+    @property
+    def arm(self) -> bool:
+        """Whether the group runs on Graviton (ARM64) instances."""
+        return _GRAVITON.match(self.instance_types[0]) is not None
+
+
+class KubernetesSettings(Section):
+    """`platform:kubernetes`: the EKS cluster, its node groups and in-cluster controllers."""
+
+    enabled: bool = Field(True, description="Create the EKS cluster.")
+    version: Annotated[str, one_of(KUBERNETES_VERSIONS)] = Field(
+        "1.34", description="Kubernetes version, pinned; upgrade one minor version at a time."
+    )
+    endpoint_public_access: bool = Field(
+        False, description="Public API endpoint (the private one is always on)."
+    )
+    public_access_cidrs: Annotated[list[str], AfterValidator(_public_cidrs)] = Field(
+        default_factory=list,
+        description="CIDRs allowed to the public endpoint; required when it is on.",
+    )
+    admin_role_arns: Annotated[list[str], AfterValidator(_role_arns)] = Field(
+        default_factory=list,
+        description="IAM roles given cluster-admin through access entries.",
+    )
+    node_groups: Annotated[dict[str, NodeGroupSettings], Field(min_length=1)] = Field(
+        default_factory=lambda: {"general": NodeGroupSettings.model_validate({})},
+        description="Managed node groups by name (lower-case, up to 20 characters).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KubernetesSettings:
+        bad_names = [n for n in self.node_groups if not _NODE_GROUP_NAME.match(n)]
+        raise_problems(
+            [
+                f"nodeGroups: names must be lower-case letters, digits and '-', starting with a "
+                f"letter, up to 20 characters: {', '.join(bad_names)}"
+                if bad_names
+                else None,
+                "endpointPublicAccess is true but publicAccessCidrs is empty: list the CIDRs "
+                "allowed to reach the API"
+                if self.endpoint_public_access and not self.public_access_cidrs
+                else None,
+                "publicAccessCidrs is set but endpointPublicAccess is false: the CIDRs would "
+                "have no effect"
+                if self.public_access_cidrs and not self.endpoint_public_access
+                else None,
+            ]
+        )
+        return self
+
+    @property
+    def open_to_internet(self) -> bool:
+        """Whether the public endpoint admits every address."""
+        return self.endpoint_public_access and any(
+            ipaddress.IPv4Network(cidr).prefixlen == 0 for cidr in self.public_access_cidrs
+        )
+
+
 # --- CI access ------------------------------------------------------------------------------------
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -676,10 +815,25 @@ class StackConfig(Section):
         default_factory=lambda: CiAccessSettings.model_validate({}),
         description="GitHub Actions deploy role: see CiAccessSettings.",
     )
+    kubernetes: KubernetesSettings = Field(
+        default_factory=lambda: KubernetesSettings.model_validate({}),
+        description="The EKS cluster: see KubernetesSettings.",
+    )
     network: NetworkSettings = Field(
         default_factory=lambda: NetworkSettings.model_validate({}),
         description="The VPC: see NetworkSettings.",
     )
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> StackConfig:
+        # protectData marks a stack that holds data worth keeping: prod and staging.
+        if self.protect_data and self.kubernetes.open_to_internet:
+            raise ValueError(
+                "kubernetes.publicAccessCidrs: 0.0.0.0/0 opens the cluster API to the whole "
+                "internet, which a stack with protectData true may not do; list your VPN or "
+                "office CIDRs, or turn endpointPublicAccess off"
+            )
+        return self
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -754,6 +908,9 @@ def _describe(detail: ErrorDetails) -> str:
     if detail["type"] == "extra_forbidden":
         return f"{key}: unknown key{_suggestion(loc)}"
     message = detail["msg"].removeprefix("Value error, ")
+    if not loc:
+        # A rule across sections names its own keys, relative to the namespace.
+        return f"{NAMESPACE}:{message}"
     value = detail.get("input")
     if detail["type"] == "missing" or isinstance(value, dict):
         return f"{key}: {message}"

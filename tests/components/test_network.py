@@ -56,6 +56,15 @@ def test_three_subnet_tiers_fill_each_zone_block_exactly(offline: Offline) -> No
     assert sum(2 ** (32 - s["cidrMask"]) for s in specs) == zone_block
 
 
+def test_load_balancer_subnets_are_tagged_by_role(offline: Offline) -> None:
+    specs = {
+        s["name"]: s.get("tags", {}) for s in network_with(offline).one(VPC).inputs["subnetSpecs"]
+    }
+    assert specs["public"] == {"kubernetes.io/role/elb": "1"}
+    assert specs["private"] == {"kubernetes.io/role/internal-elb": "1"}
+    assert specs["isolated"] == {}
+
+
 def test_s3_gateway_endpoint_is_on_every_route_table(offline: Offline) -> None:
     endpoint = network_with(offline).one(ENDPOINT, "-s3")
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"

@@ -38,6 +38,12 @@ EXPECTED_OUTPUTS = {
     "stateMachineArn",
     "alarmTopicArn",
     "dashboardName",
+    "kubernetesClusterName",
+    "kubernetesEndpoint",
+    "kubernetesOidcProviderArn",
+    "kubernetesOidcProviderUrl",
+    "kubernetesNodeRoleArn",
+    "kubeconfig",
 }
 
 
