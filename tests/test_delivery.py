@@ -54,6 +54,22 @@ def test_deployments_never_overlap_on_a_stack() -> None:
     assert job["environment"] == "${{ inputs.stack }}"
 
 
+@pytest.mark.parametrize(
+    "path, job, stack",
+    [
+        ("up.yml", "up", "inputs.stack"),
+        ("drift.yml", "drift", "matrix.stack"),
+        ("pull-request.yml", "preview", "matrix.stack"),
+    ],
+)
+def test_jobs_reaching_the_cluster_api_run_on_the_stacks_runner(
+    path: str, job: str, stack: str
+) -> None:
+    # prod's EKS endpoint is private: its jobs need a runner inside or connected to the VPC.
+    runs_on = load(Path(".github/workflows") / path)["jobs"][job]["runs-on"]
+    assert runs_on == f"${{{{ vars[format('RUNNER_{{0}}', {stack})] || 'ubuntu-latest' }}}}"
+
+
 def test_main_deploys_dev_then_staging_then_prod() -> None:
     jobs = load(Path(".github/workflows/deploy.yml"))["jobs"]
     assert [jobs[s]["needs"] for s in ("dev", "staging", "prod")] == ["test", "dev", "staging"]
