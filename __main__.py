@@ -111,9 +111,11 @@ observability = Observability(
         database_mode=settings.config.database.mode,
         database_instances=settings.config.database.instances,
         pipeline=pipeline,
+        kubernetes=kubernetes,
     ),
     opts=with_provider,
 )
+
 
 pulumi.export("region", settings.region)
 pulumi.export("vpcId", network.vpc_id)

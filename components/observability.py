@@ -14,6 +14,7 @@ import pulumi_aws as aws
 
 from components.common import StackContext
 from components.database import Database
+from components.kubernetes import Kubernetes
 from components.network import Network
 from components.notifications import Topic
 from components.pipeline import Pipeline
@@ -72,6 +73,7 @@ class ObservabilityArgs:
     database_mode: DatabaseMode = DatabaseMode.SERVERLESS
     database_instances: int = 1
     pipeline: Pipeline | None = None
+    kubernetes: Kubernetes | None = None
     extra: Sequence[AlarmSpec] = field(default_factory=tuple)
 
 
@@ -221,6 +223,35 @@ def pipeline_alarms(pipeline: Pipeline) -> list[AlarmSpec]:
     ]  # fmt: skip
 
 
+def kubernetes_alarms(s: ObservabilitySettings, kubernetes: Kubernetes) -> list[AlarmSpec]:
+    # Container Insights metrics, published by the cluster's CloudWatch observability add-on.
+    cluster = {"ClusterName": kubernetes.cluster_name}
+    insights = "ContainerInsights"
+    return [
+        AlarmSpec(
+            "eks-node-cpu", "Kubernetes", "EKS node CPU",
+            "Nodes run hot on average; the autoscaler may be at maxSize. Check pending pods and "
+            "the node groups' maxSize first.",
+            {"m": Metric(insights, "node_cpu_utilization", cluster, "Average")},
+            GREATER, s.eks_node_cpu_percent, "missing",
+        ),
+        AlarmSpec(
+            "eks-node-memory", "Kubernetes", "EKS node memory",
+            "Nodes are short of memory and will evict pods. Check pod memory requests and limits "
+            "and the node groups' maxSize first.",
+            {"m": Metric(insights, "node_memory_utilization", cluster, "Average")},
+            GREATER, s.eks_node_memory_percent, "missing",
+        ),
+        AlarmSpec(
+            "eks-failed-nodes", "Kubernetes", "EKS failed nodes",
+            "Nodes report a failing condition (disk, memory or PID pressure, not ready). Check "
+            "the node's conditions and the node group's health; auto-repair replaces it.",
+            {"m": Metric(insights, "cluster_failed_node_count", cluster, "Maximum")},
+            GREATER, 0, "missing",
+        ),
+    ]  # fmt: skip
+
+
 def network_alarms(s: ObservabilitySettings, network: Network) -> list[AlarmSpec]:
     specs: list[AlarmSpec] = []
     for number, gateway in enumerate(network.nat_gateway_ids, start=1):
@@ -282,6 +313,8 @@ class Observability(pulumi.ComponentResource):
             specs += database_alarms(s, args.database, args.database_mode, args.database_instances)
         if args.pipeline:
             specs += pipeline_alarms(args.pipeline)
+        if args.kubernetes:
+            specs += kubernetes_alarms(s, args.kubernetes)
         if args.network:
             specs += network_alarms(s, args.network)
         return [*specs, *args.extra]

@@ -600,6 +600,12 @@ class ObservabilitySettings(Section):
     nat_dropped_packets: Annotated[int, between(1, 1_000_000_000)] = Field(
         100, description="Packets a NAT gateway drops per minute."
     )
+    eks_node_cpu_percent: Annotated[int, between(1, 100)] = Field(
+        80, description="EKS node average CPU, in percent."
+    )
+    eks_node_memory_percent: Annotated[int, between(1, 100)] = Field(
+        85, description="EKS node average memory, in percent."
+    )
 
 
 # --- kubernetes -----------------------------------------------------------------------------------

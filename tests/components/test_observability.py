@@ -44,6 +44,7 @@ def test_alarms_follow_the_components_of_each_stack(stack: str, expected: set[st
         "alb-5xx", "target-5xx-rate", "p99-latency", "unhealthy-hosts", "service-cpu",
         "service-memory", "running-tasks", "db-writer-cpu", "db-writer-memory",
         "db-writer-connections", "pipeline-failed", "pipeline-timed-out", "pipeline-throttled",
+        "eks-node-cpu", "eks-node-memory", "eks-failed-nodes",
     }  # fmt: skip
     assert always | expected <= names
 
@@ -94,6 +95,39 @@ def test_alarm_dimensions_come_from_the_components() -> None:
     assert sfn["dimensions"]["StateMachineArn"].endswith(
         ":stateMachine:platform-prod-pipeline-states"
     )
+
+
+@pytest.mark.parametrize(
+    "alarm, metric, stat, threshold",
+    [
+        ("eks-node-cpu", "node_cpu_utilization", "Average", 80),
+        ("eks-node-memory", "node_memory_utilization", "Average", 85),
+        ("eks-failed-nodes", "cluster_failed_node_count", "Maximum", 0),
+    ],
+)
+def test_eks_alarms_read_container_insights_of_the_cluster(
+    alarm: str, metric: str, stat: str, threshold: float
+) -> None:
+    found = alarms("prod")[alarm]
+    assert metric_of(found) == {
+        "namespace": "ContainerInsights",
+        "metricName": metric,
+        "dimensions": {"ClusterName": "platform-prod-kubernetes"},
+        "stat": stat,
+        "period": 60,
+    }
+    assert found["threshold"] == threshold
+    assert found["comparisonOperator"] == "GreaterThanThreshold"
+    # The add-on that publishes these metrics is installed with the cluster.
+    addons = {a.inputs["addonName"] for a in stack_run("prod").of_type("aws:eks/addon:Addon")}
+    assert "amazon-cloudwatch-observability" in addons
+
+
+def test_no_eks_alarms_without_a_cluster() -> None:
+    run = run_stack("dev", overrides={"platform:kubernetes": json.dumps({"enabled": False})})
+    names = {r.name for r in run.of_type(ALARM)}
+    assert not [name for name in names if "-eks-" in name]
+    assert names
 
 
 def test_target_5xx_rate_is_metric_math_over_request_count() -> None:
@@ -168,6 +202,7 @@ def test_dashboard_shows_only_metrics_the_alarms_use(stack: str) -> None:
         "## Service",
         "## Database",
         "## Pipeline",
+        "## Kubernetes",
         "## Network",
     ]
 
