@@ -13,6 +13,7 @@ from components.observability import Observability, ObservabilityArgs
 from components.pipeline import Pipeline, PipelineArgs
 from components.service import Service, ServiceArgs
 from components.settings import load_settings
+from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
 from components.tagging import aws_provider
 
 settings = load_settings()
@@ -26,10 +27,19 @@ ctx = lookup_context(
     provider=provider,
 )
 with_provider = pulumi.ResourceOptions(providers=[provider])
+site_settings = settings.config.static_site
+# CloudFront takes certificates and WAF web ACLs from us-east-1, and publishes its metrics there.
+edge_provider = (
+    aws_provider(naming.component("aws-us-east-1"), settings, "us-east-1")
+    if site_settings.enabled
+    else None
+)
 
 notifications = Notifications(
     naming.component("notifications"),
-    NotificationsArgs(emails=settings.config.observability.alarm_emails, ctx=ctx),
+    NotificationsArgs(
+        emails=settings.config.observability.alarm_emails, ctx=ctx, edge_provider=edge_provider
+    ),
     opts=with_provider,
 )
 
@@ -77,6 +87,25 @@ service = Service(
 )
 database.admit("service", service.security_group_id)
 
+# The site's /api/* reaches the service by the name its certificate covers, else over HTTP.
+service_domain = settings.config.service.domain_name
+static_site = (
+    StaticSite(
+        naming.component("static-site"),
+        StaticSiteArgs(
+            settings=site_settings,
+            ctx=ctx,
+            edge_provider=edge_provider,
+            api=ApiOrigin(domain=service_domain or service.alb_dns_name, https=bool(service_domain))
+            if site_settings.api_origin
+            else None,
+        ),
+        opts=with_provider,
+    )
+    if edge_provider
+    else None
+)
+
 pipeline = Pipeline(
     naming.component("pipeline"),
     PipelineArgs(
@@ -112,6 +141,9 @@ observability = Observability(
         database_instances=settings.config.database.instances,
         pipeline=pipeline,
         kubernetes=kubernetes,
+        static_site=static_site,
+        edge_topic=notifications.edge_topic,
+        edge_provider=edge_provider,
     ),
     opts=with_provider,
 )
@@ -141,6 +173,12 @@ pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
 pulumi.export("stateMachineArn", pipeline.state_machine_arn)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
 pulumi.export("dashboardName", observability.dashboard_name)
+
+if static_site:
+    pulumi.export("siteUrl", static_site.url)
+    pulumi.export("siteDistributionId", static_site.distribution_id)
+    pulumi.export("siteDistributionDomainName", static_site.domain_name)
+    pulumi.export("siteBucket", static_site.bucket_name)
 
 if kubernetes:
     pulumi.export("kubernetesClusterName", kubernetes.cluster_name)

@@ -138,18 +138,8 @@ def attach_managed(
 # --- KMS ------------------------------------------------------------------------------------------
 
 
-def kms_key(
-    name: str,
-    *,
-    ctx: StackContext,
-    description: str,
-    statements: Sequence[Statement],
-    parent: pulumi.Resource,
-    tags: Mapping[str, str],
-    provider: aws.Provider | None = None,
-) -> aws.kms.Key:
-    """A customer-managed key with yearly rotation. The account keeps administration through IAM;
-    `statements` grant the AWS services that must use the key. `provider` for another region."""
+def _key_document(ctx: StackContext, statements: Sequence[Statement]) -> pulumi.Output[str]:
+    """A key policy: the account administers the key through IAM, `statements` add services."""
     admin = {
         "Sid": "AccountAdministration",
         "Effect": "Allow",
@@ -157,12 +147,29 @@ def kms_key(
         "Action": "kms:*",
         "Resource": "*",
     }
+    return policy_document([admin, *statements])
+
+
+def kms_key(
+    name: str,
+    *,
+    ctx: StackContext,
+    description: str,
+    statements: Sequence[Statement] | None,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+    provider: aws.Provider | None = None,
+) -> aws.kms.Key:
+    """A customer-managed key with yearly rotation. The account keeps administration through IAM;
+    `statements` grant the AWS services that must use the key. `statements=None` leaves the
+    policy to a later `key_policy` (for grants that name resources created after the key).
+    `provider` for another region."""
     key = aws.kms.Key(
         name,
         description=description,
         enable_key_rotation=True,
         deletion_window_in_days=30 if ctx.protect_data else 7,
-        policy=policy_document([admin, *statements]),
+        policy=None if statements is None else _key_document(ctx, statements),
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent, protect=ctx.protect_data, provider=provider),
     )
@@ -173,6 +180,23 @@ def kms_key(
         opts=pulumi.ResourceOptions(parent=parent, provider=provider),
     )
     return key
+
+
+def key_policy(
+    name: str,
+    *,
+    key: aws.kms.Key,
+    ctx: StackContext,
+    statements: Sequence[Statement],
+    parent: pulumi.Resource,
+) -> aws.kms.KeyPolicy:
+    """The policy of a key created with `statements=None`: administration plus `statements`."""
+    return aws.kms.KeyPolicy(
+        name,
+        key_id=key.key_id,
+        policy=_key_document(ctx, statements),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def service_key_statement(ctx: StackContext, service: str, sid: str) -> Statement:
@@ -241,10 +265,12 @@ def private_bucket(
     tags: Mapping[str, str],
     key: aws.kms.Key | None,
     versioned: bool,
+    object_ownership: str = "BucketOwnerEnforced",
 ) -> aws.s3.Bucket:
-    """A bucket no one outside the account can read: public access blocked, ACLs disabled,
-    encrypted with `key` (or SSE-S3 where a service, such as ALB log delivery, cannot use KMS).
-    Protected and kept unless the stack is destroyable."""
+    """A bucket no one outside the account can read: public access blocked, ACLs disabled (unless
+    a log service needs them: `object_ownership`), encrypted with `key` (or SSE-S3 where a service,
+    such as ALB or CloudFront log delivery, cannot use KMS). Protected and kept unless the stack
+    is destroyable."""
     bucket = aws.s3.Bucket(
         name,
         force_destroy=not ctx.protect_data,
@@ -264,7 +290,7 @@ def private_bucket(
     aws.s3.BucketOwnershipControls(
         f"{name}-ownership",
         bucket=bucket.id,
-        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership=object_ownership),
         opts=child,
     )
     default = (
@@ -320,6 +346,48 @@ def bucket_policy(
         bucket=bucket.id,
         policy=policy_document([*statements, deny_insecure]),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+
+
+# --- DNS and certificates -------------------------------------------------------------------------
+
+
+def dns_certificate(
+    name: str,
+    *,
+    domain: str,
+    zone_id: str,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+    provider: pulumi.ProviderResource | None = None,
+) -> aws.acm.CertificateValidation:
+    """An ACM certificate validated through a record in the domain's Route53 zone. `provider`
+    for another region (CloudFront takes certificates from us-east-1 only)."""
+    in_region = pulumi.ResourceOptions(parent=parent, provider=provider)
+    certificate = aws.acm.Certificate(
+        f"{name}-cert",
+        domain_name=domain,
+        validation_method="DNS",
+        key_algorithm="EC_prime256v1",
+        tags=dict(tags),
+        opts=in_region,
+    )
+    option = certificate.domain_validation_options[0]
+    record = aws.route53.Record(
+        f"{name}-cert-validation",
+        zone_id=zone_id,
+        name=option.resource_record_name,
+        type=option.resource_record_type,
+        records=[option.resource_record_value],
+        ttl=60,
+        allow_overwrite=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return aws.acm.CertificateValidation(
+        f"{name}-cert-validation",
+        certificate_arn=certificate.arn,
+        validation_record_fqdns=[record.fqdn],
+        opts=in_region,
     )
 
 
@@ -406,6 +474,7 @@ def tcp_rule(
     cidr_ipv4: str | None = None,
     cidr_ipv6: str | None = None,
     peer_group_id: pulumi.Input[str] | None = None,
+    prefix_list_id: pulumi.Input[str] | None = None,
 ) -> None:
     """One TCP security group rule (`direction` "in" or "out") as its own resource, so groups can
     reference each other without a dependency cycle."""
@@ -422,6 +491,7 @@ def tcp_rule(
         cidr_ipv4=cidr_ipv4,
         cidr_ipv6=cidr_ipv6,
         referenced_security_group_id=peer_group_id,
+        prefix_list_id=prefix_list_id,
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -30,10 +30,12 @@ PUBLISHERS = ("cloudwatch", "events")
 
 @dataclass(frozen=True, kw_only=True)
 class NotificationsArgs:
-    """emails: addresses subscribed to the topic (each must confirm once)."""
+    """emails: addresses subscribed to the topic (each must confirm once). edge_provider: an
+    AWS provider in us-east-1, for the second topic."""
 
     emails: Sequence[str]
     ctx: StackContext
+    edge_provider: aws.Provider | None = None
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,33 @@ def _subscription_name(email: str) -> str:
 
 
 class Notifications(pulumi.ComponentResource):
-    """KMS-encrypted SNS topic, its policy and e-mail subscriptions."""
+    """KMS-encrypted SNS topic, its policy and e-mail subscriptions; a second one in us-east-1
+    for alarms on metrics that only exist there (CloudFront), when given that region's provider."""
 
     topic: Topic
+    edge_topic: Topic | None
 
     def __init__(
         self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("platform:notifications:Notifications", name, None, opts)
-        ctx, tags = args.ctx, component_tags(COMPONENT)
-        child = pulumi.ResourceOptions(parent=self)
+        self._args = args
+        self.topic = self._topic(name, provider=None)
+        # CloudWatch alarms notify topics of their own region only.
+        self.edge_topic = (
+            self._topic(f"{name}-edge", provider=args.edge_provider) if args.edge_provider else None
+        )
+        self.register_outputs(
+            {
+                "topicArn": self.topic.arn,
+                "keyArn": self.topic.key_arn,
+                "edgeTopicArn": self.edge_topic.arn if self.edge_topic else None,
+            }
+        )
+
+    def _topic(self, name: str, provider: aws.Provider | None) -> Topic:
+        ctx, tags = self._args.ctx, component_tags(COMPONENT)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
         key = kms_key(
             f"{name}-key",
             ctx=ctx,
@@ -69,6 +88,7 @@ class Notifications(pulumi.ComponentResource):
             ],
             parent=self,
             tags=tags,
+            provider=provider,
         )
         topic = aws.sns.Topic(
             f"{name}-topic",
@@ -82,7 +102,7 @@ class Notifications(pulumi.ComponentResource):
             policy=policy_document(_topic_statements(ctx, topic.arn)),
             opts=child,
         )
-        for email in args.emails:
+        for email in self._args.emails:
             aws.sns.TopicSubscription(
                 f"{name}-email-{_subscription_name(email)}",
                 topic=topic.arn,
@@ -90,8 +110,7 @@ class Notifications(pulumi.ComponentResource):
                 endpoint=email,
                 opts=child,
             )
-        self.topic = Topic(arn=topic.arn, key_arn=key.arn)
-        self.register_outputs({"topicArn": topic.arn, "keyArn": key.arn})
+        return Topic(arn=topic.arn, key_arn=key.arn)
 
 
 def _topic_statements(ctx: StackContext, topic_arn: pulumi.Output[str]) -> list[Statement]:

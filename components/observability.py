@@ -20,10 +20,12 @@ from components.notifications import Topic
 from components.pipeline import Pipeline
 from components.service import Service
 from components.settings import DatabaseMode, ObservabilitySettings
+from components.static_site import StaticSite
 from components.tagging import component_tags
 
 COMPONENT = "observability"
 MISSING = ("breaching", "notBreaching", "ignore", "missing")
+EDGE_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class AlarmSpec:
     threshold: float
     missing: str
     expression: str | None = None
+    # Metrics that exist only in us-east-1 (CloudFront): the alarm lives there too.
+    edge: bool = False
 
     def __post_init__(self) -> None:
         if self.missing not in MISSING:
@@ -61,7 +65,8 @@ class AlarmSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
-    """settings: thresholds. topic: where alarms go. The components to watch: any may be None."""
+    """settings: thresholds. topic: where alarms go. The components to watch: any may be None.
+    With a static site, edge_topic and edge_provider (us-east-1) carry its CloudFront alarm."""
 
     settings: ObservabilitySettings
     topic: Topic
@@ -74,6 +79,9 @@ class ObservabilityArgs:
     database_instances: int = 1
     pipeline: Pipeline | None = None
     kubernetes: Kubernetes | None = None
+    static_site: StaticSite | None = None
+    edge_topic: Topic | None = None
+    edge_provider: aws.Provider | None = None
     extra: Sequence[AlarmSpec] = field(default_factory=tuple)
 
 
@@ -252,6 +260,19 @@ def kubernetes_alarms(s: ObservabilitySettings, kubernetes: Kubernetes) -> list[
     ]  # fmt: skip
 
 
+def static_site_alarms(s: ObservabilitySettings, site: StaticSite) -> list[AlarmSpec]:
+    distribution = {"DistributionId": site.distribution_id, "Region": "Global"}
+    return [
+        AlarmSpec(
+            "cloudfront-5xx-rate", "Static site", "CloudFront 5xx rate",
+            "Too many viewer requests end in 5xx at the edge. Check the /api/* origin (the "
+            "service alarms) and the site bucket's policy and key first.",
+            {"m": Metric("AWS/CloudFront", "5xxErrorRate", distribution, "Average")},
+            GREATER, s.cloudfront_5xx_percent, "notBreaching", edge=True,
+        )
+    ]  # fmt: skip
+
+
 def network_alarms(s: ObservabilitySettings, network: Network) -> list[AlarmSpec]:
     specs: list[AlarmSpec] = []
     for number, gateway in enumerate(network.nat_gateway_ids, start=1):
@@ -315,6 +336,8 @@ class Observability(pulumi.ComponentResource):
             specs += pipeline_alarms(args.pipeline)
         if args.kubernetes:
             specs += kubernetes_alarms(s, args.kubernetes)
+        if args.static_site:
+            specs += static_site_alarms(s, args.static_site)
         if args.network:
             specs += network_alarms(s, args.network)
         return [*specs, *args.extra]
@@ -341,6 +364,13 @@ class Observability(pulumi.ComponentResource):
                 )
             )
         periods = args.settings.evaluation_periods
+        topic, provider = args.topic, None
+        if spec.edge:
+            if args.edge_topic is None or args.edge_provider is None:
+                raise pulumi.RunError(
+                    f"{spec.key}: a us-east-1 alarm needs edge_topic and edge_provider"
+                )
+            topic, provider = args.edge_topic, args.edge_provider
         return aws.cloudwatch.MetricAlarm(
             f"{self._name}-{spec.key}",
             name=f"{args.ctx.stack}: {spec.title}",
@@ -351,10 +381,10 @@ class Observability(pulumi.ComponentResource):
             datapoints_to_alarm=periods,
             treat_missing_data=spec.missing,
             metric_queries=queries,
-            alarm_actions=[args.topic.arn],
-            ok_actions=[args.topic.arn],
+            alarm_actions=[topic.arn],
+            ok_actions=[topic.arn],
             tags=self._tags,
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
 
     def _composite(
@@ -443,7 +473,7 @@ def _graph(spec: AlarmSpec, region: str) -> dict[str, object]:
         rows.append([{"expression": spec.expression, "label": spec.title, "id": "result"}])
     return {
         "title": spec.title,
-        "region": region,
+        "region": EDGE_REGION if spec.edge else region,
         "period": 60,
         "view": "timeSeries",
         "metrics": rows,

@@ -277,6 +277,7 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
         "bucket": out.get("bucket", name),
         "arn": f"arn:aws:s3:::{out.get('bucket', name)}",
         "bucketRegionalDomainName": f"{out.get('bucket', name)}.s3.{m.region}.amazonaws.com",
+        "bucketDomainName": f"{out.get('bucket', name)}.s3.amazonaws.com",
     },
     "aws:acm/certificate:Certificate": lambda _m, name, out: {
         "domainValidationOptions": [
@@ -323,6 +324,21 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
     "aws:ec2/launchTemplate:LaunchTemplate": lambda _m, name, _: {
         "id": f"lt-{name}",
         "latestVersion": 1,
+    },
+    "aws:cloudfront/distribution:Distribution": lambda _m, _n, _o: {
+        "id": "EDFDVBD6EXAMPLE",
+        "arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/EDFDVBD6EXAMPLE",
+        "domainName": "d111111abcdef8.cloudfront.net",
+        "hostedZoneId": "Z2FDTNDATAQYW2",
+    },
+    "aws:cloudfront/function:Function": lambda _m, _n, out: {
+        "arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:function/{out['name']}",
+    },
+    "aws:cloudfront/originAccessControl:OriginAccessControl": lambda _m, _n, _o: {
+        "id": "E2QWRUHAPOMQZL",
+    },
+    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": lambda _m, _n, _o: {
+        "id": "67f7725c-6f97-4210-82d7-5512b31e9d03",
     },
     "aws:sqs/queue:Queue": lambda m, name, _: {
         "arn": f"arn:aws:sqs:{m.region}:{ACCOUNT_ID}:{name}",
@@ -376,6 +392,12 @@ _INVOKES: dict[str, Callable[[PlatformMocks, dict[str, Any]], dict[str, Any]]] =
         "id": m.region,
     },
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    "aws:ec2/getManagedPrefixList:getManagedPrefixList": lambda _m, args: {
+        "id": "pl-4fa04526",
+        "name": args.get("name", ""),
+        "entries": [],
+        "maxEntries": 55,
+    },
     "aws:eks/getAddonVersion:getAddonVersion": lambda _m, args: {
         "addonName": args["addonName"],
         "kubernetesVersion": args["kubernetesVersion"],

@@ -13,6 +13,7 @@ from components.common import (
     Statement,
     allow,
     bucket_policy,
+    dns_certificate,
     ecr_pull,
     kms_key,
     log_group,
@@ -31,6 +32,7 @@ from components.tagging import component_tags
 
 COMPONENT = "service"
 CONTAINER = "app"
+CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
 
 CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
@@ -263,18 +265,21 @@ class Service(pulumi.ComponentResource):
             opts=self._child,
         )
         rule = {"parent": self, "tags": self._tags}
-        for listener_port in (80, 443):
-            for family, cidr in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
-                tcp_rule(
-                    f"{self._name}-alb-in-{listener_port}-{family}",
-                    direction="in",
-                    group_id=alb_sg.id,
-                    ports=(listener_port, listener_port),
-                    description=f"Port {listener_port} from the internet ({family})",
-                    cidr_ipv4=cidr if family == "ipv4" else None,
-                    cidr_ipv6=cidr if family == "ipv6" else None,
-                    **rule,
-                )
+        if self._settings.origin_only:
+            self._admit_cloudfront_only(alb_sg)
+        else:
+            for listener_port in (80, 443):
+                for family, cidr in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
+                    tcp_rule(
+                        f"{self._name}-alb-in-{listener_port}-{family}",
+                        direction="in",
+                        group_id=alb_sg.id,
+                        ports=(listener_port, listener_port),
+                        description=f"Port {listener_port} from the internet ({family})",
+                        cidr_ipv4=cidr if family == "ipv4" else None,
+                        cidr_ipv6=cidr if family == "ipv6" else None,
+                        **rule,
+                    )
         tcp_rule(
             f"{self._name}-alb-out-tasks",
             direction="out",
@@ -312,6 +317,24 @@ class Service(pulumi.ComponentResource):
             **rule,
         )
         return alb_sg, service_sg
+
+    def _admit_cloudfront_only(self, alb_sg: aws.ec2.SecurityGroup) -> None:
+        # The prefix list counts as one rule per entry (about 55) against the group's quota of
+        # 60, so it is admitted on the one port CloudFront uses to reach the origin.
+        port = 443 if self._settings.domain_name else 80
+        cloudfront = aws.ec2.get_managed_prefix_list(
+            name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOptions(parent=self)
+        )
+        tcp_rule(
+            f"{self._name}-alb-in-{port}-cloudfront",
+            direction="in",
+            group_id=alb_sg.id,
+            ports=(port, port),
+            description=f"Port {port} from CloudFront's origin-facing servers only",
+            prefix_list_id=cloudfront.id,
+            parent=self,
+            tags=self._tags,
+        )
 
     # --- load balancer ----------------------------------------------------------------------------
 
@@ -425,7 +448,9 @@ class Service(pulumi.ComponentResource):
                 opts=self._child,
             )
             return [http]
-        certificate = self._certificate(domain, zone)
+        certificate = dns_certificate(
+            self._name, domain=domain, zone_id=zone, parent=self, tags=self._tags
+        )
         https = aws.lb.Listener(
             f"{self._name}-https",
             load_balancer_arn=alb.arn,
@@ -466,33 +491,6 @@ class Service(pulumi.ComponentResource):
             opts=self._child,
         )
         return [https, redirect]
-
-    def _certificate(self, domain: str, zone: str) -> aws.acm.CertificateValidation:
-        certificate = aws.acm.Certificate(
-            f"{self._name}-cert",
-            domain_name=domain,
-            validation_method="DNS",
-            key_algorithm="EC_prime256v1",
-            tags=self._tags,
-            opts=self._child,
-        )
-        option = certificate.domain_validation_options[0]
-        record = aws.route53.Record(
-            f"{self._name}-cert-validation",
-            zone_id=zone,
-            name=option.resource_record_name,
-            type=option.resource_record_type,
-            records=[option.resource_record_value],
-            ttl=60,
-            allow_overwrite=True,
-            opts=self._child,
-        )
-        return aws.acm.CertificateValidation(
-            f"{self._name}-cert-validation",
-            certificate_arn=certificate.arn,
-            validation_record_fqdns=[record.fqdn],
-            opts=self._child,
-        )
 
     # --- roles ------------------------------------------------------------------------------------
 

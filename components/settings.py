@@ -317,6 +317,11 @@ class ServiceSettings(Section):
         None, description="Route53 hosted zone of domainName (required with it)."
     )
     waf: bool = Field(True, description="Regional WAF web ACL on the load balancer.")
+    origin_only: bool = Field(
+        False,
+        description="Admit only CloudFront's origin-facing addresses to the load balancer, so the "
+        "API is reached through the static site's /api/* path alone.",
+    )
     waf_rate_limit: Annotated[int, between(100, 2_000_000_000)] = Field(
         2000, description="Requests per 5 minutes from one IP before WAF blocks it."
     )
@@ -600,6 +605,11 @@ class ObservabilitySettings(Section):
     nat_dropped_packets: Annotated[int, between(1, 1_000_000_000)] = Field(
         100, description="Packets a NAT gateway drops per minute."
     )
+    cloudfront_5xx_percent: Annotated[float, between(0.1, 100.0)] = Field(
+        5.0,
+        alias="cloudfront5xxPercent",
+        description="Share of CloudFront requests answered with 5xx, in percent.",
+    )
     eks_node_cpu_percent: Annotated[int, between(1, 100)] = Field(
         80, description="EKS node average CPU, in percent."
     )
@@ -747,6 +757,86 @@ class KubernetesSettings(Section):
         )
 
 
+# --- static site ----------------------------------------------------------------------------------
+
+PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
+# Fetch directives and the others a policy may set (CSP Level 3).
+CSP_DIRECTIVES = frozenset(
+    {
+        "default-src", "script-src", "script-src-elem", "script-src-attr", "style-src",
+        "style-src-elem", "style-src-attr", "img-src", "font-src", "connect-src", "media-src",
+        "object-src", "frame-src", "child-src", "worker-src", "manifest-src", "base-uri",
+        "form-action", "frame-ancestors", "upgrade-insecure-requests", "sandbox",
+        "report-uri", "report-to", "require-trusted-types-for", "trusted-types",
+    }
+)  # fmt: skip
+_CSP_SOURCE = re.compile(r"^('[a-z0-9+/=-]+'|[A-Za-z0-9*][A-Za-z0-9.*:/?#@%&=+_~-]*)$")
+
+
+def _content_security_policy(value: str) -> str:
+    directives = [part.strip() for part in value.split(";") if part.strip()]
+    if not directives:
+        raise ValueError("empty: give at least default-src")
+    problems: list[str | None] = []
+    seen: set[str] = set()
+    for directive in directives:
+        name, *sources = directive.split()
+        if name not in CSP_DIRECTIVES:
+            problems.append(f"unknown directive {name!r}")
+        elif name in seen:
+            problems.append(f"directive {name!r} appears twice")
+        seen.add(name)
+        bad = [source for source in sources if not _CSP_SOURCE.match(source)]
+        if bad:
+            problems.append(f"{name}: malformed sources {' '.join(bad)} (quote keywords: 'self')")
+    raise_problems(problems)
+    return "; ".join(directives)
+
+
+class StaticSiteSettings(Section):
+    """`platform:staticSite`: the S3 + CloudFront site, sharing one domain with the service API."""
+
+    enabled: bool = Field(True, description="Create the site bucket and distribution.")
+    domain_name: Annotated[str | None, AfterValidator(_domain)] = Field(
+        None,
+        description="DNS name of the site; with it: a us-east-1 certificate and alias records.",
+    )
+    hosted_zone_id: Annotated[str | None, AfterValidator(_zone_id)] = Field(
+        None, description="Route53 hosted zone of domainName (required with it)."
+    )
+    price_class: Annotated[str, one_of(PRICE_CLASSES)] = Field(
+        "PriceClass_100", description="Edge locations used: PriceClass_100, _200 or _All."
+    )
+    spa_fallback: bool = Field(
+        True, description="Serve /index.html for paths without a file extension (client routing)."
+    )
+    content_security_policy: Annotated[str, AfterValidator(_content_security_policy)] = Field(
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'",
+        description="Content-Security-Policy header sent with every response.",
+    )
+    api_origin: bool = Field(
+        True, description="Route /api/* to the service's load balancer (one origin, no CORS)."
+    )
+    waf: bool = Field(True, description="CLOUDFRONT-scope WAF web ACL (created in us-east-1).")
+    waf_rate_limit: Annotated[int, between(100, 2_000_000_000)] = Field(
+        2000, description="Requests per 5 minutes from one IP before WAF blocks it."
+    )
+    access_log_days: Annotated[int, between(1, 3650)] = Field(
+        90, description="Days access logs are kept in the log bucket."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StaticSiteSettings:
+        if self.domain_name and not self.hosted_zone_id:
+            raise ValueError(
+                "domainName needs hostedZoneId (the Route53 zone that validates its certificate "
+                "and holds its alias records)"
+            )
+        return self
+
+
 # --- CI access ------------------------------------------------------------------------------------
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -821,6 +911,10 @@ class StackConfig(Section):
         default_factory=lambda: CiAccessSettings.model_validate({}),
         description="GitHub Actions deploy role: see CiAccessSettings.",
     )
+    static_site: StaticSiteSettings = Field(
+        default_factory=lambda: StaticSiteSettings.model_validate({}),
+        description="The S3 + CloudFront site: see StaticSiteSettings.",
+    )
     kubernetes: KubernetesSettings = Field(
         default_factory=lambda: KubernetesSettings.model_validate({}),
         description="The EKS cluster: see KubernetesSettings.",
@@ -833,6 +927,13 @@ class StackConfig(Section):
     @model_validator(mode="after")
     def _production_rules(self) -> StackConfig:
         # protectData marks a stack that holds data worth keeping: prod and staging.
+        if self.service.origin_only and not (
+            self.static_site.enabled and self.static_site.api_origin
+        ):
+            raise ValueError(
+                "service.originOnly: the load balancer would admit only CloudFront, but no "
+                "distribution routes to it; set staticSite.enabled and staticSite.apiOrigin true"
+            )
         if self.protect_data and self.kubernetes.open_to_internet:
             raise ValueError(
                 "kubernetes.publicAccessCidrs: 0.0.0.0/0 opens the cluster API to the whole "

@@ -53,8 +53,37 @@ def test_topic_policy_lets_only_those_services_of_this_account_publish(offline: 
 def test_email_subscriptions_follow_the_stack(stack: str, emails: list[str]) -> None:
     run = run_stack(stack)
     subscriptions = run.of_type("aws:sns/topicSubscription:TopicSubscription")
-    assert sorted(s.inputs["endpoint"] for s in subscriptions) == emails
+    # Each address subscribes to the main topic and to the us-east-1 one (CloudFront alarms).
+    for topic in ("notifications-email", "notifications-edge-email"):
+        of_topic = [s for s in subscriptions if f"-{topic}-" in s.name]
+        assert sorted(s.inputs["endpoint"] for s in of_topic) == emails
+    assert len(subscriptions) == 2 * len(emails)
     assert all(s.inputs["protocol"] == "email" for s in subscriptions)
+
+
+def test_edge_topic_lives_in_us_east_1_with_its_own_key() -> None:
+    run = run_stack("prod")
+    edge_provider = run.one("pulumi:providers:aws", "aws-us-east-1")
+    assert edge_provider.inputs["region"] == "us-east-1"
+    for type_, name in (
+        ("aws:sns/topic:Topic", "notifications-edge-topic"),
+        ("aws:kms/key:Key", "notifications-edge-key"),
+        ("aws:sns/topicPolicy:TopicPolicy", "notifications-edge-topic-policy"),
+    ):
+        resource = run.one(type_, name)
+        assert resource.provider is not None
+        assert resource.provider.startswith(edge_provider.urn), name
+    key_policy = statements(run.one("aws:kms/key:Key", "notifications-edge-key").inputs["policy"])
+    assert {"cloudwatch.amazonaws.com", "events.amazonaws.com"} <= {
+        s["Principal"].get("Service") for s in key_policy
+    }
+
+
+def test_no_edge_topic_without_a_static_site() -> None:
+    run = run_stack("dev", overrides={"platform:staticSite": '{"enabled": false}'})
+    assert [t.name for t in run.of_type("aws:sns/topic:Topic")] == [
+        "platform-dev-notifications-topic"
+    ]
 
 
 def test_invalid_email_is_reported() -> None:

@@ -14,6 +14,8 @@ from tests.conftest import STACKS
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:platform-{stack}-notifications-topic"
+# The mocks give every ARN the stack's region; the provider test below checks the real one.
+EDGE_TOPIC = "arn:aws:sns:eu-west-1:123456789012:platform-{stack}-notifications-edge-topic"
 
 
 @cache
@@ -63,8 +65,10 @@ def test_one_pair_of_nat_alarms_per_gateway(stack: str, nat: int) -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_alarm_notifies_on_alarm_and_ok(stack: str) -> None:
-    topic = TOPIC.format(stack=stack)
     for name, alarm in alarms(stack).items():
+        # CloudFront's alarm lives in us-east-1 and notifies the topic there.
+        edge = name.startswith("cloudfront-")
+        topic = (EDGE_TOPIC if edge else TOPIC).format(stack=stack)
         assert alarm["alarmActions"] == [topic], name
         assert alarm["okActions"] == [topic], name
         assert alarm["treatMissingData"] in {"breaching", "notBreaching", "missing", "ignore"}
@@ -121,6 +125,40 @@ def test_eks_alarms_read_container_insights_of_the_cluster(
     # The add-on that publishes these metrics is installed with the cluster.
     addons = {a.inputs["addonName"] for a in stack_run("prod").of_type("aws:eks/addon:Addon")}
     assert "amazon-cloudwatch-observability" in addons
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cloudfront_alarm_is_created_in_us_east_1_on_the_distribution(stack: str) -> None:
+    run = stack_run(stack)
+    alarm = run.one(ALARM, "cloudfront-5xx-rate")
+    edge = run.one("pulumi:providers:aws", "aws-us-east-1")
+    assert edge.inputs["region"] == "us-east-1"
+    assert alarm.provider is not None and alarm.provider.startswith(edge.urn)
+    assert metric_of(alarm.inputs) == {
+        "namespace": "AWS/CloudFront",
+        "metricName": "5xxErrorRate",
+        "dimensions": {"DistributionId": "EDFDVBD6EXAMPLE", "Region": "Global"},
+        "stat": "Average",
+        "period": 60,
+    }
+    assert alarm.inputs["threshold"] == 5.0
+    # Every other alarm stays in the stack's region.
+    main = run.one("pulumi:providers:aws", f"platform-{stack}-aws")
+    others = [a for a in run.of_type(ALARM) if a.urn != alarm.urn]
+    assert all(a.provider is None or a.provider.startswith(main.urn) for a in others)
+
+
+def test_dashboard_draws_the_cloudfront_metric_from_us_east_1() -> None:
+    body = json.loads(
+        stack_run("prod").one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]
+    )
+    regions = {
+        w["properties"]["title"]: w["properties"]["region"]
+        for w in body["widgets"]
+        if w["type"] == "metric"
+    }
+    assert regions.pop("CloudFront 5xx rate") == "us-east-1"
+    assert set(regions.values()) == {"eu-west-1"}
 
 
 def test_no_eks_alarms_without_a_cluster() -> None:
@@ -203,6 +241,7 @@ def test_dashboard_shows_only_metrics_the_alarms_use(stack: str) -> None:
         "## Database",
         "## Pipeline",
         "## Kubernetes",
+        "## Static site",
         "## Network",
     ]
 

@@ -30,7 +30,8 @@ PRICES = load_prices()
             {
                 "aws:rds/clusterInstance:ClusterInstance": 2,
                 "aws:ec2/vpcEndpoint:VpcEndpoint": 1,
-                "aws:wafv2/webAcl:WebAcl": 1,
+                # regional (load balancer) and CLOUDFRONT (static site)
+                "aws:wafv2/webAcl:WebAcl": 2,
             },
         ),
         (
@@ -38,7 +39,7 @@ PRICES = load_prices()
             {
                 "aws:rds/clusterInstance:ClusterInstance": 3,
                 "aws:ec2/vpcEndpoint:VpcEndpoint": 6,
-                "aws:wafv2/webAcl:WebAcl": 1,
+                "aws:wafv2/webAcl:WebAcl": 2,
             },
         ),
     ],

@@ -34,10 +34,11 @@ def test_every_advisory_is_explained_in_the_readme(stack: str) -> None:
         assert f"`{verdict.policy}`" in readme, verdict
 
 
-def test_dev_accepts_exactly_the_destroyable_and_http_only_findings() -> None:
+def test_dev_accepts_exactly_the_destroyable_http_only_and_no_waf_findings() -> None:
     assert {v.policy for v in verdicts("dev")} == {
         "alb-deletion-protection",
         "alb-http-redirects-to-https",
+        "cloudfront-waf",
         "rds-deletion-protection",
     }
     assert verdicts("staging") == () and verdicts("prod") == ()

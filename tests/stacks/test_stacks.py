@@ -44,6 +44,10 @@ EXPECTED_OUTPUTS = {
     "kubernetesOidcProviderUrl",
     "kubernetesNodeRoleArn",
     "kubeconfig",
+    "siteUrl",
+    "siteDistributionId",
+    "siteDistributionDomainName",
+    "siteBucket",
 }
 
 
