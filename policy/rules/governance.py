@@ -15,6 +15,8 @@ WATCHED = (
     "aws:lb/loadBalancer:LoadBalancer",
     "aws:rds/cluster:Cluster",
     "aws:sfn/stateMachine:StateMachine",
+    "aws:cloudfront/distribution:Distribution",
+    "eks:index:Cluster",
 )
 SIZED = (
     "aws:rds/clusterInstance:ClusterInstance",
@@ -114,7 +116,7 @@ RULES = [
     ),
     stack_rule(
         "alarm-coverage",
-        "Every load balancer, database cluster and state machine has at least one alarm.",
+        "Every load balancer, database cluster, state machine, distribution and EKS cluster has at least one alarm.",
         check=_alarmed,
         fix="Add a CloudWatch alarm on one of its metrics, with actions to the alarm topic.",
         severity=Severity.MEDIUM,

@@ -286,6 +286,8 @@ def test_every_vpc_needs_a_flow_log(vpc_type: str) -> None:
         "aws:lb/loadBalancer:LoadBalancer",
         "aws:rds/cluster:Cluster",
         "aws:sfn/stateMachine:StateMachine",
+        "aws:cloudfront/distribution:Distribution",
+        "eks:index:Cluster",
     ],
 )
 def test_alarm_coverage(watched: str) -> None:
