@@ -186,6 +186,7 @@ if kubernetes:
     pulumi.export("kubernetesOidcProviderArn", kubernetes.oidc_provider_arn)
     pulumi.export("kubernetesOidcProviderUrl", kubernetes.oidc_provider_url)
     pulumi.export("kubernetesNodeRoleArn", kubernetes.node_role_arn)
+    pulumi.export("kubernetesNodeSecurityGroupId", kubernetes.node_security_group_id)
     pulumi.export("kubeconfig", kubernetes.kubeconfig)
 
 if settings.config.ci_access.enabled:

@@ -43,6 +43,7 @@ EXPECTED_OUTPUTS = {
     "kubernetesOidcProviderArn",
     "kubernetesOidcProviderUrl",
     "kubernetesNodeRoleArn",
+    "kubernetesNodeSecurityGroupId",
     "kubeconfig",
     "siteUrl",
     "siteDistributionId",
