@@ -72,6 +72,18 @@ def one_of(allowed: tuple[Value, ...]) -> AfterValidator:
     return AfterValidator(check)
 
 
+def all_match(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    """Validator: every string of the list matches `pattern`; the error lists those that do not."""
+
+    def check(values: list[str]) -> list[str]:
+        bad = [value for value in values if not pattern.match(value)]
+        if bad:
+            raise ValueError(f"not {what}: {', '.join(bad)}")
+        return values
+
+    return AfterValidator(check)
+
+
 def _vpc_cidr(value: str) -> str:
     try:
         network = ipaddress.IPv4Network(value, strict=True)
@@ -554,17 +566,10 @@ class PipelineSettings(Section):
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
-def _emails(values: list[str]) -> list[str]:
-    bad = [value for value in values if not _EMAIL.match(value)]
-    if bad:
-        raise ValueError(f"not e-mail addresses: {', '.join(bad)}")
-    return values
-
-
 class ObservabilitySettings(Section):
     """`platform:observability`: where alarms go and when they fire."""
 
-    alarm_emails: Annotated[list[str], AfterValidator(_emails)] = Field(
+    alarm_emails: Annotated[list[str], all_match(_EMAIL, "e-mail addresses")] = Field(
         default_factory=list, description="Addresses subscribed to alarm notifications."
     )
     evaluation_periods: Annotated[int, between(1, 60)] = Field(
@@ -647,13 +652,6 @@ def _public_cidrs(values: list[str]) -> list[str]:
     return values
 
 
-def _role_arns(values: list[str]) -> list[str]:
-    bad = [value for value in values if not _ROLE_ARN.match(value)]
-    if bad:
-        raise ValueError(f"not IAM role ARNs: {', '.join(bad)}")
-    return values
-
-
 class NodeGroupSettings(Section):
     """One managed node group in `platform:kubernetes.nodeGroups`."""
 
@@ -719,7 +717,7 @@ class KubernetesSettings(Section):
         default_factory=list,
         description="CIDRs allowed to the public endpoint; required when it is on.",
     )
-    admin_role_arns: Annotated[list[str], AfterValidator(_role_arns)] = Field(
+    admin_role_arns: Annotated[list[str], all_match(_ROLE_ARN, "IAM role ARNs")] = Field(
         default_factory=list,
         description="IAM roles given cluster-admin through access entries.",
     )
