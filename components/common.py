@@ -324,6 +324,35 @@ def private_bucket(
     return bucket
 
 
+def expiry_rule(
+    rule_id: str,
+    *,
+    current_days: int | None = None,
+    noncurrent_days: int | None = None,
+    abort_multipart_days: int | None = None,
+) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """A lifecycle rule over the whole bucket that expires current objects, noncurrent versions
+    and incomplete multipart uploads after the given days (None: that part is kept)."""
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=rule_id,
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=current_days)
+        if current_days
+        else None,
+        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+            noncurrent_days=noncurrent_days
+        )
+        if noncurrent_days
+        else None,
+        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+            days_after_initiation=abort_multipart_days
+        )
+        if abort_multipart_days
+        else None,
+    )
+
+
 def bucket_policy(
     name: str,
     *,

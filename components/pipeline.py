@@ -15,6 +15,7 @@ from components.common import (
     allow,
     bucket_policy,
     ecr_pull,
+    expiry_rule,
     kms_key,
     log_group,
     logs_key_statement,
@@ -212,19 +213,11 @@ class Pipeline(pulumi.ComponentResource):
     def _uploads_lifecycle(self) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
         settings = self._settings
         return [
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-uploads",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=settings.uploads_expire_days
-                ),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=settings.uploads_noncurrent_days
-                ),
-                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                    days_after_initiation=settings.abort_multipart_days
-                ),
+            expiry_rule(
+                "expire-uploads",
+                current_days=settings.uploads_expire_days,
+                noncurrent_days=settings.uploads_noncurrent_days,
+                abort_multipart_days=settings.abort_multipart_days,
             )
         ]
 

@@ -15,6 +15,7 @@ from components.common import (
     bucket_policy,
     dns_certificate,
     ecr_pull,
+    expiry_rule,
     kms_key,
     log_group,
     logs_key_statement,
@@ -391,16 +392,7 @@ class Service(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{self._name}-alb-logs-lifecycle",
             bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=self._ctx.log_retention_days
-                    ),
-                )
-            ],
+            rules=[expiry_rule("expire-access-logs", current_days=self._ctx.log_retention_days)],
             opts=self._child,
         )
         elb_account = aws.elb.get_service_account(opts=pulumi.InvokeOptions(parent=self))

@@ -12,6 +12,7 @@ from components.common import (
     Statement,
     bucket_policy,
     dns_certificate,
+    expiry_rule,
     key_policy,
     kms_key,
     private_bucket,
@@ -166,30 +167,14 @@ class StaticSite(pulumi.ComponentResource):
         noncurrent_days: int | None = None,
         current_days: int | None = None,
     ) -> None:
+        rule = expiry_rule(
+            "expire",
+            current_days=current_days,
+            noncurrent_days=noncurrent_days,
+            abort_multipart_days=7,
+        )
         aws.s3.BucketLifecycleConfiguration(
-            f"{self._name}-{part}-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=current_days
-                    )
-                    if current_days
-                    else None,
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=noncurrent_days
-                    )
-                    if noncurrent_days
-                    else None,
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=7
-                    ),
-                )
-            ],
-            opts=self._child,
+            f"{self._name}-{part}-lifecycle", bucket=bucket.id, rules=[rule], opts=self._child
         )
 
     def _log_bucket(self) -> aws.s3.Bucket:
