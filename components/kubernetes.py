@@ -176,9 +176,7 @@ class Kubernetes(pulumi.ComponentResource):
         eks_cluster_name = cluster.eks_cluster.apply(lambda created: created.name)
 
         networking = [
-            self._addon(
-                "vpc-cni", eks_cluster_name, account=VPC_CNI, policy="AmazonEKS_CNI_Policy"
-            ),
+            self._addon("vpc-cni", eks_cluster_name, irsa=(VPC_CNI, "AmazonEKS_CNI_Policy")),
             self._addon("kube-proxy", eks_cluster_name),
             self._addon("eks-pod-identity-agent", eks_cluster_name),
         ]
@@ -199,16 +197,14 @@ class Kubernetes(pulumi.ComponentResource):
         self._addon(
             "aws-ebs-csi-driver",
             eks_cluster_name,
-            account=EBS_CSI,
-            policy="service-role/AmazonEBSCSIDriverPolicy",
+            irsa=(EBS_CSI, "service-role/AmazonEBSCSIDriverPolicy"),
             after=node_groups,
         )
         # Container Insights: node and cluster metrics for the observability alarms.
         self._addon(
             "amazon-cloudwatch-observability",
             eks_cluster_name,
-            account=CLOUDWATCH,
-            policy="CloudWatchAgentServerPolicy",
+            irsa=(CLOUDWATCH, "CloudWatchAgentServerPolicy"),
             after=node_groups,
         )
         kubernetes = k8s.Provider(
@@ -313,14 +309,14 @@ class Kubernetes(pulumi.ComponentResource):
         addon: str,
         cluster_name: pulumi.Output[str],
         *,
-        account: ServiceAccount | None = None,
-        policy: str | None = None,
+        irsa: tuple[ServiceAccount, str] | None = None,
         after: list[aws.eks.NodeGroup] | None = None,
     ) -> aws.eks.Addon:
-        """An EKS add-on at the default build for the cluster's version, with its own IRSA role
-        when it calls AWS."""
+        """An EKS add-on at the default build for the cluster's version. `irsa`, for one that
+        calls AWS: the service account it runs as and the AWS managed policy its own role gets."""
         service_role = None
-        if account is not None and policy is not None:
+        if irsa is not None:
+            account, policy = irsa
             service_role = self._irsa_role(addon, account, [])
             attach_managed(
                 f"{self._name}-{addon}-policy",
@@ -350,7 +346,10 @@ class Kubernetes(pulumi.ComponentResource):
     # --- nodes ------------------------------------------------------------------------------------
 
     def _node_role(self) -> aws.iam.Role:
-        # Pods get AWS access from IRSA; the nodes' own role holds only what kubelet needs.
+        # Pods get AWS access from IRSA; the nodes' own role holds only what kubelet needs. The
+        # trust is the one AWS documents for node roles, not service_trust: its aws:SourceAccount
+        # condition is not documented for EC2 instance profiles and could leave nodes without
+        # credentials.
         node_role = role(
             f"{self._name}-nodes",
             description=f"{self._name}: managed node group instances",
