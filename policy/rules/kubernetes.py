@@ -126,7 +126,7 @@ RULES = [
     ),
     resource_rule(
         "ec2-volumes-encrypted",
-        "Node and instance volumes are encrypted.",
+        "Launch templates (node groups) encrypt every volume.",
         types=[LAUNCH_TEMPLATE],
         check=_encrypted_volumes,
         fix="Set ebs.encrypted to true on every block device mapping.",

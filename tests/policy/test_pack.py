@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from components.kubernetes import LOG_TYPES as PROGRAM_LOG_TYPES
 from components.offline import OfflineRun, run_stack
+from components.settings import KUBERNETES_VERSIONS
 from policy.evaluate import Verdict, evaluate, level_of, stack_policy_config
 from policy.rules import POLICIES
+from policy.rules.kubernetes import LOG_TYPES as PACK_LOG_TYPES
 from tests.conftest import STACKS
 
 NAMES = {policy.name for policy in POLICIES}
@@ -102,3 +105,11 @@ def test_disabled_rules_report_nothing() -> None:
 def test_policy_config_files_are_plain_json() -> None:
     for stack in STACKS:
         json.loads(Path(f"policy/config.{stack}.json").read_text())
+
+
+def test_the_packs_eks_lists_match_what_the_program_accepts_and_sets() -> None:
+    # The pack is published on its own, so it keeps its own copies of these lists.
+    supported = next(p for p in POLICIES if p.name == "eks-supported-version").config_schema
+    assert supported is not None
+    assert supported.properties["supportedVersions"]["default"] == list(KUBERNETES_VERSIONS)
+    assert PACK_LOG_TYPES == PROGRAM_LOG_TYPES
