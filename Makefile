@@ -32,7 +32,7 @@ test: lint types unit ## Everything CI runs: lint, types and tests.
 
 plan: $(STAMP) ## Offline plan of STACK (inventory, policy verdicts, cost); no AWS needed.
 	@test -n "$(STACK)" || { echo "usage: make plan STACK=dev|staging|prod" >&2; exit 2; }
-	$(BIN)/python -m components.plan $(STACK)
+	$(BIN)/python -m tooling.plan $(STACK)
 
 # Real deployments. State defaults to a file backend in this repository (git-ignored) with a
 # passphrase secrets provider; set PULUMI_BACKEND_URL (s3://..., https://api.pulumi.com) for teams.

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from components.common import StackContext
-from components.offline import (
+from components.settings import Settings, decode_values, parse_settings
+from tooling.offline import (
     ACCOUNT_ID,
     OfflineRun,
     Resource,
@@ -21,7 +22,6 @@ from components.offline import (
     run_stack,
     stack_config,
 )
-from components.settings import Settings, decode_values, parse_settings
 
 STACKS = ("dev", "staging", "prod")
 

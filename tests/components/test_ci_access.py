@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from components.offline import OfflineRun, run_stack
 from components.settings import SettingsError, parse_settings
 from tests.conftest import statements
+from tooling.offline import OfflineRun, run_stack
 
 
 def with_ci(stack: str, **values: object) -> OfflineRun:

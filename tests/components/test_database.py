@@ -10,9 +10,9 @@ import pytest
 from components.common import StackContext
 from components.database import Database, DatabaseArgs
 from components.network import Network, NetworkArgs
-from components.offline import OfflineRun, run_stack, stack_config
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import STACKS, Offline, statements
+from tooling.offline import OfflineRun, run_stack, stack_config
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"

@@ -23,9 +23,9 @@ from components.kubernetes import (
     ServiceAccount,
 )
 from components.network import Network, NetworkArgs
-from components.offline import OfflineRun, ProgramError, run_stack
 from components.settings import Settings
 from tests.conftest import STACKS, Offline, statements
+from tooling.offline import OfflineRun, ProgramError, run_stack
 
 CLUSTER = "eks:index:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

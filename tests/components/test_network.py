@@ -9,9 +9,9 @@ import pytest
 
 from components.common import StackContext
 from components.network import INTERFACE_ENDPOINT_SERVICES, Network, NetworkArgs
-from components.offline import OfflineRun, ProgramError
 from components.settings import Settings
 from tests.conftest import Offline, statements
+from tooling.offline import OfflineRun, ProgramError
 
 VPC = "awsx:ec2:Vpc"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"

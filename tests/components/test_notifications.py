@@ -8,9 +8,9 @@ import pytest
 
 from components.common import StackContext
 from components.notifications import Notifications, NotificationsArgs
-from components.offline import run_stack
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import Offline, statements
+from tooling.offline import run_stack
 
 
 def build(settings: Settings, ctx: StackContext) -> Notifications:

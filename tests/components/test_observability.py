@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from components.offline import OfflineRun, run_stack
 from components.settings import SettingsError, parse_settings
 from tests.conftest import STACKS
+from tooling.offline import OfflineRun, run_stack
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:platform-{stack}-notifications-topic"

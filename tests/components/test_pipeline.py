@@ -11,10 +11,10 @@ import pytest
 from components.common import StackContext
 from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
-from components.offline import OfflineRun
 from components.pipeline import LOG_DELIVERY_ACTIONS, XRAY_ACTIONS, Pipeline, PipelineArgs
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import STACKS, Offline, statements
+from tooling.offline import OfflineRun
 
 BUCKET = "aws:s3/bucket:Bucket"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/pipe-key-key-id"

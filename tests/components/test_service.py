@@ -10,10 +10,10 @@ import pytest
 
 from components.common import StackContext
 from components.network import Network, NetworkArgs
-from components.offline import OfflineRun, Resource
 from components.service import TLS_POLICY, Service, ServiceArgs
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import STACKS, Offline, statements
+from tooling.offline import OfflineRun, Resource
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"

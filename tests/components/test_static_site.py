@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from components.offline import OfflineRun, ProgramError, Resource, run_stack, stack_config
 from components.static_site import (
     ALL_VIEWER_EXCEPT_HOST_HEADER,
     CACHING_DISABLED,
@@ -16,6 +15,7 @@ from components.static_site import (
     SPA_ROUTING,
 )
 from tests.conftest import STACKS, statements
+from tooling.offline import OfflineRun, ProgramError, Resource, run_stack, stack_config
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 DISTRIBUTION_ARN = "arn:aws:cloudfront::123456789012:distribution/EDFDVBD6EXAMPLE"

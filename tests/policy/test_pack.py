@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from components.kubernetes import LOG_TYPES as PROGRAM_LOG_TYPES
-from components.offline import OfflineRun, run_stack
 from components.settings import KUBERNETES_VERSIONS
-from policy.evaluate import Verdict, evaluate, level_of, stack_policy_config
 from policy.rules import POLICIES
 from policy.rules.kubernetes import LOG_TYPES as PACK_LOG_TYPES
 from tests.conftest import STACKS
+from tooling.offline import OfflineRun, run_stack
+from tooling.policy_eval import Verdict, evaluate, level_of, stack_policy_config
 
 NAMES = {policy.name for policy in POLICIES}
 LEVELS = {"advisory", "mandatory", "remediate", "disabled"}

@@ -8,9 +8,9 @@ from functools import cache
 
 import pytest
 
-from components.offline import OfflineError, OfflineRun, ProgramError, run_stack, stack_config
 from components.settings import SettingsError
 from tests.conftest import STACKS, Offline, is_taggable
+from tooling.offline import OfflineError, OfflineRun, ProgramError, run_stack, stack_config
 
 PROVIDER = "pulumi:providers:aws"
 EXPECTED_OUTPUTS = {

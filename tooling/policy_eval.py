@@ -24,10 +24,10 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.offline import OfflineRun, Resource
 from policy.rules import POLICIES
+from tooling.offline import OfflineRun, Resource
 
-POLICY_DIR = Path(__file__).resolve().parent
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 LEVEL_ORDER = {"mandatory": 0, "advisory": 1}
 
 

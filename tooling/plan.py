@@ -1,9 +1,9 @@
 """Offline plan: what a stack creates, whether it passes policy, and what it costs, without AWS.
 
-    python -m components.plan STACK [--json] [--diff EARLIER.json] [--costs-markdown]
+    python -m tooling.plan STACK [--json] [--diff EARLIER.json] [--costs-markdown]
 
-Runs the program for the stack's real config file under mocks (components/offline.py), evaluates
-the policy pack with policy/config.STACK.json, and prices the inventory from components/prices.json.
+Runs the program for the stack's real config file under mocks (tooling/offline.py), evaluates
+the policy pack with policy/config.STACK.json, and prices the inventory from tooling/prices.json.
 Exits 1 on a mandatory policy violation or a stateful resource that would be removed, 2 on a
 missing or broken stack file.
 """
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from components.offline import (
+from tooling.offline import (
     OfflineError,
     OfflineRun,
     ProgramError,
@@ -27,7 +27,7 @@ from components.offline import (
     run_stack,
     stack_names,
 )
-from policy.evaluate import Verdict, evaluate, stack_policy_config
+from tooling.policy_eval import Verdict, evaluate, stack_policy_config
 
 DESCRIPTION = "What a stack creates, whether it passes policy, and what it costs, without AWS."
 PRICES = Path(__file__).with_name("prices.json")
@@ -332,7 +332,7 @@ def costs_markdown(stacks: Sequence[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.plan", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m tooling.plan", description=DESCRIPTION)
     parser.add_argument("stack", nargs="?", help=f"one of: {', '.join(stack_names())}")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument("--diff", type=Path, help="an earlier plan written with --json")

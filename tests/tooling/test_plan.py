@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from components import plan
-from components.offline import run_stack
-from components.plan import build_plan, costs_markdown, diff, estimate, inventory, load_prices, main
+from tooling import plan
+from tooling.offline import run_stack
+from tooling.plan import build_plan, costs_markdown, diff, estimate, inventory, load_prices, main
 
 PRICES = load_prices()
 
