@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ import pytest
 
 from components.common import StackContext
 from components.settings import Settings, decode_values, parse_settings
+from tooling import provider_check
 from tooling.offline import (
     ACCOUNT_ID,
     OfflineRun,
@@ -78,21 +77,15 @@ def offline() -> Offline:
 
 
 @cache
-def _resource_class(token: str) -> type | None:
-    package, module, name = token.split(":")
-    if package != "aws":
-        return None
-    python_module = module.split("/")[0]
-    path = "pulumi_aws" if python_module == "index" else f"pulumi_aws.{python_module}"
-    return getattr(importlib.import_module(path), name, None)
+def stack_run(stack: str, preview: bool = False) -> OfflineRun:
+    """One run of the whole program per stack file and mode, shared by the read-only tests of
+    the whole session (each run has its own runtime; nothing may change what it returns)."""
+    return run_stack(stack, preview=preview)
 
 
 def is_taggable(resource: Resource) -> bool:
-    """Whether the AWS resource type accepts tags (read from the SDK's own signature)."""
-    cls = _resource_class(resource.type)
-    if cls is None:
-        return False
-    return "tags" in inspect.signature(cls._internal_init).parameters
+    """Whether the AWS resource type carries tags (pulumi-aws computes its tagsAll)."""
+    return provider_check.is_taggable(resource.type)
 
 
 def statements(document: str | dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import json
 import runpy
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,14 @@ from typing import Any
 import pulumi
 import pulumi.runtime.settings as runtime_settings
 import yaml
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from tooling import provider_check
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "platform"
@@ -47,12 +51,22 @@ class ProgramError(Exception):
 
 @dataclass(frozen=True)
 class Resource:
-    """One registered resource: what the engine would have been asked to create."""
+    """One registered resource: what the engine would have been asked to create.
+
+    `inputs` are what the program sent, as Python values. `checked_inputs` are the same on the
+    wire (numbers as floats, unknowns as the engine's sentinel, secrets and resource references
+    in their wire form) after the provider's Check (auto-name, `tagsAll`): what the engine hands
+    resource policies. `outputs` are the resource's state on the wire (registered outputs for a
+    component): what stack policies see; in a preview, a new resource's computed outputs are
+    unknown."""
 
     urn: str
     type: str
     name: str
     inputs: dict[str, Any]
+    checked_inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    id: str
     parent: str | None
     provider: str | None
     providers: dict[str, str]
@@ -77,6 +91,7 @@ class OfflineRun:
     outputs: dict[str, Any]
     invokes: list[str] = field(default_factory=list)
     secret_outputs: set[str] = field(default_factory=set)
+    preview: bool = False
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -92,6 +107,20 @@ class OfflineRun:
     @cached_property
     def _by_urn(self) -> dict[str, Resource]:
         return {r.urn: r for r in self.resources}
+
+    def physical_name(self, type_: str, name: str | None = None) -> str:
+        """The name AWS will know a resource by: explicit, or the provider's auto-name."""
+        resource = self.one(type_, name)
+        rule = provider_check.autoname_of(type_)
+        return str(resource.checked_inputs[rule.prop if rule else "name"])
+
+    def name_problems(self) -> list[provider_check.NameProblem]:
+        """Every physical name the provider or AWS would refuse (too long, wrong case)."""
+        return [
+            problem
+            for r in self.resources
+            for problem in provider_check.name_problems(r.type, r.urn, r.inputs, r.checked_inputs)
+        ]
 
     def component_of(self, resource: Resource) -> Resource | None:
         """The nearest enclosing platform component (type `platform:*`)."""
@@ -114,14 +143,18 @@ def _camel_service(token: str) -> tuple[str, str]:
 class PlatformMocks(pulumi.runtime.Mocks):
     """Plausible answers for every resource and invoke the program uses."""
 
-    def __init__(self, region: str):
+    def __init__(self, region: str, preview: bool = False):
         self.region = region
+        self.preview = preview
         self.monitor: RecordingMonitor | None = None
         self.invokes: list[str] = []
 
     # resources
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        """`args.inputs` are the checked inputs (auto-name, tagsAll) the provider would create."""
+        if self.preview:
+            return "", self._planned(args)
         special = _REMOTE_OUTPUTS.get(args.typ)
         if special is not None:
             return f"{args.name}-id", special(self, args)
@@ -129,12 +162,20 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if args.typ.startswith("aws:"):
             outputs.setdefault("name", args.name)
             outputs.setdefault("arn", self._arn(args.typ, str(outputs["name"])))
-            outputs.setdefault("tagsAll", outputs.get("tags", {}))
             extra = _AWS_OUTPUTS.get(args.typ)
             if extra is not None:
                 outputs.update(extra(self, args.name, outputs))
         # An "id" among the extras is the physical id (a security group's sg-..., say).
         return str(outputs.pop("id", f"{args.name}-id")), outputs
+
+    def _planned(self, args: MockResourceArgs) -> dict[str, Any]:
+        """A new resource's state in a preview: its checked inputs, every computed output unknown
+        (as a bridged provider plans a create). A remote component's outputs come from children
+        that do not exist yet, so all of them are unknown."""
+        if args.typ in _REMOTE_OUTPUTS:
+            return {}
+        computed = provider_check.output_names(args.typ) - set(args.inputs)
+        return {**args.inputs, **dict.fromkeys(computed, rpc.UNKNOWN)}
 
     def _arn(self, token: str, name: str) -> str:
         service, kind = _camel_service(token)
@@ -416,21 +457,69 @@ _INVOKES: dict[str, Callable[[PlatformMocks, dict[str, Any]], dict[str, Any]]] =
 
 
 class RecordingMonitor(MockMonitor):
-    """A mock monitor that also keeps each registration's options (protect, parent, ...)."""
+    """A mock monitor that runs the provider's Check (auto-names, tagsAll) on each registration,
+    as the engine does before it creates or analyzes a resource, and keeps everything the engine
+    would know: options (protect, parent, ...), checked inputs and outputs on the wire."""
 
     def __init__(self, mocks: PlatformMocks):
         super().__init__(mocks)
-        mocks.monitor = self
+        self.platform_mocks = mocks
         self.records: list[Resource] = []
+        self.component_outputs: dict[str, dict[str, Any]] = {}
+        mocks.monitor = self
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
-        if request.type != STACK_TYPE:
-            self.records.append(_record(request, response.urn))
-        return response
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == STACK_TYPE:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        wire = json_format.MessageToDict(request.object)
+        checked = provider_check.checked(
+            request.type, request.name, urn, wire, self._default_tags(request.provider)
+        )
+        args = MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=rpc.deserialize_properties(_struct(checked)),
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+        )
+        id_, state = self.platform_mocks.new_resource(args)
+        state_proto = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", state)
+        outputs = json_format.MessageToDict(state_proto)
+        self.records.append(_record(request, urn, id_ or "", checked, outputs))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=state_proto)
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.component_outputs[request.urn] = json_format.MessageToDict(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+    def _default_tags(self, provider_reference: str) -> dict[str, str]:
+        """The default tags of the provider a resource uses (`urn::id`); none for the default."""
+        urn = provider_reference.rsplit("::", 1)[0] if provider_reference else ""
+        provider = next((r for r in self.records if r.urn == urn), None)
+        raw = provider.inputs.get("defaultTags") if provider else None
+        if not raw:
+            return {}
+        return dict((json.loads(raw) if isinstance(raw, str) else raw).get("tags") or {})
+
+    def finished(self) -> list[Resource]:
+        """Every record, components with the outputs they registered."""
+        return [
+            replace(r, outputs=self.component_outputs.get(r.urn, r.outputs)) for r in self.records
+        ]
 
 
-def _record(request: Any, urn: str) -> Resource:
+def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    return struct
+
+
+def _record(
+    request: Any, urn: str, id_: str, checked: dict[str, Any], outputs: dict[str, Any]
+) -> Resource:
     inputs = rpc.deserialize_properties(request.object)
     # Mock URNs chain the parents' types, so the stack is the parent only when its type is the last.
     parent = (
@@ -443,6 +532,9 @@ def _record(request: Any, urn: str) -> Resource:
         type=request.type,
         name=request.name,
         inputs=dict(inputs),
+        checked_inputs=checked,
+        outputs=outputs,
+        id=id_,
         parent=parent,
         provider=request.provider or None,
         providers=dict(request.providers),
@@ -474,34 +566,41 @@ def _alias_text(alias: Any) -> str:
 
 
 def run_offline(
-    program: Callable[[], object], *, stack: str, config: Mapping[str, str], project: str = PROJECT
+    program: Callable[[], object],
+    *,
+    stack: str,
+    config: Mapping[str, str],
+    project: str = PROJECT,
+    preview: bool = False,
 ) -> OfflineRun:
-    """Run `program` under mocks with `config` (fully qualified keys, string values)."""
+    """Run `program` under mocks with `config` (fully qualified keys, string values), as
+    `pulumi up` would (`preview=False`) or as a first `pulumi preview` would, every new
+    resource's computed outputs unknown (`preview=True`)."""
     # A fresh context per run: no root stack, config or settings leak from one run to the next.
-    return contextvars.Context().run(_run, program, stack, dict(config), project)
+    return contextvars.Context().run(_run, program, stack, dict(config), project, preview)
 
 
 def _run(
-    program: Callable[[], object], stack: str, config: dict[str, str], project: str
+    program: Callable[[], object], stack: str, config: dict[str, str], project: str, preview: bool
 ) -> OfflineRun:
     # Each run gets its own event loop, whatever earlier code did to the thread's loop.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return _run_in_loop(program, stack, config, project)
+        return _run_in_loop(program, stack, config, project, preview)
     finally:
         asyncio.set_event_loop(None)
         loop.close()
 
 
 def _run_in_loop(
-    program: Callable[[], object], stack: str, config: dict[str, str], project: str
+    program: Callable[[], object], stack: str, config: dict[str, str], project: str, preview: bool
 ) -> OfflineRun:
-    mocks = PlatformMocks(region=config.get("aws:region", "eu-west-1"))
+    mocks = PlatformMocks(region=config.get("aws:region", "eu-west-1"), preview=preview)
     monitor = RecordingMonitor(mocks)
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, [])
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     outputs: dict[str, Any] = {}
     secrets: set[str] = set()
 
@@ -519,15 +618,20 @@ def _run_in_loop(
         _sync_await(run_pulumi_func(main))
     except Exception as error:
         partial = OfflineRun(
-            stack=stack, resources=monitor.records, outputs={}, invokes=mocks.invokes
+            stack=stack,
+            resources=monitor.finished(),
+            outputs={},
+            invokes=mocks.invokes,
+            preview=preview,
         )
         raise ProgramError(error, partial) from error
     return OfflineRun(
         stack=stack,
-        resources=monitor.records,
+        resources=monitor.finished(),
         outputs=outputs,
         invokes=mocks.invokes,
         secret_outputs=secrets,
+        preview=preview,
     )
 
 
@@ -570,14 +674,27 @@ def _as_config_string(value: object) -> str:
 
 
 def run_stack(
-    stack: str, *, overrides: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT
+    stack: str,
+    *,
+    overrides: Mapping[str, str] | None = None,
+    root: Path = PROJECT_ROOT,
+    preview: bool = False,
+    project: str = PROJECT,
+    stack_name: str | None = None,
 ) -> OfflineRun:
-    """Run the whole program (`__main__.py`) for one stack's real config file."""
+    """Run the whole program (`__main__.py`) for one stack's real config file; `project` and
+    `stack_name` run it as another project or stack would (names, not config)."""
     config = {**stack_config(stack, root), **(overrides or {})}
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     program = root / "__main__.py"
-    return run_offline(lambda: _run_main(program), stack=stack, config=config)
+    return run_offline(
+        lambda: _run_main(program),
+        stack=stack_name or stack,
+        config=config,
+        project=project,
+        preview=preview,
+    )
 
 
 def _run_main(program: Path) -> None:
