@@ -1,44 +1,66 @@
-"""Run the policy pack offline over an offline run of the program, as `pulumi preview` would.
+"""Run the policy pack offline exactly as `pulumi preview` / `pulumi up` run it.
 
-Used by the tests and the offline plan; the pack itself (`policy/__main__.py`) never imports it.
-Props are the resources' inputs plus `tagsAll` computed from their provider's default tags, as
-the AWS provider computes it before the engine hands resources to the analyzer.
+The engine never calls a rule directly: it starts the pack's analyzer server and sends it gRPC
+requests. This module builds those same requests and hands them to pulumi_policy's own analyzer
+servicer, so every rule receives what it receives under the engine:
+
+- `ConfigureAnalyzer` first, with every policy's enforcement level and its properties (schema
+  defaults under the stack's policy config file, as the CLI fills them in), as a protobuf `Struct`:
+  numbers arrive as floats.
+- `Analyze` per resource, with its *inputs* after the provider's Check (auto-names, `tagsAll`;
+  see tooling/provider_check.py) as a `Struct`: lists and maps reach rules as read-only proxies,
+  numbers as floats, and values unknown during a preview as the engine's unknown sentinel, which
+  raise when read (the servicer turns that into an advisory "can't run during preview").
+- `AnalyzeStack` once, with every resource's *outputs* (in a preview, a new resource's computed
+  outputs are unknown), parent, dependencies and property dependencies.
+
+A rule that raises anything else makes the real preview fail; here it raises too.
+Sources: pulumi `pkg/resource/plugin/analyzer_plugin.go` (MarshalProperties with KeepUnknowns and
+KeepSecrets, no resource references), pulumi `pkg/resource/deploy/step_generator.go` (Analyze gets
+checked inputs, AnalyzeStack the final outputs), pulumi_policy `policy.py`
+(`_PolicyAnalyzerServicer`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pulumi_policy import (
-    Policy,
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from google.protobuf import struct_pb2
+from pulumi.runtime.proto import analyzer_pb2 as proto
+from pulumi.runtime.rpc import _special_resource_sig, _special_sig_key
+from pulumi_policy import EnforcementLevel, Policy, StackValidationPolicy
+from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from policy.rules import POLICIES
 from tooling.offline import OfflineRun, Resource
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
+PACK = "platform-guard"
 LEVEL_ORDER = {"mandatory": 0, "advisory": 1}
+_LEVELS = {
+    "advisory": proto.ADVISORY,
+    "mandatory": proto.MANDATORY,
+    "disabled": proto.DISABLED,
+    "remediate": proto.REMEDIATE,
+}
+_LEVEL_NAMES = {value: name for name, value in _LEVELS.items()}
+_PREVIEW_SKIP = "during preview: "
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One violation: which rule, at which enforcement level, on which resource, and why."""
+    """One diagnostic: which rule, at which level, on which resource, and why. `deferred` marks
+    the advisory the engine prints when a rule reads a value unknown until the update."""
 
     policy: str
     level: str
     resource: str
     message: str
+    deferred: bool = False
 
 
 def stack_policy_config(stack: str) -> dict[str, Any]:
@@ -61,91 +83,154 @@ def rule_config(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def _analyzed(run: OfflineRun) -> list[Resource]:
-    # The engine analyzes custom resources and remote components; local components carry no props.
-    return [
-        r
-        for r in run.resources
-        if (r.custom or r.remote) and not r.type.startswith("pulumi:providers:")
-    ]
+def _schema_defaults(policy: Policy) -> dict[str, Any]:
+    schema = policy.config_schema
+    properties: Mapping[str, Mapping[str, Any]] = schema.properties if schema else {}
+    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
 
 
-def _props(resource: Resource, default_tags: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
-    props = dict(resource.inputs)
-    provider = (resource.provider or "").rsplit("::", 1)[0]
-    if provider in default_tags and resource.type.startswith("aws:") and "tags" in props:
-        props["tagsAll"] = {**default_tags[provider], **(props.get("tags") or {})}
-    return props
+def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    return struct
 
 
-def _default_tags(run: OfflineRun) -> dict[str, dict[str, str]]:
-    tags: dict[str, dict[str, str]] = {}
-    for provider in run.of_type("pulumi:providers:aws"):
-        raw = provider.inputs.get("defaultTags")
-        if raw:
-            tags[provider.urn] = dict(
-                (json.loads(raw) if isinstance(raw, str) else raw).get("tags", {})
+class Analyzer:
+    """The pack's analyzer servicer, configured from a stack's policy config file."""
+
+    def __init__(self, config: Mapping[str, Any], policies: Sequence[Policy] = POLICIES):
+        self._policies = {policy.name: policy for policy in policies}
+        self._servicer = _PolicyAnalyzerServicer(
+            PACK, "0.0.1", list(policies), EnforcementLevel.MANDATORY
+        )
+        request = proto.ConfigureAnalyzerRequest()
+        for policy in policies:
+            entry = request.policyConfig[policy.name]
+            entry.enforcementLevel = _LEVELS[level_of(policy.name, config)]
+            entry.properties.CopyFrom(
+                _struct({**_schema_defaults(policy), **rule_config(policy.name, config)})
             )
-    return tags
+        self._servicer.Configure(request, None)
+
+    def resource(
+        self,
+        type_: str,
+        props: Mapping[str, Any],
+        *,
+        urn: str = "",
+        name: str = "res",
+        protect: bool = False,
+        parent: str = "",
+    ) -> list[Verdict]:
+        """The diagnostics of every resource policy for one resource's checked inputs."""
+        request = proto.AnalyzeRequest(
+            type=type_,
+            urn=urn or f"urn:pulumi:stack::project::{type_}::{name}",
+            name=name,
+            properties=_struct(props),
+            options=proto.AnalyzerResourceOptions(protect=protect, parent=parent),
+        )
+        return self._verdicts(self._servicer.Analyze(request, None), request.urn)
+
+    def stack(self, resources: Iterable[proto.AnalyzerResource]) -> list[Verdict]:
+        """The diagnostics of every stack policy for the whole stack's outputs."""
+        request = proto.AnalyzeStackRequest(resources=list(resources))
+        return self._verdicts(self._servicer.AnalyzeStack(request, None), "")
+
+    def _verdicts(self, response: proto.AnalyzeResponse, urn: str) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        for diagnostic in response.diagnostics:
+            policy = self._policies[diagnostic.policyName]
+            deferred = _PREVIEW_SKIP in diagnostic.message and not diagnostic.urn
+            message = str(diagnostic.message).removeprefix(policy.description).lstrip("\n")
+            verdicts.append(
+                Verdict(
+                    policy=policy.name,
+                    level=_LEVEL_NAMES[diagnostic.enforcementLevel],
+                    resource=diagnostic.urn or urn,
+                    message=message,
+                    deferred=deferred,
+                )
+            )
+        return verdicts
 
 
-def _options(resource: Resource) -> PolicyResourceOptions:
-    return PolicyResourceOptions(
+# --- from an offline run to the engine's requests -------------------------------------------------
+
+
+def engine_value(value: Any, ids: Mapping[str, str]) -> Any:
+    """A recorded wire value as the engine marshals it for analyzers: resource references become
+    the resource's id (custom) or URN (component); secrets and unknowns stay as they are."""
+    if isinstance(value, Mapping):
+        if value.get(_special_sig_key) == _special_resource_sig:
+            urn = str(value.get("urn", ""))
+            return str(value.get("id") or ids.get(urn) or urn)
+        return {str(k): engine_value(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [engine_value(v, ids) for v in value]
+    return value
+
+
+def _analyzed(run: OfflineRun) -> list[Resource]:
+    return [r for r in run.resources if not r.type.startswith("pulumi:providers:")]
+
+
+def analyzer_resource(
+    type_: str,
+    urn: str,
+    name: str,
+    outputs: Mapping[str, Any],
+    *,
+    parent: str = "",
+    protect: bool = False,
+    dependencies: Sequence[str] = (),
+    property_dependencies: Mapping[str, Sequence[str]] | None = None,
+) -> proto.AnalyzerResource:
+    """One resource of an `AnalyzeStack` request, as the engine builds it."""
+    analyzed = proto.AnalyzerResource(
+        type=type_,
+        urn=urn,
+        name=name,
+        properties=_struct(outputs),
+        options=proto.AnalyzerResourceOptions(protect=protect, parent=parent),
+        parent=parent,
+        dependencies=list(dependencies),
+    )
+    for key, urns in (property_dependencies or {}).items():
+        analyzed.propertyDependencies[key].urns.extend(urns)
+    return analyzed
+
+
+def _stack_resource(resource: Resource, ids: Mapping[str, str]) -> proto.AnalyzerResource:
+    return analyzer_resource(
+        resource.type,
+        resource.urn,
+        resource.name,
+        engine_value(resource.outputs, ids),
+        parent=resource.parent or "",
         protect=resource.protect,
-        ignore_changes=list(resource.ignore_changes),
-        delete_before_replace=resource.delete_before_replace,
-        aliases=list(resource.aliases),
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-        parent=resource.parent,
+        dependencies=resource.dependencies,
+        property_dependencies=resource.property_dependencies,
     )
 
 
 def evaluate(
     run: OfflineRun, config: Mapping[str, Any], policies: Sequence[Policy] = POLICIES
 ) -> list[Verdict]:
-    """Every violation of every enabled rule, mandatory ones first."""
-    resources = _analyzed(run)
-    tags = _default_tags(run)
-    props = {r.urn: _props(r, tags) for r in resources}
+    """Every diagnostic of every enabled rule for the run, as the engine would report them
+    (preview or update, as the run was made), mandatory ones first."""
+    analyzer = Analyzer(config, policies)
+    ids = {r.urn: r.id for r in run.resources}
     verdicts: list[Verdict] = []
-    for policy in policies:
-        level = level_of(policy.name, config)
-        if level == "disabled":
-            continue
-
-        def report(
-            message: str, urn: str | None = None, *, name: str = policy.name, lvl: str = level
-        ) -> None:
-            verdicts.append(Verdict(name, lvl, urn or "", message))
-
-        settings = rule_config(policy.name, config)
-        if isinstance(policy, ResourceValidationPolicy):
-            for resource in resources:
-                args = ResourceValidationArgs(
-                    resource.type, props[resource.urn], resource.urn, resource.name,
-                    _options(resource), None, settings,
-                )  # fmt: skip
-                policy.validate(
-                    args, lambda message, urn=None, r=resource: report(message, urn or r.urn)
-                )
-        elif isinstance(policy, StackValidationPolicy):
-            policy.validate(
-                StackValidationArgs(_stack_resources(resources, props), settings), report
-            )
+    for resource in _analyzed(run):
+        verdicts += analyzer.resource(
+            resource.type,
+            engine_value(resource.checked_inputs, ids),
+            urn=resource.urn,
+            name=resource.name,
+            protect=resource.protect,
+            parent=resource.parent or "",
+        )
+    if any(isinstance(p, StackValidationPolicy) for p in policies):
+        verdicts += analyzer.stack(_stack_resource(r, ids) for r in _analyzed(run))
     return sorted(verdicts, key=lambda v: (LEVEL_ORDER.get(v.level, 2), v.policy, v.resource))
-
-
-def _stack_resources(
-    resources: list[Resource], props: Mapping[str, dict[str, Any]]
-) -> list[PolicyResource]:
-    by_urn = {
-        r.urn: PolicyResource(r.type, props[r.urn], r.urn, r.name, _options(r), None, None, [], {})
-        for r in resources
-    }
-    for resource in resources:
-        policy_resource = by_urn[resource.urn]
-        policy_resource.dependencies.extend(by_urn[u] for u in resource.dependencies if u in by_urn)
-        for key, urns in resource.property_dependencies.items():
-            policy_resource.property_dependencies[key] = [by_urn[u] for u in urns if u in by_urn]
-    return list(by_urn.values())

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.kubernetes import LOG_TYPES as PROGRAM_LOG_TYPES
 from components.settings import KUBERNETES_VERSIONS
 from policy.rules import POLICIES
 from policy.rules.kubernetes import LOG_TYPES as PACK_LOG_TYPES
-from tests.conftest import STACKS
+from tests.conftest import STACKS, stack_run
 from tooling.offline import OfflineRun, run_stack
 from tooling.policy_eval import Verdict, evaluate, level_of, stack_policy_config
 
@@ -20,14 +23,38 @@ NAMES = {policy.name for policy in POLICIES}
 LEVELS = {"advisory", "mandatory", "remediate", "disabled"}
 
 
+MODES = ("preview", "update")
+
+
 @cache
-def verdicts(stack: str) -> tuple[Verdict, ...]:
-    return tuple(evaluate(run_stack(stack), stack_policy_config(stack)))
+def verdicts(stack: str, mode: str = "update") -> tuple[Verdict, ...]:
+    """The stack's diagnostics as the engine reports them: in a first `pulumi preview` (every new
+    resource's computed outputs unknown) or in `pulumi up` (everything known)."""
+    run = stack_run(stack, preview=mode == "preview")
+    return tuple(evaluate(run, stack_policy_config(stack)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_mandatory_violation(stack: str, mode: str) -> None:
+    assert [v.message for v in verdicts(stack, mode) if v.level == "mandatory"] == []
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_no_mandatory_violation(stack: str) -> None:
-    assert [v.message for v in verdicts(stack) if v.level == "mandatory"] == []
+def test_a_preview_registers_the_same_resources_as_an_update(stack: str) -> None:
+    preview, update = stack_run(stack, preview=True), stack_run(stack)
+    assert sorted(r.urn for r in preview.resources) == sorted(r.urn for r in update.resources)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_preview_defers_only_what_is_unknown_and_finds_what_an_update_finds(stack: str) -> None:
+    # Rules that read a value computed by another new resource cannot run until the update; the
+    # engine reports each as an advisory. Everything else must give the update's verdicts.
+    deferred = {v.policy for v in verdicts(stack, "preview") if v.deferred}
+    assert all(v.level == "advisory" for v in verdicts(stack, "preview") if v.deferred)
+    found = {(v.policy, v.resource) for v in verdicts(stack, "preview") if not v.deferred}
+    expected = {(v.policy, v.resource) for v in verdicts(stack) if v.policy not in deferred}
+    assert found == expected
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -79,11 +106,12 @@ def test_a_seeded_violation_is_reported_at_the_stack_level() -> None:
     run = seeded("prod", {"platform:protectData": "false"})
     found = evaluate(run, stack_policy_config("prod"))
     mandatory = {v.policy for v in found if v.level == "mandatory"}
+    assert all(v.resource.startswith("urn:pulumi:prod::platform::") for v in found)
     assert {"rds-deletion-protection", "alb-deletion-protection"} <= mandatory
 
 
 def test_thresholds_come_from_each_stack_file() -> None:
-    run = run_stack("staging")  # keeps 7 days of backups
+    run = stack_run("staging")  # keeps 7 days of backups
     strict = {
         **stack_policy_config("staging"),
         "rds-backup-retention": {"enforcementLevel": "mandatory", "minDays": 30},
@@ -99,7 +127,7 @@ def test_thresholds_come_from_each_stack_file() -> None:
 
 def test_disabled_rules_report_nothing() -> None:
     config = {**stack_policy_config("dev"), "alb-deletion-protection": "disabled"}
-    assert "alb-deletion-protection" not in {v.policy for v in evaluate(run_stack("dev"), config)}
+    assert "alb-deletion-protection" not in {v.policy for v in evaluate(stack_run("dev"), config)}
 
 
 def test_policy_config_files_are_plain_json() -> None:
@@ -113,3 +141,18 @@ def test_the_packs_eks_lists_match_what_the_program_accepts_and_sets() -> None:
     assert supported is not None
     assert supported.properties["supportedVersions"]["default"] == list(KUBERNETES_VERSIONS)
     assert PACK_LOG_TYPES == PROGRAM_LOG_TYPES
+
+
+def test_the_pack_starts_where_make_install_ran() -> None:
+    # Pulumi's Python policy launcher refuses to start unless the virtualenv named in
+    # PulumiPolicy.yaml exists (relative to the pack) with the pack's requirements installed.
+    runtime = yaml.safe_load(Path("policy/PulumiPolicy.yaml").read_text())["runtime"]
+    venv = Path("policy") / runtime["options"]["virtualenv"]
+    assert (venv / "pyvenv.cfg").is_file(), f"{venv} is not a virtualenv; run make install"
+    wanted = [
+        re.split(r"[<>=~!\[ ]", line, maxsplit=1)[0].replace("-", "_")
+        for line in Path("policy/requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    imports = "; ".join(f"import {name}" for name in wanted)
+    subprocess.run([str(venv / "bin" / "python"), "-c", imports], check=True)

@@ -7,31 +7,25 @@ import re
 from typing import Any
 
 import pytest
+from pulumi.runtime.proto import analyzer_pb2 as proto
+from pulumi.runtime.rpc import UNKNOWN
 from pulumi_policy import (
     PolicyCustomTimeouts,
-    PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
     ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
 )
 
 from policy.rules import POLICIES
 from tests.policy.cases import CASES, Case
+from tooling.policy_eval import Analyzer, analyzer_resource
 
 BY_NAME = {policy.name: policy for policy in POLICIES}
 
 
-def options(protect: bool = False) -> PolicyResourceOptions:
-    return PolicyResourceOptions(
-        protect=protect,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-    )
+def only(rule: str, config: dict[str, Any] | None = None) -> Analyzer:
+    """The pack's analyzer with just `rule` on (mandatory), configured as the engine would."""
+    return Analyzer({"all": "disabled", rule: {"enforcementLevel": "mandatory", **(config or {})}})
 
 
 def violations(
@@ -41,14 +35,9 @@ def violations(
     config: dict[str, Any] | None = None,
     protect: bool = False,
 ) -> list[str]:
-    policy = BY_NAME[rule]
-    assert isinstance(policy, ResourceValidationPolicy)
-    found: list[str] = []
-    args = ResourceValidationArgs(
-        type_, props, f"urn:{rule}", "res", options(protect), None, config or {}
-    )
-    policy.validate(args, lambda message, urn=None: found.append(message))
-    return found
+    """What the engine would report for one resource, through pulumi_policy's analyzer."""
+    found = only(rule, config).resource(type_, props, protect=protect)
+    return [v.message for v in found]
 
 
 def test_the_pack_has_at_least_35_rules_with_unique_kebab_case_names() -> None:
@@ -90,6 +79,35 @@ def test_each_violation_fails_with_its_message(
     assert all(message.startswith(f"{case.type} 'res' ") for message in found)
 
 
+def unknown_at(props: dict[str, Any], key: str) -> dict[str, Any]:
+    """`props` with one value unknown, as a first preview sends a value computed from another
+    resource's outputs."""
+    return {**props, key: UNKNOWN}
+
+
+@pytest.mark.parametrize(
+    "case, key",
+    [(case, key) for case in CASES for key in case.good],
+    ids=lambda value: value.rule if isinstance(value, Case) else str(value),
+)
+def test_an_unknown_value_defers_the_rule_and_never_breaks_it(case: Case, key: str) -> None:
+    # Under the engine, reading an unknown raises inside the proxy and the servicer reports an
+    # advisory "can't run during preview"; any other exception would fail the real preview.
+    found = only(case.rule, case.config).resource(case.type, unknown_at(case.good, key))
+    assert [v for v in found if not v.deferred] == []
+    assert all(v.level == "advisory" for v in found)
+
+
+def test_numbers_reach_rules_as_floats_and_print_as_integers() -> None:
+    bad = {
+        "ingress": [
+            {"fromPort": 0, "toPort": 65535, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]}
+        ]
+    }
+    found = violations("no-open-ingress", "aws:ec2/securityGroup:SecurityGroup", bad)
+    assert found and "ports 0-65535" in found[0]
+
+
 def test_rules_ignore_other_resource_types() -> None:
     assert (
         violations("kms-key-rotation", "aws:s3/bucket:Bucket", {"enableKeyRotation": False}) == []
@@ -127,6 +145,17 @@ def test_thresholds_come_from_config() -> None:
     ) == [
         "aws:rds/cluster:Cluster 'res' keeps backups 7 days, fewer than 30. Raise backupRetentionPeriod (1 to 35 days)."
     ]
+
+
+def options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+    )
 
 
 def remediate(
@@ -204,24 +233,17 @@ def resource(
     type_: str,
     name: str,
     props: dict[str, Any] | None = None,
-    depends: list[PolicyResource] | None = None,
-) -> PolicyResource:
-    return PolicyResource(
-        type_, props or {}, f"urn:{name}", name, options(), None, None, depends or [], {}
+    depends: list[proto.AnalyzerResource] | None = None,
+) -> proto.AnalyzerResource:
+    return analyzer_resource(
+        type_, f"urn:{name}", name, props or {}, dependencies=[d.urn for d in depends or []]
     )
 
 
 def stack_violations(
-    rule: str, resources: list[PolicyResource], config: dict[str, Any] | None = None
+    rule: str, resources: list[proto.AnalyzerResource], config: dict[str, Any] | None = None
 ) -> list[str]:
-    policy = BY_NAME[rule]
-    assert isinstance(policy, StackValidationPolicy)
-    found: list[str] = []
-    policy.validate(
-        StackValidationArgs(resources, config or {}),
-        lambda message, urn=None: found.append(message),
-    )
-    return found
+    return [v.message for v in only(rule, config).stack(resources)]
 
 
 BUCKET = "aws:s3/bucket:Bucket"
