@@ -1,4 +1,12 @@
-"""What every rule shares: how it reads props and config, and how it words a violation."""
+"""What every rule shares: how it reads props and config, and how it words a violation.
+
+Rules never see plain Python data under the engine: props and config come from a protobuf
+`Struct`, so lists are read-only sequence proxies (not `list`), maps are mapping proxies (not
+`dict`), every number is a float (`30` arrives as `30.0`), and a value unknown during a preview
+raises `UnknownValueError` when it is read, which the engine turns into an advisory. Every rule
+reads through the helpers here, which accept any `Sequence`/`Mapping`, print numbers as people
+write them, and turn a malformed JSON document into a violation instead of an exception.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +49,10 @@ def _schema(schema: Mapping[str, Mapping[str, Any]] | None) -> PolicyConfigSchem
     )
 
 
+class MalformedDocumentError(ValueError):
+    """A JSON document (policy, container definitions) that does not parse: a violation."""
+
+
 def resource_rule(
     name: str,
     description: str,
@@ -60,7 +72,11 @@ def resource_rule(
         if not applies(args.resource_type):
             return
         config = effective_config(schema, args.get_config())
-        for problem in check(args.props, config):
+        try:
+            problems = list(check(args.props, config))
+        except MalformedDocumentError as error:
+            problems = [str(error)]
+        for problem in problems:
             report(f"{args.resource_type} '{args.name}' {problem}. {fix}")
 
     return ResourceValidationPolicy(
@@ -100,30 +116,56 @@ def stack_rule(
     )
 
 
-def document(value: Any) -> dict[str, Any]:
-    """A JSON policy document given as text or as data; {} when absent."""
+def parsed(value: Any) -> Any:
+    """A JSON document given as text (parsed) or as data (as it is); None when absent."""
     if not value:
+        return None
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise MalformedDocumentError(
+            f"has a policy document that is not valid JSON ({error})"
+        ) from None
+
+
+def document(value: Any) -> Mapping[str, Any]:
+    """A JSON policy document given as text or as data; {} when absent."""
+    found = parsed(value)
+    if found is None:
         return {}
-    return json.loads(value) if isinstance(value, str) else dict(value)
+    if not isinstance(found, Mapping):
+        raise MalformedDocumentError("has a policy document that is not a JSON object")
+    return found
 
 
 def listed(value: Any) -> list[Any]:
-    """IAM fields hold one value or a list."""
+    """One value or a sequence of them (IAM fields hold either), as a list; [] when absent."""
     if value is None:
         return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [value]
 
 
-def statements(value: Any) -> list[dict[str, Any]]:
-    return [dict(s) for s in listed(document(value).get("Statement"))]
+def mapping(value: Any) -> Mapping[str, Any]:
+    """A map-valued prop, or {} when it is absent or not a map."""
+    return value if isinstance(value, Mapping) else {}
 
 
-def containers(value: Any) -> list[dict[str, Any]]:
+def statements(value: Any) -> list[Mapping[str, Any]]:
+    return [mapping(s) for s in listed(document(value).get("Statement"))]
+
+
+def containers(value: Any) -> list[Mapping[str, Any]]:
     """ECS container definitions given as JSON text or data."""
-    if not value:
-        return []
-    parsed = json.loads(value) if isinstance(value, str) else value
-    return [dict(c) for c in parsed]
+    return [mapping(c) for c in listed(parsed(value))]
+
+
+def number(value: Any) -> str:
+    """A number as people write it: the engine's 30.0 prints as 30."""
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def depends_on(resource: PolicyResource, target: PolicyResource) -> bool:

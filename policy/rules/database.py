@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, Severity
 
-from .core import Config, Props, resource_rule
+from .core import Config, Props, number, resource_rule
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/instance:Instance"
@@ -29,7 +29,7 @@ def _private(props: Props, _: Config) -> Iterable[str]:
 def _retention(props: Props, config: Config) -> Iterable[str]:
     days = props.get("backupRetentionPeriod") or 1
     if days < config["minDays"]:
-        yield f"keeps backups {days:g} days, fewer than {config['minDays']}"
+        yield f"keeps backups {number(days)} days, fewer than {number(config['minDays'])}"
 
 
 def _iam_auth(props: Props, _: Config) -> Iterable[str]:

@@ -7,7 +7,16 @@ from typing import Any
 
 from pulumi_policy import StackValidationArgs
 
-from .core import OPEN_CIDRS, Config, Props, depends_on, listed, resource_rule, stack_rule
+from .core import (
+    OPEN_CIDRS,
+    Config,
+    Props,
+    depends_on,
+    listed,
+    number,
+    resource_rule,
+    stack_rule,
+)
 
 GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -15,11 +24,11 @@ LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 VPCS = ("aws:ec2/vpc:Vpc", "awsx:ec2:Vpc")
 
 
-def _open_ports(rules: Iterable[tuple[Any, Any, list[Any]]], allowed: list[int]) -> Iterable[str]:
+def _open_ports(rules: Iterable[tuple[Any, Any, list[Any]]], allowed: list[float]) -> Iterable[str]:
     for low, high, cidrs in rules:
         opened = [c for c in cidrs if c in OPEN_CIDRS]
         if opened and not (low == high and low in allowed):
-            yield f"admits {', '.join(opened)} on ports {low}-{high}"
+            yield f"admits {', '.join(opened)} on ports {number(low)}-{number(high)}"
 
 
 def _ingress(props: Props, config: Config) -> Iterable[str]:

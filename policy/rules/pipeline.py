@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
-from .core import Config, Props, resource_rule
+from .core import Config, Props, mapping, parsed, resource_rule
 
 JOB = "aws:batch/jobDefinition:JobDefinition"
 ENVIRONMENT = "aws:batch/computeEnvironment:ComputeEnvironment"
@@ -19,9 +18,8 @@ def _environment_private(props: Props, _: Config) -> Iterable[str]:
 
 
 def _job_private(props: Props, _: Config) -> Iterable[str]:
-    raw = props.get("containerProperties")
-    container = (json.loads(raw) if isinstance(raw, str) else raw) or {}
-    if (container.get("networkConfiguration") or {}).get("assignPublicIp") == "ENABLED":
+    container = mapping(parsed(props.get("containerProperties")))
+    if mapping(container.get("networkConfiguration")).get("assignPublicIp") == "ENABLED":
         yield "gives its jobs public IP addresses"
 
 

@@ -6,7 +6,16 @@ from collections.abc import Iterable
 
 from pulumi_policy import Severity, StackValidationArgs
 
-from .core import Config, Props, depends_on, listed, resource_rule, stack_rule, statements
+from .core import (
+    Config,
+    Props,
+    depends_on,
+    listed,
+    mapping,
+    resource_rule,
+    stack_rule,
+    statements,
+)
 
 BUCKET = "aws:s3/bucket:Bucket"
 BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -53,9 +62,7 @@ def _tls_only(props: Props, _: Config) -> Iterable[str]:
 def _no_public_principal(props: Props, _: Config) -> Iterable[str]:
     for s in statements(props.get("policy")):
         principal = s.get("Principal")
-        public = principal == "*" or (
-            isinstance(principal, dict) and "*" in listed(principal.get("AWS"))
-        )
+        public = principal == "*" or ("*" in listed(mapping(principal).get("AWS")))
         if s.get("Effect") == "Allow" and public and not s.get("Condition"):
             yield "allows Principal '*' without a condition"
 
