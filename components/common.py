@@ -9,6 +9,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import Limit, autonamed
+
 # An IAM statement as plain data; values may be Outputs, serialised once by `policy_document`.
 Statement = Mapping[str, Any]
 
@@ -95,6 +97,19 @@ def service_trust(ctx: StackContext, service: str, *, source_arn: str | None = N
     }
 
 
+def fitted(
+    logical: str, limit: int, opts: pulumi.ResourceOptions
+) -> tuple[str, pulumi.ResourceOptions]:
+    """The logical name and options of an auto-named resource whose physical name must fit in
+    `limit`: a longer name is trimmed (with a hash) and keeps its old URN through an alias, so
+    nothing created under the old name is replaced (the provider reuses its earlier auto-name)."""
+    name = autonamed(logical, limit)
+    if name == logical:
+        return name, opts
+    alias = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=logical)])
+    return name, pulumi.ResourceOptions.merge(opts, alias)
+
+
 def role(
     name: str,
     *,
@@ -106,12 +121,13 @@ def role(
 ) -> aws.iam.Role:
     """A role with its trust policy (statements, or a document already built from outputs) and
     one inline policy holding exactly `statements`."""
+    logical, opts = fitted(name, Limit.IAM_ROLE, pulumi.ResourceOptions(parent=parent))
     created = aws.iam.Role(
-        name,
+        logical,
         description=description,
         assume_role_policy=trust if isinstance(trust, pulumi.Output) else policy_document(trust),
         tags=dict(tags),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=opts,
     )
     if statements:
         aws.iam.RolePolicy(

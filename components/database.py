@@ -12,6 +12,7 @@ from components.common import (
     StackContext,
     allow,
     attach_managed,
+    fitted,
     kms_key,
     log_group,
     logs_key_statement,
@@ -278,20 +279,20 @@ class Database(pulumi.ComponentResource):
             tags=self._tags,
             provider=backup_provider,
         )
-        copy_vault = aws.backup.Vault(
+        copy_vault_name, copy_vault_opts = fitted(
             f"{self._name}-backup-copy-vault",
-            kms_key_arn=copy_key.arn,
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=backup_provider, protect=ctx.protect_data
-            ),
+            Limit.BACKUP,
+            pulumi.ResourceOptions(parent=self, provider=backup_provider, protect=ctx.protect_data),
         )
-        vault = aws.backup.Vault(
+        copy_vault = aws.backup.Vault(
+            copy_vault_name, kms_key_arn=copy_key.arn, tags=self._tags, opts=copy_vault_opts
+        )
+        vault_name, vault_opts = fitted(
             f"{self._name}-backup-vault",
-            kms_key_arn=key.arn,
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect_data),
+            Limit.BACKUP,
+            pulumi.ResourceOptions(parent=self, protect=ctx.protect_data),
         )
+        vault = aws.backup.Vault(vault_name, kms_key_arn=key.arn, tags=self._tags, opts=vault_opts)
         plan = aws.backup.Plan(
             f"{self._name}-backup-plan",
             rules=[
@@ -326,10 +327,13 @@ class Database(pulumi.ComponentResource):
             ctx=ctx,
             parent=self,
         )
+        selection_name, selection_opts = fitted(
+            f"{self._name}-backup-selection", Limit.BACKUP, self._child
+        )
         aws.backup.Selection(
-            f"{self._name}-backup-selection",
+            selection_name,
             plan_id=plan.id,
             iam_role_arn=backup_role.arn,
             resources=[cluster.arn],
-            opts=self._child,
+            opts=selection_opts,
         )

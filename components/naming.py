@@ -7,6 +7,14 @@ import hashlib
 from dataclasses import dataclass
 
 _HASH_LENGTH = 7
+# The provider auto-names a resource given no physical name `<logical name>-<7 random hex
+# characters>` and refuses at preview when that exceeds the type's limit (pulumi-terraform-bridge
+# AutoName; pulumi-aws provider/resource_overrides.go).
+AUTONAME_SUFFIX = 8
+# The longest project and stack names every physical name is proven to fit with
+# (tests/stacks/test_names.py runs the program with names of exactly these lengths).
+MAX_PROJECT_LENGTH = 16
+MAX_STACK_LENGTH = 12
 
 
 class Limit(enum.IntEnum):
@@ -15,6 +23,7 @@ class Limit(enum.IntEnum):
     ALB = 32
     TARGET_GROUP = 32
     IAM_ROLE = 64
+    BACKUP = 50
     S3_BUCKET = 63
     RDS_IDENTIFIER = 63
     ECS = 255
@@ -29,6 +38,11 @@ def trim(name: str, limit: int = Limit.DEFAULT) -> str:
     digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_LENGTH]
     head = name[: limit - _HASH_LENGTH - 1].rstrip("-")
     return f"{head}-{digest}"
+
+
+def autonamed(logical: str, limit: int) -> str:
+    """A logical name short enough for the provider's auto-name of it to fit in `limit`."""
+    return trim(logical, limit - AUTONAME_SUFFIX)
 
 
 def child(parent: str, *parts: str, limit: int = Limit.DEFAULT) -> str:

@@ -16,6 +16,7 @@ from components.common import (
     dns_certificate,
     ecr_pull,
     expiry_rule,
+    fitted,
     kms_key,
     log_group,
     logs_key_statement,
@@ -360,8 +361,9 @@ class Service(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
         )
         settings = self._settings
+        tg_name, tg_opts = fitted(f"{self._name}-tg", Limit.TARGET_GROUP, self._child)
         target_group = aws.lb.TargetGroup(
-            f"{self._name}-tg",
+            tg_name,
             target_type="ip",
             port=settings.container_port,
             protocol="HTTP",
@@ -375,7 +377,7 @@ class Service(pulumi.ComponentResource):
                 unhealthy_threshold=3,
             ),
             tags=self._tags,
-            opts=self._child,
+            opts=tg_opts,
         )
         return alb, target_group
 

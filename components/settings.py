@@ -30,6 +30,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
+from components.naming import MAX_PROJECT_LENGTH, MAX_STACK_LENGTH
+
 NAMESPACE = "platform"
 
 # The only values CloudWatch Logs accepts for retention_in_days.
@@ -968,7 +970,7 @@ def parse_settings(
     *, project: str, stack: str, region: str | None, raw: Mapping[str, object]
 ) -> Settings:
     """Validate raw config values (camelCase keys without namespace); raise one SettingsError."""
-    problems: list[str] = []
+    problems = _name_length_problems(project, stack)
     if not region:
         problems.append("aws:region: not set; run `pulumi config set aws:region <region>`")
     elif not _REGION.match(region):
@@ -981,6 +983,19 @@ def parse_settings(
     if problems or config is None or region is None:
         raise SettingsError(_summary(stack, problems))
     return Settings(project=project, stack=stack, region=region, config=config)
+
+
+def _name_length_problems(project: str, stack: str) -> list[str]:
+    """Physical names are proven to fit AWS's limits only up to these lengths."""
+    return [
+        f"{what} name {value!r} is {len(value)} characters; at most {limit} are supported, "
+        "so that every resource name fits its AWS limit"
+        for what, value, limit in (
+            ("project", project, MAX_PROJECT_LENGTH),
+            ("stack", stack, MAX_STACK_LENGTH),
+        )
+        if len(value) > limit
+    ]
 
 
 def _read_namespace(namespace: str) -> dict[str, object]:

@@ -1,0 +1,92 @@
+"""Physical names as the provider will generate them fit AWS's limits, for every stack and for the
+longest project and stack names the program supports; fitting a name never replaces a resource."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.naming import MAX_PROJECT_LENGTH, MAX_STACK_LENGTH
+from components.settings import SettingsError, parse_settings
+from tests.conftest import STACKS, stack_run
+from tooling.offline import run_stack
+from tooling.provider_check import name_problems
+
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+ROLE = "aws:iam/role:Role"
+OBSERVABILITY_ROLE = "kubernetes-amazon-cloudwatch-observability"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_physical_name_fits(stack: str) -> None:
+    assert [str(p) for p in stack_run(stack).name_problems()] == []
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_longest_supported_project_and_stack_names_fit(stack: str) -> None:
+    run = run_stack(stack, project="p" * MAX_PROJECT_LENGTH, stack_name="s" * MAX_STACK_LENGTH)
+    assert [str(p) for p in run.name_problems()] == []
+
+
+@pytest.mark.parametrize(
+    "type_, logical, limit",
+    [
+        (TARGET_GROUP, "platform-staging-service-tg", 32),
+        (ROLE, f"platform-staging-{OBSERVABILITY_ROLE}", 64),
+    ],
+)
+def test_an_auto_name_over_the_limit_is_refused_as_the_provider_refuses_it(
+    type_: str, logical: str, limit: int
+) -> None:
+    # The logical names staging used before: + "-" + 7 random characters is over the limit.
+    urn = f"urn:pulumi:staging::platform::{type_}::{logical}"
+    checked = {"name": f"{logical}-abcdef0"}
+    [problem] = name_problems(type_, urn, {}, checked)
+    assert f"the provider refuses over {limit}" in str(problem)
+    assert name_problems(type_, urn, {"name": "explicit"}, {"name": "explicit"}) == []
+
+
+def test_an_explicit_name_over_the_aws_limit_is_refused() -> None:
+    urn = "urn:pulumi:prod::platform::aws:lb/loadBalancer:LoadBalancer::alb"
+    name = "x" * 33
+    [problem] = name_problems(
+        "aws:lb/loadBalancer:LoadBalancer", urn, {"name": name}, {"name": name}
+    )
+    assert "AWS accepts at most 32" in str(problem)
+
+
+def test_a_name_aws_takes_only_in_lower_case_is_refused() -> None:
+    urn = "urn:pulumi:prod::platform::aws:rds/subnetGroup:SubnetGroup::Db"
+    [problem] = name_problems("aws:rds/subnetGroup:SubnetGroup", urn, {}, {"name": "Db-0abc123"})
+    assert "upper case" in str(problem)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_names_that_already_fit_keep_their_urns(stack: str) -> None:
+    run = stack_run(stack)
+    assert run.one(TARGET_GROUP).name == f"platform-{stack}-service-tg"
+    assert run.one(ROLE, OBSERVABILITY_ROLE).name == f"platform-{stack}-{OBSERVABILITY_ROLE}"
+    assert not any(a.startswith("name=") for r in run.resources for a in r.aliases)
+
+
+def test_a_fitted_name_keeps_its_old_urn_through_an_alias() -> None:
+    run = stack_run("staging")
+    group = run.one(TARGET_GROUP)
+    assert len(group.name) <= 32 - 8
+    assert "name=platform-staging-service-tg" in group.aliases
+    role = next(r for r in run.of_type(ROLE) if "cloudwatch-ob" in r.name)
+    assert len(role.name) <= 64 - 8
+    assert f"name=platform-staging-{OBSERVABILITY_ROLE}" in role.aliases
+
+
+def test_longer_project_or_stack_names_are_a_settings_error() -> None:
+    with pytest.raises(SettingsError) as error:
+        parse_settings(
+            project="p" * (MAX_PROJECT_LENGTH + 1),
+            stack="s" * (MAX_STACK_LENGTH + 1),
+            region="eu-west-1",
+            raw={},
+        )
+    message = str(error.value)
+    assert f"project name {'p' * (MAX_PROJECT_LENGTH + 1)!r}" in message
+    assert f"at most {MAX_PROJECT_LENGTH} are supported" in message
+    assert f"stack name {'s' * (MAX_STACK_LENGTH + 1)!r}" in message
