@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
+POLICY_VENV := policy/venv
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint types unit test plan
@@ -10,27 +11,32 @@ STAMP := $(VENV)/.installed-requirements
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt policy/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r policy/requirements.txt
 	@touch $@
 
-install: $(STAMP) ## Create .venv (when missing) and install requirements.txt into it.
+# The policy pack's runtime names the virtualenv `venv` (policy/PulumiPolicy.yaml) and Pulumi's
+# Python policy launcher refuses to start without it: it is this same environment.
+$(POLICY_VENV): | $(STAMP)
+	ln -sfn ../$(VENV) $@
 
-lint: $(STAMP) ## ruff: lint and format check.
+install: $(STAMP) $(POLICY_VENV) ## Create .venv with requirements.txt and the policy pack's requirements; link it as policy/venv.
+
+lint: install ## ruff: lint and format check.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-types: $(STAMP) ## pyright over the whole project (zero errors expected).
+types: install ## pyright over the whole project (zero errors expected).
 	$(BIN)/pyright
 
-unit: $(STAMP) ## pytest: settings, components, policies and every stack, offline.
+unit: install ## pytest: settings, components, policies and every stack, offline.
 	$(BIN)/python -m pytest
 
 test: lint types unit ## Everything CI runs: lint, types and tests.
 
-plan: $(STAMP) ## Offline plan of STACK (inventory, policy verdicts, cost); no AWS needed.
+plan: install ## Offline plan of STACK (inventory, policy verdicts, cost); no AWS needed.
 	@test -n "$(STACK)" || { echo "usage: make plan STACK=dev|staging|prod" >&2; exit 2; }
 	$(BIN)/python -m tooling.plan $(STACK)
 
@@ -40,14 +46,13 @@ PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi
 export PULUMI_BACKEND_URL
 
 .PHONY: preview up destroy pulumi-ready
-pulumi-ready: $(STAMP)
+pulumi-ready: install
 	@test -n "$(STACK)" || { echo "usage: make $(MAKECMDGOALS) STACK=dev|staging|prod" >&2; exit 2; }
 	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/" >&2; exit 2; }
 	@test -n "$$AWS_PROFILE$$AWS_ACCESS_KEY_ID$$AWS_WEB_IDENTITY_TOKEN_FILE$$AWS_CONTAINER_CREDENTIALS_FULL_URI" || test -f "$$HOME/.aws/credentials" || test -f "$$HOME/.aws/config" || { echo "error: no AWS credentials: set AWS_PROFILE or run 'aws configure' / 'aws sso login'" >&2; exit 2; }
 	@case "$(PULUMI_BACKEND_URL)" in file://*) mkdir -p "$(CURDIR)/.pulumi"; test -n "$$PULUMI_CONFIG_PASSPHRASE$$PULUMI_CONFIG_PASSPHRASE_FILE" || { echo "error: set PULUMI_CONFIG_PASSPHRASE (the local backend encrypts secrets with it)" >&2; exit 2; };; esac
 	pulumi login "$(PULUMI_BACKEND_URL)"
 	pulumi stack select --create "$(STACK)" --secrets-provider passphrase
-	$(BIN)/python -m pip install --quiet -r policy/requirements.txt
 
 preview: pulumi-ready ## pulumi preview of STACK with the policy pack and its config.
 	pulumi preview -s $(STACK) --policy-pack policy --policy-pack-config policy/config.$(STACK).json
