@@ -4,18 +4,22 @@
 
 Runs the program for the stack's real config file under mocks (tooling/offline.py), evaluates
 the policy pack with policy/config.STACK.json, and prices the inventory from tooling/prices.json.
-Exits 1 on a mandatory policy violation or a stateful resource that would be removed, 2 on a
-missing or broken stack file.
+`--diff` compares with an earlier `--json` plan and tells updates from replacements, using the
+replacement-forcing inputs of tooling/replacements.json. Exits 1 on a mandatory policy violation
+or a stateful resource that would be removed or replaced, 2 on a missing or broken stack file or
+earlier plan.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +35,73 @@ from tooling.policy_eval import Verdict, evaluate, stack_policy_config
 
 DESCRIPTION = "What a stack creates, whether it passes policy, and what it costs, without AWS."
 PRICES = Path(__file__).with_name("prices.json")
+REPLACEMENTS = Path(__file__).with_name("replacements.json")
+
+
+# --- what replaces a resource ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplacementRule:
+    """The inputs whose change replaces one resource type, where they were read, and (for a
+    stateful type) why a replacement or removal hurts."""
+
+    source: str
+    replace_on: tuple[str, ...] = ()
+    replace_on_removal: tuple[str, ...] = ()
+    replace_on_set: tuple[str, ...] = ()
+    stateful: str | None = None
+
+
+@dataclass(frozen=True)
+class Replacements:
+    """tooling/replacements.json: rules per type, and the physical names every other AWS type has."""
+
+    types: Mapping[str, ReplacementRule]
+    physical_names: ReplacementRule
+
+    def rule(self, type_: str) -> ReplacementRule | None:
+        found = self.types.get(type_)
+        if found is None and type_.startswith("aws:"):
+            return self.physical_names
+        return found
+
+    @property
+    def stateful(self) -> frozenset[str]:
+        return frozenset(t for t, rule in self.types.items() if rule.stateful)
+
+
+def _strings(entry: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{where}: {key} must be a list of input paths")
+    return tuple(str(item) for item in value)
+
+
+@cache
+def load_replacements(path: Path = REPLACEMENTS) -> Replacements:
+    data = json.loads(path.read_text())
+    types: dict[str, ReplacementRule] = {}
+    for type_, entry in data["types"].items():
+        stateful = entry.get("stateful")
+        if not isinstance(entry.get("source"), str) or not isinstance(stateful, str | None):
+            raise ValueError(f"{path.name}: {type_} needs a source and a stateful reason or none")
+        types[type_] = ReplacementRule(
+            source=entry["source"],
+            replace_on=_strings(entry, "replaceOn", f"{path.name}: {type_}"),
+            replace_on_removal=_strings(entry, "replaceOnRemoval", f"{path.name}: {type_}"),
+            replace_on_set=_strings(entry, "replaceOnSet", f"{path.name}: {type_}"),
+            stateful=stateful,
+        )
+    names = data["physicalNames"]
+    physical = ReplacementRule(
+        source=names["source"], replace_on=_strings(names, "properties", f"{path.name}")
+    )
+    return Replacements(types=types, physical_names=physical)
+
+
 # Resources whose removal or replacement loses data or breaks what depends on them.
-STATEFUL = {
-    "aws:rds/cluster:Cluster",
-    "aws:rds/clusterInstance:ClusterInstance",
-    "aws:rds/instance:Instance",
-    "aws:s3/bucket:Bucket",
-    "aws:kms/key:Key",
-    "aws:eks/cluster:Cluster",
-    "eks:index:Cluster",
-    "aws:ecr/repository:Repository",
-    "aws:backup/vault:Vault",
-}
+STATEFUL = load_replacements().stateful
 
 
 @dataclass(frozen=True)
@@ -229,46 +288,307 @@ def inventory(run: OfflineRun) -> dict[str, Counter[str]]:
 def build_plan(
     stack: str, run: OfflineRun, verdicts: Sequence[Verdict], prices: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """The plan as `--json` writes it: resources by URN with their inputs (as JSON holds them),
+    `replace_on_changes` and, for each input that forces a replacement, the resources it is
+    computed from, so a later diff sees replacements that cascade."""
     costs, unpriced = estimate(run, prices)
     by_component: dict[str, float] = defaultdict(float)
     for cost in costs:
         by_component[cost.component] += cost.monthly
+    rules = load_replacements()
+    resources = sorted(
+        (r for r in run.resources if not r.type.startswith("pulumi:providers:")),
+        key=lambda r: r.urn,
+    )
     return {
         "stack": stack,
         "prices": {k: prices[k] for k in ("region", "currency", "date", "hoursPerMonth", "assumptions")},
         "resources": [
-            {"urn": r.urn, "type": r.type, "name": r.name, "component": component_name(run, r), "protect": r.protect, "inputs": r.inputs}
-            for r in run.resources
-            if not r.type.startswith("pulumi:providers:")
+            {"urn": r.urn, "type": r.type, "name": r.name, "component": component_name(run, r), "protect": r.protect,
+             "inputs": json.loads(json.dumps(r.inputs, default=str, sort_keys=True)),
+             "replaceOnChanges": list(r.replace_on_changes), "dependsOn": _forcing_dependencies(rules, r)}
+            for r in resources
         ],
-        "verdicts": [asdict(v) for v in verdicts],
-        "costs": [asdict(c) for c in costs],
+        "verdicts": sorted((asdict(v) for v in verdicts), key=lambda v: (v["policy"], v["resource"], v["message"])),
+        "costs": [asdict(c) for c in sorted(costs, key=lambda c: (c.component, c.item, c.monthly))],
         "costByComponent": {k: round(v, 2) for k, v in sorted(by_component.items())},
         "monthlyTotal": round(sum(by_component.values()), 2),
         "unpriced": unpriced,
     }  # fmt: skip
 
 
-def diff(plan: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Added, removed and changed resources by URN; stateful removals and renames called out."""
+def _forcing_dependencies(rules: Replacements, resource: Resource) -> dict[str, list[str]]:
+    """The resources each replacement-forcing input is computed from (only those inputs, to keep
+    the plan small: a replaced dependency makes them unknown, and an unknown forcing input
+    replaces)."""
+    return {
+        prop: sorted(urns)
+        for prop, urns in sorted(resource.property_dependencies.items())
+        if urns and _always_forces(rules, resource.type, list(resource.replace_on_changes), prop)
+    }
+
+
+# --- the diff -------------------------------------------------------------------------------------
+
+
+_MISSING = object()
+_INDEX = re.compile(r"\[(\d+|\*)\]")
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    """One changed input: its path (`a.b[0].c`) and the values before and after (or _MISSING)."""
+
+    path: str
+    old: object
+    new: object
+
+    def describe(self) -> str:
+        if self.new is _MISSING or self.new is None:
+            return f"{self.path} removed"
+        if self.old is _MISSING or self.old is None:
+            shown = _short(self.new)
+            return f"{self.path} set to {shown}" if shown else f"{self.path} set"
+        before, after = _short(self.old), _short(self.new)
+        return f"{self.path}: {before} -> {after}" if before and after else self.path
+
+
+def _short(value: object) -> str | None:
+    """A scalar as JSON (30.0 as 30) when it is short enough for one line, else None."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, str | int | float | bool):
+        return None
+    text = json.dumps(value)
+    return text if len(text) <= 48 else None
+
+
+def property_changes(old: object, new: object, path: str = "") -> list[PropertyChange]:
+    """Changed inputs as paths: into objects key by key, into lists of objects of equal length
+    item by item; anything else (a scalar, a list of scalars, a list that grew) as one path."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            change
+            for key in sorted(set(old) | set(new))
+            for change in property_changes(
+                old.get(key, _MISSING), new.get(key, _MISSING), f"{path}.{key}" if path else key
+            )
+        ]
+    if (
+        isinstance(old, list)
+        and isinstance(new, list)
+        and len(old) == len(new)
+        and any(isinstance(item, dict | list) for item in (*old, *new))
+    ):
+        return [
+            change
+            for i, (before, after) in enumerate(zip(old, new, strict=True))
+            for change in property_changes(before, after, f"{path}[{i}]")
+        ]
+    return [PropertyChange(path, old, new)]
+
+
+def _covers(rule: str, path: str) -> bool:
+    """Whether a change at `path` touches the input `rule` (both dotted, list positions and
+    `[*]` dropped): the same input, a field inside it, or an object that contains it (so a
+    dependency of a whole object counts for a forcing field in it)."""
+    rule, path = _INDEX.sub("", rule), _INDEX.sub("", path)
+    return path == rule or path.startswith(f"{rule}.") or rule.startswith(f"{path}.")
+
+
+def _always_forces(
+    rules: Replacements, type_: str, replace_on_changes: Sequence[str], path: str
+) -> bool:
+    """Whether any change of `path` replaces: a ForceNew input, or one in `replace_on_changes`."""
+    rule = rules.rule(type_)
+    forcing = (*(rule.replace_on if rule else ()), *replace_on_changes)
+    return "*" in replace_on_changes or any(_covers(f, path) for f in forcing)
+
+
+def _replacement_reasons(
+    rules: Replacements, resource: Mapping[str, Any], changes: Iterable[PropertyChange]
+) -> dict[str, str]:
+    """Why each replacement-forcing change replaces the resource, by path."""
+    rule = rules.rule(resource["type"]) or ReplacementRule(source="")
+    own = list(resource.get("replaceOnChanges") or [])
+    reasons: dict[str, str] = {}
+    for change in changes:
+        removed = change.new is _MISSING or change.new is None
+        # Some inputs replace only when removed (EKS envelope encryption), some only when set
+        # (an RDS snapshot to restore from).
+        conditional = rule.replace_on_removal if removed else rule.replace_on_set
+        if any(_covers(f, change.path) for f in (*rule.replace_on, *conditional)):
+            reasons[change.path] = change.describe()
+        elif "*" in own or any(_covers(f, change.path) for f in own):
+            reasons[change.path] = f"{change.describe()} (replace_on_changes)"
+    return reasons
+
+
+@dataclass(frozen=True)
+class Change:
+    """A resource in both plans whose inputs differ, or that a replaced dependency replaces.
+    `replacement` says why it is replaced (empty: updated in place), keyed by the input path
+    that forces it."""
+
+    urn: str
+    type: str
+    name: str
+    properties: tuple[PropertyChange, ...]
+    replacement: Mapping[str, str]
+
+    def line(self, limit: int = 6) -> str:
+        """`~ urn: what changed` or `+- urn: why it is replaced; also what else changed`."""
+        others = [p.describe() for p in self.properties if p.path not in self.replacement]
+        if len(others) > limit:
+            others[limit:] = [f"+{len(others) - limit} more"]
+        if not self.replacement:
+            return f"~ {self.urn}: {', '.join(others)}"
+        also = f"; also {', '.join(others)}" if others else ""
+        return f"+- {self.urn}: replaced by {'; '.join(self.replacement.values())}{also}"
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    added: list[str]
+    removed: list[str]
+    changed: list[Change]
+    stateful: list[str]
+
+    @property
+    def updated(self) -> list[Change]:
+        return [c for c in self.changed if not c.replacement]
+
+    @property
+    def replaced(self) -> list[Change]:
+        return [c for c in self.changed if c.replacement]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "changed": [
+                {"urn": c.urn, "type": c.type, "name": c.name,
+                 "properties": [p.path for p in c.properties], "replacement": list(c.replacement.values())}
+                for c in self.changed
+            ],
+            "stateful": self.stateful,
+        }  # fmt: skip
+
+
+def diff(
+    plan: Mapping[str, Any], earlier: Mapping[str, Any], rules: Replacements | None = None
+) -> PlanDiff:
+    """Added, removed, updated and replaced resources by URN; stateful removals, renames and
+    replacements called out."""
+    rules = rules or load_replacements()
     now = {r["urn"]: r for r in plan["resources"]}
     before = {r["urn"]: r for r in earlier["resources"]}
     added = sorted(set(now) - set(before))
     removed = sorted(set(before) - set(now))
-    changed = sorted(u for u in set(now) & set(before) if now[u]["inputs"] != before[u]["inputs"])
+    common = sorted(set(now) & set(before))
+    properties = {u: property_changes(before[u]["inputs"], now[u]["inputs"]) for u in common}
+    replaced = {
+        u: reasons
+        for u in common
+        if (reasons := _replacement_reasons(rules, now[u], properties[u]))
+    }
+    _cascade(rules, now, common, replaced)
+    changed = [
+        Change(u, now[u]["type"], now[u]["name"], tuple(properties[u]), replaced.get(u, {}))
+        for u in common
+        if properties[u] or u in replaced
+    ]
     danger = [
         f"{before[u]['type']} {before[u]['name']} would be "
         + ("RENAMED (replaced: its data is lost unless you add an alias)" if any(now[a]["type"] == before[u]["type"] for a in added) else "REMOVED")
         for u in removed
-        if before[u]["type"] in STATEFUL
+        if before[u]["type"] in rules.stateful
     ]  # fmt: skip
-    return {"added": added, "removed": removed, "changed": changed, "stateful": danger}
+    danger += [
+        f"{c.type} {c.name} would be REPLACED ({'; '.join(c.replacement.values())}): {why}"
+        for c in changed
+        if c.replacement
+        and (why := (rules.types[c.type].stateful if c.type in rules.types else None))
+    ]
+    return PlanDiff(added=added, removed=removed, changed=changed, stateful=danger)
+
+
+def _cascade(
+    rules: Replacements,
+    now: Mapping[str, Mapping[str, Any]],
+    common: Sequence[str],
+    replaced: dict[str, dict[str, str]],
+) -> None:
+    """Replace what a replacement replaces: while one is planned, the replaced resource's outputs
+    are unknown, and an unknown replacement-forcing input replaces its resource too."""
+    progress = True
+    while progress:
+        progress = False
+        for urn in common:
+            if urn in replaced:
+                continue
+            resource = now[urn]
+            reasons = {
+                prop: f"{prop} comes from {now[gone[0]]['name']}, which is replaced"
+                for prop, urns in sorted((resource.get("dependsOn") or {}).items())
+                if (gone := [d for d in urns if d in replaced])
+                and _always_forces(rules, resource["type"], resource.get("replaceOnChanges") or [], prop)
+            }  # fmt: skip
+            if reasons:
+                replaced[urn] = reasons
+                progress = True
+
+
+class PlanFileError(Exception):
+    """The earlier plan given to --diff cannot be used."""
+
+
+def read_plan(path: Path, stack: str | None = None) -> dict[str, Any]:
+    """An earlier plan written with --json (of `stack`, when given), or PlanFileError saying why
+    not, in one line."""
+    hint = f"write it with `python -m tooling.plan {stack or 'STACK'} --json > {path}`"
+    try:
+        data: object = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PlanFileError(
+            f"cannot read the earlier plan {path}: {error.strerror or error}"
+        ) from None
+    except ValueError as error:
+        raise PlanFileError(f"{path} is not JSON ({error}); {hint}") from None
+    problem = _plan_problem(data)
+    if problem is not None or not isinstance(data, dict):
+        raise PlanFileError(f"{path} is not a plan ({problem}); {hint}")
+    if stack is not None and data["stack"] != stack:
+        raise PlanFileError(
+            f"{path} is the plan of stack {data['stack']!r}, not {stack!r}: compare plans of one stack"
+        )
+    return data
+
+
+def _plan_problem(data: object) -> str | None:
+    if not isinstance(data, dict):
+        return "the top level is not an object"
+    if not isinstance(data.get("stack"), str):
+        return "no 'stack' name"
+    resources = data.get("resources")
+    if not isinstance(resources, list):
+        return "no 'resources' list"
+    for i, resource in enumerate(resources):
+        if not (
+            isinstance(resource, dict)
+            and all(isinstance(resource.get(key), str) for key in ("urn", "type", "name"))
+            and isinstance(resource.get("inputs"), dict)
+        ):
+            return f"resources[{i}] has no urn, type, name or inputs"
+    return None
 
 
 def render(
     plan: Mapping[str, Any],
     tree: Mapping[str, Counter[str]],
-    changes: Mapping[str, list[str]] | None,
+    changes: PlanDiff | None,
 ) -> str:
     lines = [f"Offline plan for stack {plan['stack']} (nothing was sent to AWS)", ""]
     lines.append(f"Resources: {len(plan['resources'])}")
@@ -300,17 +620,21 @@ def render(
         + ", ".join(t.split(":", 1)[1] for t in plan["unpriced"])
     ]
     if changes is not None:
-        lines += [
-            "",
-            f"Against the earlier plan: +{len(changes['added'])} -{len(changes['removed'])} ~{len(changes['changed'])}",
-        ]
-        lines += (
-            [f"  + {u}" for u in changes["added"]]
-            + [f"  - {u}" for u in changes["removed"]]
-            + [f"  ~ {u}" for u in changes["changed"]]
-        )
-        lines += [f"  !!! STATEFUL: {warning}" for warning in changes["stateful"]]
+        lines += ["", *render_diff(changes)]
     return "\n".join(lines)
+
+
+def render_diff(changes: PlanDiff) -> list[str]:
+    """`+` added, `-` removed, `~` updated in place, `+-` replaced, each naming what changed;
+    `!!! STATEFUL` for what loses data."""
+    lines = [
+        f"Against the earlier plan: +{len(changes.added)} -{len(changes.removed)} ~{len(changes.updated)} +-{len(changes.replaced)}"
+    ]
+    lines += [f"  + {u}" for u in changes.added]
+    lines += [f"  - {u}" for u in changes.removed]
+    lines += [f"  {c.line()}" for c in (*changes.updated, *changes.replaced)]
+    lines += [f"  !!! STATEFUL: {warning}" for warning in changes.stateful]
+    return lines
 
 
 def costs_markdown(stacks: Sequence[str]) -> str:
@@ -345,20 +669,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.stack:
         parser.error("name a stack")
     try:
+        # Read the earlier plan first: a wrong file fails in a moment, not after a whole run.
+        earlier = read_plan(args.diff, args.stack) if args.diff else None
         print(f"Running stack {args.stack} offline...", file=sys.stderr)
         run = run_stack(args.stack)
         print("Evaluating the policy pack...", file=sys.stderr)
         verdicts = evaluate(run, stack_policy_config(args.stack))
-    except (OfflineError, ProgramError, FileNotFoundError) as error:
+    except (OfflineError, ProgramError, FileNotFoundError, PlanFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     plan = build_plan(args.stack, run, verdicts, load_prices())
-    changes = diff(plan, json.loads(args.diff.read_text())) if args.diff else None
+    changes = diff(plan, earlier) if earlier is not None else None
     if args.json:
-        print(json.dumps({**plan, "diff": changes} if changes else plan, indent=2, default=str))
+        document = plan if changes is None else {**plan, "diff": changes.as_json()}
+        print(json.dumps(document, indent=2, sort_keys=True, default=str))
     else:
         print(render(plan, inventory(run), changes))
-    blocked = any(v.level == "mandatory" for v in verdicts) or bool(changes and changes["stateful"])
+    blocked = any(v.level == "mandatory" for v in verdicts) or bool(changes and changes.stateful)
     return 1 if blocked else 0
 
 

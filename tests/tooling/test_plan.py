@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import re
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tooling import plan
-from tooling.offline import run_stack
-from tooling.plan import build_plan, costs_markdown, diff, estimate, inventory, load_prices, main
+from tooling.offline import OfflineRun, run_stack, stack_config
+from tooling.plan import (
+    STATEFUL,
+    build_plan,
+    costs_markdown,
+    diff,
+    estimate,
+    inventory,
+    load_prices,
+    load_replacements,
+    main,
+)
 
 PRICES = load_prices()
+DATABASE = "urn:pulumi:prod::platform::platform:database:Database$aws:rds/cluster:Cluster::platform-prod-database-cluster"
+JOB_QUEUE = "urn:pulumi:prod::platform::platform:pipeline:Pipeline$aws:batch/jobQueue:JobQueue::platform-prod-pipeline-queue"
+
+# One prod run per configuration, shared by the tests; the earlier plan of the diff tests is the
+# plain prod plan, as `--json` writes it.
+
+
+@cache
+def prod_run(section: str = "", key: str = "", value: str | float = "") -> OfflineRun:
+    """prod, with one key of one `platform:` section of its stack file changed (if given)."""
+    if not section:
+        return run_stack("prod")
+    name = f"platform:{section}"
+    values = {**json.loads(stack_config("prod")[name]), key: value}
+    return run_stack("prod", overrides={name: json.dumps(values)})
+
+
+@cache
+def prod_plan_text() -> str:
+    return json.dumps(build_plan("prod", prod_run(), [], PRICES), indent=2, sort_keys=True)
+
+
+def prod_plan() -> dict[str, Any]:
+    """A fresh copy of the earlier plan, safe to edit."""
+    return json.loads(prod_plan_text())
 
 
 @pytest.mark.parametrize(
@@ -45,7 +85,7 @@ PRICES = load_prices()
     ],
 )
 def test_inventory_counts_per_stack(stack: str, counts: dict[str, int]) -> None:
-    tree = inventory(run_stack(stack))
+    tree = inventory(prod_run() if stack == "prod" else run_stack(stack))
     totals = {kind: sum(c[kind] for c in tree.values()) for kind in counts}
     assert totals == counts
     assert {"network", "service", "database", "pipeline", "observability", "notifications"} <= set(
@@ -113,22 +153,20 @@ def test_staging_mixed_capacity_runs_the_base_on_demand() -> None:
 
 
 def test_unpriced_types_are_listed() -> None:
-    _, unpriced = estimate(run_stack("prod"), PRICES)
+    _, unpriced = estimate(prod_run(), PRICES)
     assert "aws:s3/bucket:Bucket" in unpriced
     assert "aws:kms/key:Key" not in unpriced
     assert not any(t.startswith("pulumi:") for t in unpriced)
 
 
 def test_diff_flags_a_renamed_database() -> None:
-    run = run_stack("prod")
-    earlier = build_plan("prod", run, [], PRICES)
-    now = json.loads(json.dumps(earlier, default=str))
+    earlier, now = prod_plan(), prod_plan()
     for resource in now["resources"]:
         if resource["type"] == "aws:rds/cluster:Cluster":
             resource["urn"] = resource["urn"].replace("database-cluster", "db-cluster")
     changes = diff(now, earlier)
-    assert len(changes["added"]) == 1 and len(changes["removed"]) == 1
-    assert changes["stateful"] == [
+    assert len(changes.added) == 1 and len(changes.removed) == 1
+    assert changes.stateful == [
         "aws:rds/cluster:Cluster platform-prod-database-cluster would be RENAMED (replaced: its data is lost unless you add an alias)"
     ]
 
@@ -143,3 +181,193 @@ def test_diff_against_itself_is_empty(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_readme_cost_table_comes_from_the_plan() -> None:
     assert costs_markdown(["dev", "staging", "prod"]) in Path("README.md").read_text()
+
+
+# --- diffs that know replacements -----------------------------------------------------------------
+
+
+def diff_against_prod(
+    run: OfflineRun,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[int, str]:
+    """`python -m tooling.plan prod --diff prod.json` for `run`; policies are not under test."""
+    earlier = tmp_path / "prod.json"
+    earlier.write_text(prod_plan_text())
+    monkeypatch.setattr(plan, "run_stack", lambda stack: run)
+    monkeypatch.setattr(plan, "evaluate", lambda run, config: [])
+    code = main(["prod", "--diff", str(earlier)])
+    return code, capsys.readouterr().out
+
+
+def test_database_name_change_replaces_the_cluster_and_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = prod_run("database", "databaseName", "orders")
+    code, out = diff_against_prod(run, tmp_path, monkeypatch, capsys)
+    assert code == 1
+    assert (
+        '!!! STATEFUL: aws:rds/cluster:Cluster platform-prod-database-cluster would be REPLACED (databaseName: "app" -> "orders"): a new, empty cluster'
+        in out
+    )
+    assert f'  +- {DATABASE}: replaced by databaseName: "app" -> "orders"' in out
+
+
+def test_vpc_cidr_change_replaces_the_vpc_and_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = prod_run("network", "cidr", "10.40.0.0/16")
+    code, out = diff_against_prod(run, tmp_path, monkeypatch, capsys)
+    assert code == 1
+    assert (
+        '!!! STATEFUL: awsx:ec2:Vpc platform-prod-network-vpc would be REPLACED (cidrBlock: "10.30.0.0/16" -> "10.40.0.0/16")'
+        in out
+    )
+
+
+def test_vpc_replacement_replaces_the_security_groups_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = prod_run("network", "cidr", "10.40.0.0/16")
+    _, out = diff_against_prod(run, tmp_path, monkeypatch, capsys)
+    replaced = re.findall(r"^  \+- \S+SecurityGroup::(\S+): replaced by vpcId comes from platform-prod-network-vpc", out, re.M)  # fmt: skip
+    assert replaced == [
+        "platform-prod-database-sg",
+        "platform-prod-network-endpoints-sg",
+        "platform-prod-pipeline-jobs-sg",
+        "platform-prod-service-alb-sg",
+        "platform-prod-service-tasks-sg",
+    ]
+
+
+def test_backup_retention_change_is_an_update_that_names_the_property(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = prod_run("database", "backupRetentionDays", 14)
+    code, out = diff_against_prod(run, tmp_path, monkeypatch, capsys)
+    assert code == 0
+    assert "Against the earlier plan: +0 -0 ~1 +-0" in out
+    assert f"  ~ {DATABASE}: backupRetentionPeriod: 30 -> 14" in out
+    assert "STATEFUL" not in out
+
+
+def test_replace_on_changes_replaces_a_resource_without_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The job queue lists computeEnvironmentOrders in replace_on_changes; a queue holds no data.
+    run = prod_run("pipeline", "computeOrder", "spotFirst")
+    code, out = diff_against_prod(run, tmp_path, monkeypatch, capsys)
+    assert code == 0
+    assert (
+        f"  +- {JOB_QUEUE}: replaced by computeEnvironmentOrders[0].computeEnvironment (replace_on_changes)"
+        in out
+    )
+    assert "STATEFUL" not in out
+
+
+def test_replaced_key_replaces_the_cluster_it_encrypts() -> None:
+    now = prod_plan()
+    [key] = [r for r in now["resources"] if r["name"] == "platform-prod-database-key"]
+    key["inputs"]["multiRegion"] = True
+    changes = diff(now, prod_plan())
+    assert (
+        "aws:rds/cluster:Cluster platform-prod-database-cluster would be REPLACED (kmsKeyId comes from platform-prod-database-key, which is replaced): a new, empty cluster, so the data is lost unless you restore it from a snapshot"
+        in changes.stateful
+    )
+
+
+@pytest.mark.parametrize(
+    "key_arn, replaced",
+    [(None, True), ("arn:aws:kms:eu-west-1:123456789012:key/another", False)],
+    ids=["removed", "changed"],
+)
+def test_eks_envelope_encryption_replaces_the_cluster_only_when_removed(
+    key_arn: str | None, replaced: bool
+) -> None:
+    now = prod_plan()
+    [cluster] = [r for r in now["resources"] if r["type"] == "eks:index:Cluster"]
+    cluster["inputs"].pop("encryptionConfigKeyArn")
+    if key_arn is not None:
+        cluster["inputs"]["encryptionConfigKeyArn"] = key_arn
+    [change] = [c for c in diff(now, prod_plan()).changed if c.type == "eks:index:Cluster"]
+    assert bool(change.replacement) is replaced
+
+
+def test_missing_earlier_plan_is_a_one_line_error_before_any_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_run(stack: str) -> OfflineRun:
+        raise AssertionError("the stack ran although the earlier plan is missing")
+
+    monkeypatch.setattr(plan, "run_stack", no_run)
+    missing = tmp_path / "nosuch.json"
+    assert main(["prod", "--diff", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot read the earlier plan {missing}: No such file or directory\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "is not JSON (Expecting property name enclosed in double quotes"),
+        ('["a", "list"]', "is not a plan (the top level is not an object)"),
+        ('{"stack": "prod", "resources": [{"urn": "x"}]}', "is not a plan (resources[0] has no urn, type, name or inputs)"),
+        ('{"stack": "dev", "resources": []}', "is the plan of stack 'dev', not 'prod'"),
+    ],
+    ids=["not-json", "not-an-object", "not-a-resource", "other-stack"],
+)  # fmt: skip
+def test_unusable_earlier_plan_is_a_one_line_error(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(text)
+    assert main(["prod", "--diff", str(earlier)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"error: {earlier} {message}")
+    assert err.count("\n") == 1
+
+
+def test_plan_json_is_the_same_for_two_runs() -> None:
+    # Registration order varies from run to run; the plan must not.
+    again = build_plan("prod", run_stack("prod"), [], PRICES)
+    assert json.dumps(again, indent=2, sort_keys=True) == prod_plan_text()
+
+
+def _args_class(token: str) -> type:
+    package, module, name = token.split(":")
+    sdk = {"aws": "pulumi_aws", "eks": "pulumi_eks", "awsx": "pulumi_awsx"}[package]
+    service = module.split("/")[0]
+    found = getattr(importlib.import_module(sdk if service == "index" else f"{sdk}.{service}"), f"{name}Args")  # fmt: skip
+    assert isinstance(found, type)
+    return found
+
+
+@pytest.mark.parametrize("token", sorted(load_replacements().types))
+def test_replacement_inputs_are_inputs_of_the_sdk(token: str) -> None:
+    rule = load_replacements().types[token]
+    parameters = inspect.signature(_args_class(token).__init__).parameters
+    paths = (*rule.replace_on, *rule.replace_on_removal, *rule.replace_on_set)
+    top = {re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", p.split(".")[0]).lower() for p in paths}
+    assert paths and rule.source
+    assert top <= set(parameters), f"{token}: {sorted(top - set(parameters))} are not inputs"
+
+
+def test_every_data_holding_type_of_prod_is_stateful() -> None:
+    created = {r.type for r in prod_run().resources}
+    holds_data = {
+        "aws:rds/cluster:Cluster",
+        "aws:rds/clusterInstance:ClusterInstance",
+        "aws:s3/bucket:Bucket",
+        "aws:kms/key:Key",
+        "aws:ecr/repository:Repository",
+        "eks:index:Cluster",
+        "awsx:ec2:Vpc",
+        "aws:sqs/queue:Queue",
+        "aws:backup/vault:Vault",
+        "aws:cloudwatch/logGroup:LogGroup",
+    }
+    assert holds_data <= created
+    assert holds_data <= STATEFUL
