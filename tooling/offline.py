@@ -301,9 +301,9 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
         "dnsName": f"{out['name']}-1234567890.{m.region}.elb.amazonaws.com",
         "zoneId": "Z32O12XQLNTSW2",
     },
-    "aws:lb/targetGroup:TargetGroup": lambda m, name, _: {
-        "arn": f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:targetgroup/{name}/73e2d6bc24d8a067",
-        "arnSuffix": f"targetgroup/{name}/73e2d6bc24d8a067",
+    "aws:lb/targetGroup:TargetGroup": lambda m, _, out: {
+        "arn": f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:targetgroup/{out['name']}/73e2d6bc24d8a067",
+        "arnSuffix": f"targetgroup/{out['name']}/73e2d6bc24d8a067",
     },
     "aws:ecr/repository:Repository": lambda m, _, out: {
         "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{m.region}.amazonaws.com/{out['name']}",
@@ -381,9 +381,9 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
     "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": lambda _m, _n, _o: {
         "id": "67f7725c-6f97-4210-82d7-5512b31e9d03",
     },
-    "aws:sqs/queue:Queue": lambda m, name, _: {
-        "arn": f"arn:aws:sqs:{m.region}:{ACCOUNT_ID}:{name}",
-        "url": f"https://sqs.{m.region}.amazonaws.com/{ACCOUNT_ID}/{name}",
+    "aws:sqs/queue:Queue": lambda m, _, out: {
+        "arn": f"arn:aws:sqs:{m.region}:{ACCOUNT_ID}:{out['name']}",
+        "url": f"https://sqs.{m.region}.amazonaws.com/{ACCOUNT_ID}/{out['name']}",
     },
 }
 

@@ -42,7 +42,8 @@ def test_deploy_role_trusts_only_this_repository_branch_and_environment() -> Non
     provider = run.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").inputs
     assert provider["url"] == "https://token.actions.githubusercontent.com"
     assert provider["clientIdLists"] == ["sts.amazonaws.com"]
-    assert run.outputs["deployRoleArn"].endswith("platform-prod-ci-access-deploy")
+    role_name = run.physical_name("aws:iam/role:Role", "ci-access-deploy")
+    assert run.outputs["deployRoleArn"] == f"arn:aws:iam::123456789012:role/{role_name}"
 
 
 def test_existing_oidc_provider_is_referenced_not_created() -> None:

@@ -162,7 +162,10 @@ def test_prod_copies_backups_to_the_second_region() -> None:
     copy_vault = run.one("aws:backup/vault:Vault", "backup-copy-vault")
     assert copy_vault.provider is not None and copy_vault.provider.startswith(provider.urn)
     plan = run.one("aws:backup/plan:Plan").inputs
-    assert plan["rules"][0]["copyActions"][0]["destinationVaultArn"].endswith("backup-copy-vault")
+    # The copy vault's own ARN, whose name is the provider's auto-name.
+    copy_vault_arn = copy_vault.outputs["arn"]
+    assert run.physical_name("aws:backup/vault:Vault", "backup-copy-vault") in copy_vault_arn
+    assert plan["rules"][0]["copyActions"][0]["destinationVaultArn"] == copy_vault_arn
     selection = run.one("aws:backup/selection:Selection").inputs
     assert selection["resources"] == [
         "arn:aws:rds:eu-west-1:123456789012:cluster:platform-prod-database"

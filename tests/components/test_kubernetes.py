@@ -273,7 +273,8 @@ def test_networking_add_ons_come_before_nodes_and_pods_after() -> None:
 def test_add_ons_that_call_aws_have_their_own_role(addon: str, policy: str) -> None:
     run = stack_run("prod")
     installed = run.one(ADDON, f"k8s-{addon}").inputs
-    assert installed["serviceAccountRoleArn"] == f"arn:aws:iam::123456789012:role/k8s-{addon}"
+    role = run.physical_name(ROLE, f"k8s-{addon}")
+    assert installed["serviceAccountRoleArn"] == f"arn:aws:iam::123456789012:role/{role}"
     attachment = run.one(ATTACHMENT, f"k8s-{addon}-policy").inputs
     assert attachment["policyArn"] == f"arn:aws:iam::aws:policy/{policy}"
 
@@ -372,9 +373,9 @@ def test_helm_releases_are_pinned_and_bound_to_their_irsa_role(
     service_account = values.get("serviceAccount") or values["rbac"]["serviceAccount"]
     assert service_account["create"] is True
     assert service_account["name"] == account.name
-    role_name = f"k8s-{release.removeprefix('aws-')}"
+    role = run.physical_name(ROLE, f"k8s-{release.removeprefix('aws-')}")
     assert service_account["annotations"] == {
-        "eks.amazonaws.com/role-arn": f"arn:aws:iam::123456789012:role/{role_name}"
+        "eks.amazonaws.com/role-arn": f"arn:aws:iam::123456789012:role/{role}"
     }
     # Installed through the cluster's own Kubernetes provider, once nodes and DNS are up.
     provider = run.one("pulumi:providers:kubernetes")

@@ -13,14 +13,20 @@ from tests.conftest import STACKS
 from tooling.offline import OfflineRun, run_stack
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-TOPIC = "arn:aws:sns:eu-west-1:123456789012:platform-{stack}-notifications-topic"
-# The mocks give every ARN the stack's region; the provider test below checks the real one.
-EDGE_TOPIC = "arn:aws:sns:eu-west-1:123456789012:platform-{stack}-notifications-edge-topic"
+TOPIC = "aws:sns/topic:Topic"
 
 
 @cache
 def stack_run(stack: str) -> OfflineRun:
     return run_stack(stack)
+
+
+def topic_arn(stack: str, edge: bool = False) -> str:
+    """The ARN of the stack's notifications topic (the us-east-1 one if `edge`), auto-named."""
+    topic = "notifications-edge-topic" if edge else "notifications-topic"
+    name = stack_run(stack).physical_name(TOPIC, f"platform-{stack}-{topic}")
+    # The mocks give every ARN the stack's region; the provider test below checks the real one.
+    return f"arn:aws:sns:eu-west-1:123456789012:{name}"
 
 
 def alarms(stack: str) -> dict[str, dict[str, Any]]:
@@ -68,7 +74,7 @@ def test_every_alarm_notifies_on_alarm_and_ok(stack: str) -> None:
     for name, alarm in alarms(stack).items():
         # CloudFront's alarm lives in us-east-1 and notifies the topic there.
         edge = name.startswith("cloudfront-")
-        topic = (EDGE_TOPIC if edge else TOPIC).format(stack=stack)
+        topic = topic_arn(stack, edge)
         assert alarm["alarmActions"] == [topic], name
         assert alarm["okActions"] == [topic], name
         assert alarm["treatMissingData"] in {"breaching", "notBreaching", "missing", "ignore"}
@@ -76,7 +82,7 @@ def test_every_alarm_notifies_on_alarm_and_ok(stack: str) -> None:
 
 
 def test_alarm_dimensions_come_from_the_components() -> None:
-    prod = alarms("prod")
+    run, prod = stack_run("prod"), alarms("prod")
     assert metric_of(prod["alb-5xx"]) == {
         "namespace": "AWS/ApplicationELB",
         "metricName": "HTTPCode_ELB_5XX_Count",
@@ -85,10 +91,15 @@ def test_alarm_dimensions_come_from_the_components() -> None:
         "period": 60,
     }
     unhealthy = metric_of(prod["unhealthy-hosts"])["dimensions"]
-    assert unhealthy["TargetGroup"] == "targetgroup/platform-prod-service-tg/73e2d6bc24d8a067"
+    group = run.physical_name("aws:lb/targetGroup:TargetGroup")
+    assert unhealthy["TargetGroup"] == f"targetgroup/{group}/73e2d6bc24d8a067"
     assert metric_of(prod["service-cpu"])["dimensions"] == {
-        "ClusterName": "platform-prod-service-cluster",
-        "ServiceName": "platform-prod-service-service",
+        "ClusterName": run.physical_name(
+            "aws:ecs/cluster:Cluster", "platform-prod-service-cluster"
+        ),
+        "ServiceName": run.physical_name(
+            "aws:ecs/service:Service", "platform-prod-service-service"
+        ),
     }
     assert metric_of(prod["db-reader-cpu"])["dimensions"] == {
         "DBClusterIdentifier": "platform-prod-database",
@@ -96,8 +107,12 @@ def test_alarm_dimensions_come_from_the_components() -> None:
     }
     sfn = metric_of(prod["pipeline-failed"])
     assert (sfn["namespace"], sfn["metricName"]) == ("AWS/States", "ExecutionsFailed")
-    assert sfn["dimensions"]["StateMachineArn"].endswith(
-        ":stateMachine:platform-prod-pipeline-states"
+    machine = run.physical_name(
+        "aws:sfn/stateMachine:StateMachine", "platform-prod-pipeline-states"
+    )
+    assert (
+        sfn["dimensions"]["StateMachineArn"]
+        == f"arn:aws:states:eu-west-1:123456789012:stateMachine:{machine}"
     )
 
 
@@ -197,19 +212,20 @@ def test_composite_service_unavailable_alarm() -> None:
         composite["alarmRule"]
         == 'ALARM("prod: Load balancer 5xx") AND ALARM("prod: Unhealthy tasks")'
     )
-    assert composite["alarmActions"] == [TOPIC.format(stack="prod")]
+    assert composite["alarmActions"] == [topic_arn("prod")]
 
 
 def test_failed_batch_jobs_of_our_queue_reach_the_topic_readably() -> None:
     run = stack_run("prod")
     rule = run.one("aws:cloudwatch/eventRule:EventRule", "batch-failed").inputs
     pattern = json.loads(rule["eventPattern"])
+    queue = run.physical_name("aws:batch/jobQueue:JobQueue", "platform-prod-pipeline-queue")
     assert pattern["detail"] == {
         "status": ["FAILED"],
-        "jobQueue": ["arn:aws:batch:eu-west-1:123456789012:job-queue/platform-prod-pipeline-queue"],
+        "jobQueue": [f"arn:aws:batch:eu-west-1:123456789012:job-queue/{queue}"],
     }
     target = run.one("aws:cloudwatch/eventTarget:EventTarget", "batch-failed-topic").inputs
-    assert target["arn"] == TOPIC.format(stack="prod")
+    assert target["arn"] == topic_arn("prod")
     assert (
         target["inputTransformer"]["inputTemplate"] == '"Batch job <job> (<id>) failed: <reason>"'
     )

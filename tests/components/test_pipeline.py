@@ -17,6 +17,7 @@ from tests.conftest import STACKS, Offline, statements
 from tooling.offline import OfflineRun
 
 BUCKET = "aws:s3/bucket:Bucket"
+COMPUTE_ENVIRONMENT = "aws:batch/computeEnvironment:ComputeEnvironment"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/pipe-key-key-id"
 # Actions AWS offers no resource-level permissions for; anything else must name its resource.
 WILDCARD_ONLY = {
@@ -114,7 +115,8 @@ def test_the_validator_rejects_a_broken_definition() -> None:
 
 
 def test_definition_waits_for_the_job_retries_and_reports_failures() -> None:
-    states = definition(stack_run("prod"))["States"]
+    run = stack_run("prod")
+    states = definition(run)["States"]
     task = states["ProcessUpload"]
     assert task["Resource"] == "arn:aws:states:::batch:submitJob.sync"
     assert task["Parameters"]["Parameters"] == {
@@ -126,9 +128,10 @@ def test_definition_waits_for_the_job_retries_and_reports_failures() -> None:
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReportFailure"}
     ]
     assert states["ReportFailure"]["Resource"] == "arn:aws:states:::sns:publish"
+    topic = run.physical_name("aws:sns/topic:Topic", "alerts-topic")
     assert (
         states["ReportFailure"]["Parameters"]["TopicArn"]
-        == "arn:aws:sns:eu-west-1:123456789012:alerts-topic"
+        == f"arn:aws:sns:eu-west-1:123456789012:{topic}"
     )
     assert states["ReportFailure"]["Next"] == "Failed"
     assert states["Failed"]["Type"] == "Fail"
@@ -157,20 +160,27 @@ def role_statements(run: OfflineRun, role: str) -> dict[str, list[str]]:
 
 
 def test_job_role_reads_the_input_prefix_and_writes_results_only() -> None:
-    grants = role_statements(stack_run("prod"), "job")
-    assert grants["s3:GetObject"] == ["arn:aws:s3:::pipe-uploads/incoming/*"]
-    assert grants["s3:PutObject"] == ["arn:aws:s3:::pipe-results/*"]
+    run = stack_run("prod")
+    grants = role_statements(run, "job")
+    uploads = run.physical_name(BUCKET, "pipe-uploads")
+    results = run.physical_name(BUCKET, "pipe-results")
+    assert grants["s3:GetObject"] == [f"arn:aws:s3:::{uploads}/incoming/*"]
+    assert grants["s3:PutObject"] == [f"arn:aws:s3:::{results}/*"]
     assert grants["kms:Decrypt"] == [KEY]
     assert set(grants) == {"s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey"}
 
 
 def test_state_machine_role_is_scoped_to_this_queue_definition_and_topic() -> None:
-    grants = role_statements(stack_run("prod"), "states")
+    run = stack_run("prod")
+    grants = role_statements(run, "states")
+    queue = run.physical_name("aws:batch/jobQueue:JobQueue", "pipe-queue")
+    job = run.physical_name("aws:batch/jobDefinition:JobDefinition", "pipe-job")
+    topic = run.physical_name("aws:sns/topic:Topic", "alerts-topic")
     assert grants["batch:SubmitJob"] == [
-        "arn:aws:batch:eu-west-1:123456789012:job-queue/pipe-queue",
-        "arn:aws:batch:eu-west-1:123456789012:job-definition/pipe-job:*",
+        f"arn:aws:batch:eu-west-1:123456789012:job-queue/{queue}",
+        f"arn:aws:batch:eu-west-1:123456789012:job-definition/{job}:*",
     ]
-    assert grants["sns:Publish"] == ["arn:aws:sns:eu-west-1:123456789012:alerts-topic"]
+    assert grants["sns:Publish"] == [f"arn:aws:sns:eu-west-1:123456789012:{topic}"]
     assert grants["events:PutRule"] == [
         "arn:aws:events:eu-west-1:123456789012:rule/StepFunctionsGetEventsForBatchJobsRule"
     ]
@@ -181,17 +191,17 @@ def test_trigger_starts_only_this_state_machine_with_retries_and_a_dead_letter_q
     rule = json.loads(run.one("aws:cloudwatch/eventRule:EventRule").inputs["eventPattern"])
     assert rule["detail-type"] == ["Object Created"]
     assert rule["detail"]["object"]["key"] == [{"prefix": "incoming/"}]
-    assert rule["detail"]["bucket"]["name"] == ["pipe-uploads"]
+    assert rule["detail"]["bucket"]["name"] == [run.physical_name(BUCKET, "pipe-uploads")]
+    machine = run.physical_name("aws:sfn/stateMachine:StateMachine", "pipe-states")
     assert role_statements(run, "trigger") == {
-        "states:StartExecution": ["arn:aws:states:eu-west-1:123456789012:stateMachine:pipe-states"]
+        "states:StartExecution": [f"arn:aws:states:eu-west-1:123456789012:stateMachine:{machine}"]
     }
     target = run.one("aws:cloudwatch/eventTarget:EventTarget").inputs
     assert target["retryPolicy"]["maximumRetryAttempts"] == 10
     queue = run.one("aws:sqs/queue:Queue").inputs
     assert queue["kmsMasterKeyId"] == KEY
-    assert (
-        target["deadLetterConfig"]["arn"] == "arn:aws:sqs:eu-west-1:123456789012:pipe-trigger-dlq"
-    )
+    dlq = run.physical_name("aws:sqs/queue:Queue", "pipe-trigger-dlq")
+    assert target["deadLetterConfig"]["arn"] == f"arn:aws:sqs:eu-west-1:123456789012:{dlq}"
 
 
 @pytest.mark.parametrize("stack, protected", [("dev", False), ("staging", True), ("prod", True)])
@@ -249,9 +259,10 @@ def test_lifecycle_days() -> None:
 )
 def test_compute_environment_order_per_stack(stack: str, order: list[str], vcpus: int) -> None:
     run = stack_run(stack)
+    # Keyed by the name AWS knows each environment by, which the queue's ARNs end with.
     environments = {
-        r.name: r.inputs["computeResources"]
-        for r in run.of_type("aws:batch/computeEnvironment:ComputeEnvironment")
+        run.physical_name(COMPUTE_ENVIRONMENT, r.name): r.inputs["computeResources"]
+        for r in run.of_type(COMPUTE_ENVIRONMENT)
     }
     queue = run.one("aws:batch/jobQueue:JobQueue")
     ordered = sorted(queue.inputs["computeEnvironmentOrders"], key=lambda o: o["order"])

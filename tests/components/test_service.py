@@ -212,7 +212,8 @@ def test_scheduled_task_role_may_only_run_its_task_and_pass_its_roles() -> None:
     schedule = run.one("aws:scheduler/schedule:Schedule")
     assert schedule.inputs["scheduleExpression"] == "cron(0 3 * * ? *)"
     assert schedule.inputs["target"]["retryPolicy"]["maximumRetryAttempts"] == 3
-    assert schedule.inputs["target"]["deadLetterConfig"]["arn"].endswith("svc-job-dlq")
+    dlq = run.physical_name("aws:sqs/queue:Queue", "svc-job-dlq")
+    assert schedule.inputs["target"]["deadLetterConfig"]["arn"].endswith(f":{dlq}")
     policy = statements(
         run.one("aws:iam/rolePolicy:RolePolicy", "scheduler-policy").inputs["policy"]
     )
@@ -228,7 +229,8 @@ def test_scheduled_task_role_may_only_run_its_task_and_pass_its_roles() -> None:
 def test_ecr_tag_becomes_a_repository_image(offline: Offline) -> None:
     run = service_with(offline, image="v1.2.3")
     app = container(run.one("aws:ecs/taskDefinition:TaskDefinition", "svc-task"))
-    assert app["image"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/svc-repo:v1.2.3"
+    repository = run.physical_name("aws:ecr/repository:Repository", "svc-repo")
+    assert app["image"] == f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{repository}:v1.2.3"
 
 
 def test_secrets_are_injected_by_reference_and_readable_only_by_the_execution_role(

@@ -37,6 +37,11 @@ def site(stack: str, type_: str, suffix: str) -> Resource:
     return stack_run(stack).one(type_, f"static-site-{suffix}")
 
 
+def site_name(stack: str, type_: str, suffix: str) -> str:
+    """The name AWS knows a static-site resource by (explicit, or the provider's auto-name)."""
+    return stack_run(stack).physical_name(type_, f"static-site-{suffix}")
+
+
 def edge_provider_urn(run: OfflineRun) -> str:
     provider = run.one("pulumi:providers:aws", "aws-us-east-1")
     assert provider.inputs["region"] == "us-east-1"
@@ -80,7 +85,7 @@ def test_bucket_policy_admits_only_this_distribution_over_tls(stack: str) -> Non
             "Effect": "Allow",
             "Principal": CLOUDFRONT,
             "Action": ["s3:GetObject"],
-            "Resource": f"arn:aws:s3:::platform-{stack}-static-site-site/*",
+            "Resource": f"arn:aws:s3:::{site_name(stack, BUCKET, 'site')}/*",
             "Condition": SOURCE,
         }
     ]
@@ -152,7 +157,8 @@ def test_every_behaviour_redirects_to_https(stack: str) -> None:
 def test_site_origin_uses_origin_access_control(stack: str) -> None:
     cdn = distribution(stack)
     origin = next(o for o in cdn["origins"] if o["originId"] == "site")
-    assert origin["domainName"] == f"platform-{stack}-static-site-site.s3.eu-west-1.amazonaws.com"
+    bucket = site_name(stack, BUCKET, "site")
+    assert origin["domainName"] == f"{bucket}.s3.eu-west-1.amazonaws.com"
     assert origin["originAccessControlId"] == "E2QWRUHAPOMQZL"
     oac = site(stack, "aws:cloudfront/originAccessControl:OriginAccessControl", "oac").inputs
     assert (
@@ -381,10 +387,8 @@ def test_cloudfront_waf_is_in_us_east_1_and_attached(stack: str) -> None:
     assert acl.provider is not None and acl.provider.startswith(edge_provider_urn(run))
     rules = [rule["name"] for rule in acl.inputs["rules"]]
     assert rules[-1] == "RateLimitPerIp" and len(rules) == 4
-    assert (
-        distribution(stack)["webAclId"]
-        == f"arn:aws:wafv2:eu-west-1:123456789012:webacl/platform-{stack}-static-site-waf"
-    )
+    name = site_name(stack, "aws:wafv2/webAcl:WebAcl", "waf")
+    assert distribution(stack)["webAclId"] == f"arn:aws:wafv2:eu-west-1:123456789012:webacl/{name}"
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -412,7 +416,7 @@ def test_only_edge_resources_use_the_us_east_1_provider(stack: str) -> None:
 def test_access_logs_go_to_a_log_bucket_with_lifecycle(stack: str, days: int) -> None:
     logging = distribution(stack)["loggingConfig"]
     assert logging == {
-        "bucket": f"platform-{stack}-static-site-logs.s3.amazonaws.com",
+        "bucket": f"{site_name(stack, BUCKET, 'logs')}.s3.amazonaws.com",
         "prefix": f"{stack}/",
         "includeCookies": False,
     }
@@ -442,7 +446,7 @@ def test_outputs(stack: str) -> None:
     outputs = stack_run(stack).outputs
     assert outputs["siteDistributionId"] == "EDFDVBD6EXAMPLE"
     assert outputs["siteDistributionDomainName"] == "d111111abcdef8.cloudfront.net"
-    assert outputs["siteBucket"] == f"platform-{stack}-static-site-site"
+    assert outputs["siteBucket"] == site_name(stack, BUCKET, "site")
 
 
 def test_a_stack_without_a_site_has_no_distribution_or_us_east_1_provider() -> None:
