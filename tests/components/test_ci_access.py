@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.settings import SettingsError, parse_settings
-from tests.conftest import statements
+from tests.conftest import stack_run, statements
 from tooling.offline import OfflineRun, run_stack
 
 
@@ -17,7 +17,7 @@ def with_ci(stack: str, **values: object) -> OfflineRun:
 
 
 def test_disabled_by_default_creates_nothing() -> None:
-    run = run_stack("prod")
+    run = stack_run("prod")
     assert run.of_type("platform:ciAccess:CiAccess") == []
     assert "deployRoleArn" not in run.outputs
 

@@ -12,7 +12,8 @@ from components.database import Database, DatabaseArgs
 from components.network import Network, NetworkArgs
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import STACKS, Offline, statements
-from tooling.offline import OfflineRun, run_stack, stack_config
+from tests.conftest import stack_run as stack_run_of_program
+from tooling.offline import OfflineRun, stack_config
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
@@ -156,7 +157,7 @@ def test_enhanced_monitoring_and_reader_scaling_only_in_prod() -> None:
 
 
 def test_prod_copies_backups_to_the_second_region() -> None:
-    run = run_stack("prod")
+    run = stack_run_of_program("prod")
     provider = run.one("pulumi:providers:aws", "aws-backup")
     assert provider.inputs["region"] == "eu-central-1"
     copy_vault = run.one("aws:backup/vault:Vault", "backup-copy-vault")
@@ -170,11 +171,11 @@ def test_prod_copies_backups_to_the_second_region() -> None:
     assert selection["resources"] == [
         "arn:aws:rds:eu-west-1:123456789012:cluster:platform-prod-database"
     ]
-    assert run_stack("dev").of_type("aws:backup/plan:Plan") == []
+    assert stack_run_of_program("dev").of_type("aws:backup/plan:Plan") == []
 
 
 def test_service_reads_the_secret_by_reference_and_nothing_else() -> None:
-    run = run_stack("prod")
+    run = stack_run_of_program("prod")
     task = run.one("aws:ecs/taskDefinition:TaskDefinition", "service-task")
     [app] = json.loads(task.inputs["containerDefinitions"])
     secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-abc-AbCdEf"

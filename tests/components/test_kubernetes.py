@@ -25,6 +25,7 @@ from components.kubernetes import (
 from components.network import Network, NetworkArgs
 from components.settings import Settings
 from tests.conftest import STACKS, Offline, statements
+from tests.conftest import stack_run as program_run
 from tooling.offline import OfflineRun, ProgramError, run_stack
 
 CLUSTER = "eks:index:Cluster"
@@ -410,7 +411,7 @@ def test_autoscaler_image_matches_the_cluster_minor_version(offline: Offline, ve
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_nodes_reach_the_database_and_the_kubeconfig_is_secret(stack: str) -> None:
-    run = run_stack(stack)
+    run = program_run(stack)
     rule = run.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "from-eks").inputs
     assert rule["referencedSecurityGroupId"] == f"sg-platform-{stack}-kubernetes-cluster"
     assert (rule["fromPort"], rule["toPort"]) == (5432, 5432)

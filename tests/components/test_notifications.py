@@ -9,7 +9,7 @@ import pytest
 from components.common import StackContext
 from components.notifications import Notifications, NotificationsArgs
 from components.settings import Settings, SettingsError, parse_settings
-from tests.conftest import Offline, statements
+from tests.conftest import Offline, stack_run, statements
 from tooling.offline import run_stack
 
 
@@ -51,7 +51,7 @@ def test_topic_policy_lets_only_those_services_of_this_account_publish(offline: 
 
 @pytest.mark.parametrize("stack, emails", [("dev", []), ("prod", ["platform-alerts@example.com"])])
 def test_email_subscriptions_follow_the_stack(stack: str, emails: list[str]) -> None:
-    run = run_stack(stack)
+    run = stack_run(stack)
     subscriptions = run.of_type("aws:sns/topicSubscription:TopicSubscription")
     # Each address subscribes to the main topic and to the us-east-1 one (CloudFront alarms).
     for topic in ("notifications-email", "notifications-edge-email"):
@@ -62,7 +62,7 @@ def test_email_subscriptions_follow_the_stack(stack: str, emails: list[str]) -> 
 
 
 def test_edge_topic_lives_in_us_east_1_with_its_own_key() -> None:
-    run = run_stack("prod")
+    run = stack_run("prod")
     edge_provider = run.one("pulumi:providers:aws", "aws-us-east-1")
     assert edge_provider.inputs["region"] == "us-east-1"
     for type_, name in (

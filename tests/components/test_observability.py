@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 import pytest
 
 from components.settings import SettingsError, parse_settings
-from tests.conftest import STACKS
-from tooling.offline import OfflineRun, run_stack
+from tests.conftest import STACKS, stack_run
+from tooling.offline import run_stack
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
-
-
-@cache
-def stack_run(stack: str) -> OfflineRun:
-    return run_stack(stack)
 
 
 def topic_arn(stack: str, edge: bool = False) -> str:

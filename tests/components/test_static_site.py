@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from components.static_site import (
     CACHING_OPTIMIZED,
     SPA_ROUTING,
 )
-from tests.conftest import STACKS, statements
+from tests.conftest import STACKS, stack_run, statements
 from tooling.offline import OfflineRun, ProgramError, Resource, run_stack, stack_config
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
@@ -22,11 +21,6 @@ DISTRIBUTION_ARN = "arn:aws:cloudfront::123456789012:distribution/EDFDVBD6EXAMPL
 BUCKET = "aws:s3/bucket:Bucket"
 CLOUDFRONT = {"Service": "cloudfront.amazonaws.com"}
 SOURCE = {"StringEquals": {"AWS:SourceArn": DISTRIBUTION_ARN}}
-
-
-@cache
-def stack_run(stack: str) -> OfflineRun:
-    return run_stack(stack)
 
 
 def distribution(stack: str) -> dict[str, Any]:

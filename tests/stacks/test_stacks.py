@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 
 import pytest
 
 from components.settings import SettingsError
-from tests.conftest import STACKS, Offline, is_taggable
+from tests.conftest import STACKS, Offline, is_taggable, stack_run
 from tooling.offline import OfflineError, OfflineRun, ProgramError, run_stack, stack_config
 
 PROVIDER = "pulumi:providers:aws"
@@ -52,10 +51,8 @@ EXPECTED_OUTPUTS = {
 }
 
 
-@cache
 def run(stack: str) -> OfflineRun:
-    # One run per stack file for the read-only assertions below; each run has its own runtime.
-    return run_stack(stack)
+    return stack_run(stack)
 
 
 @pytest.mark.parametrize("stack", STACKS)

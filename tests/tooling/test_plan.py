@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import stack_run
 from tooling import plan
 from tooling.offline import OfflineRun, run_stack, stack_config
 from tooling.plan import (
@@ -38,7 +39,7 @@ JOB_QUEUE = "urn:pulumi:prod::platform::platform:pipeline:Pipeline$aws:batch/job
 def prod_run(section: str = "", key: str = "", value: str | float = "") -> OfflineRun:
     """prod, with one key of one `platform:` section of its stack file changed (if given)."""
     if not section:
-        return run_stack("prod")
+        return stack_run("prod")
     name = f"platform:{section}"
     values = {**json.loads(stack_config("prod")[name]), key: value}
     return run_stack("prod", overrides={name: json.dumps(values)})
@@ -85,7 +86,7 @@ def prod_plan() -> dict[str, Any]:
     ],
 )
 def test_inventory_counts_per_stack(stack: str, counts: dict[str, int]) -> None:
-    tree = inventory(prod_run() if stack == "prod" else run_stack(stack))
+    tree = inventory(stack_run(stack))
     totals = {kind: sum(c[kind] for c in tree.values()) for kind in counts}
     assert totals == counts
     assert {"network", "service", "database", "pipeline", "observability", "notifications"} <= set(
@@ -127,7 +128,7 @@ def test_missing_stack_file_is_a_clean_error(capsys: pytest.CaptureFixture[str])
 
 
 def test_dev_cost_matches_the_price_table_by_hand() -> None:
-    costs, _ = estimate(run_stack("dev"), PRICES)
+    costs, _ = estimate(stack_run("dev"), PRICES)
     h, hourly, monthly = 730, PRICES["hourly"], PRICES["monthly"]
     by_item = {c.item: c.monthly for c in costs}
     assert by_item["NAT gateways x1"] == round(h * hourly["natGateway"], 2)
@@ -143,7 +144,7 @@ def test_dev_cost_matches_the_price_table_by_hand() -> None:
 
 
 def test_staging_mixed_capacity_runs_the_base_on_demand() -> None:
-    costs, _ = estimate(run_stack("staging"), PRICES)
+    costs, _ = estimate(stack_run("staging"), PRICES)
     [fargate] = [c for c in costs if c.item.startswith("Fargate")]
     hourly = PRICES["hourly"]
     per_task = 0.5 * hourly["fargateVcpu"] + 1 * hourly["fargateGb"]
