@@ -34,7 +34,8 @@ types: install ## pyright over the whole project (zero errors expected).
 unit: install ## pytest: settings, components, policies and every stack, offline.
 	$(BIN)/python -m pytest
 
-test: lint types unit ## Everything CI runs: lint, types and tests.
+test: lint ## Everything CI runs: lint, then types and tests side by side (one core each).
+	@$(MAKE) --no-print-directory -j2 --output-sync=target types unit
 
 plan: install ## Offline plan of STACK (inventory, policy verdicts, cost); no AWS needed.
 	@test -n "$(STACK)" || { echo "usage: make plan STACK=dev|staging|prod" >&2; exit 2; }
