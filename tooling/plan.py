@@ -13,6 +13,7 @@ earlier plan.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import sys
@@ -690,4 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A short-lived command that builds a few hundred thousand long-lived objects (the SDK
+    # modules) and frees nothing worth collecting: the cyclic collector only costs it time
+    # (about a quarter of a plan). Memory stays near 220 MB.
+    gc.disable()
     sys.exit(main())
