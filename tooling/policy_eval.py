@@ -83,6 +83,47 @@ def rule_config(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
+class PolicyConfigError(ValueError):
+    """A policy config value its rule's schema refuses: the CLI validates the merged config
+    against each schema before it starts the pack (pulumi pkg/resource/analyzer/config.go)."""
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def _type_problems(where: str, value: Any, spec: Mapping[str, Any]) -> list[str]:
+    expected = spec.get("type")
+    if not isinstance(expected, str) or expected not in _JSON_TYPES:
+        return []
+    wrong_bool = isinstance(value, bool) and expected in ("integer", "number")
+    if wrong_bool or not isinstance(value, _JSON_TYPES[expected]):
+        return [f"{where}: {value!r} is not of type {expected}"]
+    items = spec.get("items")
+    if not (isinstance(value, list) and isinstance(items, Mapping)):
+        return []
+    return [p for i, v in enumerate(value) for p in _type_problems(f"{where}[{i}]", v, items)]
+
+
+def validate_policy_config(config: Mapping[str, Any], policies: Sequence[Policy]) -> None:
+    """Raise PolicyConfigError naming every value of `config` its rule's schema refuses."""
+    problems: list[str] = []
+    for policy in policies:
+        schema = policy.config_schema
+        properties: Mapping[str, Mapping[str, Any]] = schema.properties if schema else {}
+        for key, value in rule_config(policy.name, config).items():
+            if key in properties:
+                problems += _type_problems(f"{policy.name}.{key}", value, properties[key])
+    if problems:
+        raise PolicyConfigError("invalid policy config: " + "; ".join(problems))
+
+
 def _schema_defaults(policy: Policy) -> dict[str, Any]:
     schema = policy.config_schema
     properties: Mapping[str, Mapping[str, Any]] = schema.properties if schema else {}
@@ -99,6 +140,7 @@ class Analyzer:
     """The pack's analyzer servicer, configured from a stack's policy config file."""
 
     def __init__(self, config: Mapping[str, Any], policies: Sequence[Policy] = POLICIES):
+        validate_policy_config(config, policies)
         self._policies = {policy.name: policy for policy in policies}
         self._servicer = _PolicyAnalyzerServicer(
             PACK, "0.0.1", list(policies), EnforcementLevel.MANDATORY
@@ -121,9 +163,11 @@ class Analyzer:
         name: str = "res",
         protect: bool = False,
         parent: str = "",
+        provider: proto.AnalyzerProviderResource | None = None,
     ) -> list[Verdict]:
         """The diagnostics of every resource policy for one resource's checked inputs."""
         request = proto.AnalyzeRequest(
+            provider=provider,
             type=type_,
             urn=urn or f"urn:pulumi:stack::project::{type_}::{name}",
             name=name,
@@ -171,8 +215,19 @@ def engine_value(value: Any, ids: Mapping[str, str]) -> Any:
     return value
 
 
-def _analyzed(run: OfflineRun) -> list[Resource]:
-    return [r for r in run.resources if not r.type.startswith("pulumi:providers:")]
+def _provider(
+    resource: Resource, by_urn: Mapping[str, Resource]
+) -> proto.AnalyzerProviderResource | None:
+    """The provider the engine sends beside a resource: its type, name, URN and inputs."""
+    provider = by_urn.get((resource.provider or "").rsplit("::", 1)[0])
+    if provider is None:
+        return None
+    return proto.AnalyzerProviderResource(
+        type=provider.type,
+        urn=provider.urn,
+        name=provider.name,
+        properties=_struct(provider.checked_inputs),
+    )
 
 
 def analyzer_resource(
@@ -214,6 +269,19 @@ def _stack_resource(resource: Resource, ids: Mapping[str, str]) -> proto.Analyze
     )
 
 
+def _analyzed_inputs(resource: Resource, ids: Mapping[str, str]) -> dict[str, Any]:
+    """What `Analyze` receives for a resource. The program's registration of a remote component
+    (awsx, pulumi-eks) never reaches the analyzers: the engine analyzes the registration the
+    component's provider makes inside `construct` (pulumi pkg/resource/deploy/source_eval.go:
+    "Remote components don't go through the step generator"), and the Node.js SDK those
+    providers ship (pulumi-eks locks @pulumi/pulumi 3.173; components send their inputs only
+    since 3.203) registers a component with no properties. Its children are analyzed instead
+    (tooling/offline.py `_REMOTE_CHILDREN`)."""
+    if resource.remote:
+        return {}
+    return engine_value(resource.checked_inputs, ids)
+
+
 def evaluate(
     run: OfflineRun, config: Mapping[str, Any], policies: Sequence[Policy] = POLICIES
 ) -> list[Verdict]:
@@ -222,15 +290,18 @@ def evaluate(
     analyzer = Analyzer(config, policies)
     ids = {r.urn: r.id for r in run.resources}
     verdicts: list[Verdict] = []
-    for resource in _analyzed(run):
+    by_urn = {r.urn: r for r in run.resources}
+    # Every registration is analyzed, providers and components included.
+    for resource in run.resources:
         verdicts += analyzer.resource(
             resource.type,
-            engine_value(resource.checked_inputs, ids),
+            _analyzed_inputs(resource, ids),
             urn=resource.urn,
             name=resource.name,
             protect=resource.protect,
             parent=resource.parent or "",
+            provider=_provider(resource, by_urn),
         )
     if any(isinstance(p, StackValidationPolicy) for p in policies):
-        verdicts += analyzer.stack(_stack_resource(r, ids) for r in _analyzed(run))
+        verdicts += analyzer.stack(_stack_resource(r, ids) for r in run.resources)
     return sorted(verdicts, key=lambda v: (LEVEL_ORDER.get(v.level, 2), v.policy, v.resource))

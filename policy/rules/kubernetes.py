@@ -7,25 +7,22 @@ from collections.abc import Iterable
 
 from pulumi_policy import Severity
 
-from .core import OPEN_CIDRS, Config, Props, listed, resource_rule
+from .core import OPEN_CIDRS, Config, Props, listed, mapping, resource_rule
 
+# Only the native cluster: a pulumi_eks `eks:index:Cluster` component reaches the analyzers with
+# no properties (its provider registers it from inside `construct`); the aws.eks.Cluster it
+# creates carries everything these rules read.
 NATIVE = "aws:eks/cluster:Cluster"
-COMPONENT = "eks:index:Cluster"
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 
 
 def _endpoint(props: Props) -> tuple[bool, list[str]]:
-    """(public endpoint on, its CIDRs) for the native cluster or the pulumi_eks component."""
-    if "vpcConfig" in props:
-        vpc = props.get("vpcConfig") or {}
-        return vpc.get("endpointPublicAccess", True), listed(vpc.get("publicAccessCidrs")) or [
-            "0.0.0.0/0"
-        ]
-    return props.get("endpointPublicAccess", True), listed(props.get("publicAccessCidrs")) or [
-        "0.0.0.0/0"
-    ]
+    """(public endpoint on, its CIDRs); AWS opens an unset endpoint to 0.0.0.0/0."""
+    vpc = mapping(props.get("vpcConfig"))
+    public = vpc.get("endpointPublicAccess")
+    return public is not False, listed(vpc.get("publicAccessCidrs")) or ["0.0.0.0/0"]
 
 
 def _restricted(props: Props, _: Config) -> Iterable[str]:
@@ -35,7 +32,7 @@ def _restricted(props: Props, _: Config) -> Iterable[str]:
 
 
 def _secrets(props: Props, _: Config) -> Iterable[str]:
-    if not (props.get("encryptionConfig") or props.get("encryptionConfigKeyArn")):
+    if not mapping(mapping(props.get("encryptionConfig")).get("provider")).get("keyArn"):
         yield "stores Kubernetes secrets without envelope encryption"
 
 
@@ -64,17 +61,17 @@ def _imdsv2(props: Props, _: Config) -> Iterable[str]:
 
 
 def _encrypted_volumes(props: Props, _: Config) -> Iterable[str]:
-    for mapping in listed(props.get("blockDeviceMappings")):
-        ebs = mapping.get("ebs") or {}
+    for device in listed(props.get("blockDeviceMappings")):
+        ebs = device.get("ebs") or {}
         if ebs and str(ebs.get("encrypted")).lower() != "true":
-            yield f"leaves volume {mapping.get('deviceName', '?')} unencrypted"
+            yield f"leaves volume {device.get('deviceName', '?')} unencrypted"
 
 
 RULES = [
     resource_rule(
         "eks-endpoint-restricted",
         "EKS API endpoints are private or limited to named CIDRs.",
-        types=[NATIVE, COMPONENT],
+        types=[NATIVE],
         check=_restricted,
         severity=Severity.CRITICAL,
         fix="Turn the public endpoint off or list the office/VPN CIDRs in publicAccessCidrs.",
@@ -82,21 +79,21 @@ RULES = [
     resource_rule(
         "eks-secrets-encryption",
         "EKS clusters encrypt Kubernetes secrets with a KMS key.",
-        types=[NATIVE, COMPONENT],
+        types=[NATIVE],
         check=_secrets,
         fix="Set an encryption config with a customer KMS key (rotation on).",
     ),
     resource_rule(
         "eks-control-plane-logging",
         "EKS clusters log every control plane component.",
-        types=[NATIVE, COMPONENT],
+        types=[NATIVE],
         check=_logging,
         fix=f"Enable all log types: {', '.join(LOG_TYPES)}.",
     ),
     resource_rule(
         "eks-supported-version",
         "EKS clusters run a Kubernetes version in standard support.",
-        types=[NATIVE, COMPONENT],
+        types=[NATIVE],
         check=_version,
         fix="Upgrade to a supported version (extended support costs about six times more per hour).",
         schema={
@@ -111,7 +108,7 @@ RULES = [
     resource_rule(
         "eks-standard-support",
         "EKS clusters choose the STANDARD upgrade policy.",
-        types=[NATIVE, COMPONENT],
+        types=[NATIVE],
         check=_standard_support,
         severity=Severity.MEDIUM,
         fix="Set upgradePolicy.supportType to STANDARD (EXTENDED costs about $438 a month more "

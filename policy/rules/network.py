@@ -66,7 +66,10 @@ def _ingress(props: Props, config: Config) -> Iterable[str]:
 def _flow_logs(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
     logs = [r for r in args.resources if r.resource_type == "aws:ec2/flowLog:FlowLog"]
     for vpc in (r for r in args.resources if r.resource_type in VPCS):
-        if not any(depends_on(log, vpc) for log in logs):
+        # A program that takes the VPC id from a component (awsx) depends on the component,
+        # never on the aws.ec2.Vpc inside it: the SDK does not expand remote components.
+        owners = [vpc, *([vpc.parent] if vpc.parent is not None else [])]
+        if not any(depends_on(log, owner) for log in logs for owner in owners):
             yield f"VPC {vpc.name} has no flow log", vpc.urn
 
 

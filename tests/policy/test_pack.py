@@ -17,7 +17,13 @@ from policy.rules import POLICIES
 from policy.rules.kubernetes import LOG_TYPES as PACK_LOG_TYPES
 from tests.conftest import STACKS, stack_run
 from tooling.offline import OfflineRun, run_stack
-from tooling.policy_eval import Verdict, evaluate, level_of, stack_policy_config
+from tooling.policy_eval import (
+    PolicyConfigError,
+    Verdict,
+    evaluate,
+    level_of,
+    stack_policy_config,
+)
 
 NAMES = {policy.name for policy in POLICIES}
 LEVELS = {"advisory", "mandatory", "remediate", "disabled"}
@@ -156,3 +162,15 @@ def test_the_pack_starts_where_make_install_ran() -> None:
     ]
     imports = "; ".join(f"import {name}" for name in wanted)
     subprocess.run([str(venv / "bin" / "python"), "-c", imports], check=True)
+
+
+def test_a_policy_config_value_of_the_wrong_type_is_refused_as_the_cli_refuses_it() -> None:
+    config = {
+        **stack_policy_config("staging"),
+        "rds-backup-retention": {"enforcementLevel": "mandatory", "minDays": "7"},
+        "allowed-instance-sizes": {"allowedPatterns": ["t3.*", 5]},
+    }
+    with pytest.raises(PolicyConfigError) as error:
+        evaluate(stack_run("staging"), config)
+    assert "rds-backup-retention.minDays: '7' is not of type integer" in str(error.value)
+    assert "allowed-instance-sizes.allowedPatterns[1]: 5 is not of type string" in str(error.value)

@@ -108,6 +108,16 @@ def test_numbers_reach_rules_as_floats_and_print_as_integers() -> None:
     assert found and "ports 0-65535" in found[0]
 
 
+@pytest.mark.parametrize(
+    "rule",
+    ["eks-endpoint-restricted", "eks-secrets-encryption", "eks-control-plane-logging",
+     "eks-supported-version", "eks-standard-support"],
+)  # fmt: skip
+def test_eks_rules_leave_the_component_to_the_cluster_it_creates(rule: str) -> None:
+    # Under the engine a pulumi_eks component arrives with no properties at all.
+    assert violations(rule, "eks:index:Cluster", {}) == []
+
+
 def test_rules_ignore_other_resource_types() -> None:
     assert (
         violations("kms-key-rotation", "aws:s3/bucket:Bucket", {"enableKeyRotation": False}) == []
@@ -288,6 +298,19 @@ def test_versioning_exempts_log_buckets() -> None:
     assert stack_violations("s3-versioning", [data, logs, suspended])[0].startswith(
         "bucket data is not versioned"
     )
+
+
+def test_a_flow_log_on_the_component_covers_the_vpc_inside_it() -> None:
+    # awsx creates the aws.ec2.Vpc in its own provider: the program's flow log depends on the
+    # component, never on the VPC, which the engine still hands the stack rule.
+    component = resource("awsx:ec2:Vpc", "net")
+    vpc = analyzer_resource("aws:ec2/vpc:Vpc", "urn:net-vpc", "net", {}, parent=component.urn)
+    log = resource("aws:ec2/flowLog:FlowLog", "f", depends=[component])
+    assert stack_violations("vpc-flow-logs", [component, vpc, log]) == []
+    assert stack_violations("vpc-flow-logs", [component, vpc]) == [
+        "VPC net has no flow log. Add an aws.ec2.FlowLog (traffic type ALL) for the VPC.",
+        "VPC net has no flow log. Add an aws.ec2.FlowLog (traffic type ALL) for the VPC.",
+    ]
 
 
 @pytest.mark.parametrize("vpc_type", ["aws:ec2/vpc:Vpc", "awsx:ec2:Vpc"])
