@@ -13,8 +13,8 @@ _HASH_LENGTH = 7
 AUTONAME_SUFFIX = 8
 # The longest project and stack names every physical name is proven to fit with
 # (tests/stacks/test_names.py runs the program with names of exactly these lengths).
-MAX_PROJECT_LENGTH = 16
-MAX_STACK_LENGTH = 12
+MAX_PROJECT_LENGTH = 12
+MAX_STACK_LENGTH = 10
 
 
 class Limit(enum.IntEnum):

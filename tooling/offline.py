@@ -16,7 +16,7 @@ import runpy
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -32,6 +32,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.examples import offline_harness_accepts_example_values
 from tooling import provider_check
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -278,6 +279,101 @@ def _eks_cluster_outputs(mocks: PlatformMocks, args: MockResourceArgs) -> dict[s
     }
 
 
+Child = tuple[str, str, dict[str, Any]]
+
+
+def _present(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _arn_or_unknown(mocks: PlatformMocks, value: str) -> str:
+    return rpc.UNKNOWN if mocks.preview else value
+
+
+def _vpc_children(name: str, inputs: Mapping[str, Any], mocks: PlatformMocks) -> list[Child]:
+    """awsx creates `aws.ec2.Vpc(name, {...args, cidrBlock})` and one `aws.ec2.Subnet` per tier and
+    zone named `<name>-<tier>-<n>`, public ones mapping public IPs (pulumi-awsx awsx/ec2/vpc.ts)."""
+    tags = {"Name": name, **(inputs.get("tags") or {})}
+    vpc = _present(
+        {
+            "cidrBlock": inputs.get("cidrBlock"),
+            "enableDnsHostnames": inputs.get("enableDnsHostnames"),
+            "enableDnsSupport": inputs.get("enableDnsSupport"),
+            "tags": tags,
+        }
+    )
+    zones = len(inputs.get("availabilityZoneNames") or mocks.zones)
+    vpc_id = _arn_or_unknown(mocks, f"vpc-{name}")
+    subnets: list[Child] = [
+        (
+            "aws:ec2/subnet:Subnet",
+            f"{name}-{spec['name']}-{index + 1}",
+            {
+                "vpcId": vpc_id,
+                "mapPublicIpOnLaunch": str(spec.get("type", "")).lower() == "public",
+                "tags": {"Name": f"{name}-{spec['name']}-{index + 1}", **tags},
+            },
+        )
+        for spec in inputs.get("subnetSpecs") or []
+        for index in range(zones)
+    ]
+    return [("aws:ec2/vpc:Vpc", name, vpc), *subnets]
+
+
+def _eks_children(name: str, inputs: Mapping[str, Any], mocks: PlatformMocks) -> list[Child]:
+    """pulumi-eks creates, unless the program passes its own, a service role (`ServiceRole` ->
+    `aws.iam.Role("<name>-eksRole-role")`, nodejs/eks/servicerole.ts) and the cluster itself
+    (`aws.eks.Cluster("<name>-eksCluster")`, nodejs/eks/cluster/cluster.ts `createCore`) with the
+    component's inputs mapped as below; the engine checks these, not the component."""
+    role = f"{name}-eksRole-role"
+    key = inputs.get("encryptionConfigKeyArn")
+    cidrs = inputs.get("publicAccessCidrs")
+    subnets = [*(inputs.get("privateSubnetIds") or []), *(inputs.get("publicSubnetIds") or [])]
+    authentication = inputs.get("authenticationMode")
+    cluster = _present(
+        {
+            "name": inputs.get("name"),
+            "roleArn": _arn_or_unknown(mocks, f"arn:aws:iam::{ACCOUNT_ID}:role/{role}"),
+            "bootstrapSelfManagedAddons": inputs.get("bootstrapSelfManagedAddons", True),
+            "vpcConfig": _present(
+                {
+                    "subnetIds": inputs.get("subnetIds") or subnets,
+                    "endpointPrivateAccess": inputs.get("endpointPrivateAccess"),
+                    "endpointPublicAccess": inputs.get("endpointPublicAccess"),
+                    "publicAccessCidrs": cidrs,
+                }
+            ),
+            "version": inputs.get("version"),
+            "enabledClusterLogTypes": inputs.get("enabledClusterLogTypes"),
+            "tags": {"Name": f"{name}-eksCluster", **(inputs.get("tags") or {})},
+            "encryptionConfig": (
+                {"provider": {"keyArn": key}, "resources": ["secrets"]} if key else None
+            ),
+            "accessConfig": (
+                {
+                    "authenticationMode": authentication,
+                    "bootstrapClusterCreatorAdminPermissions": True,
+                }
+                if authentication
+                else None
+            ),
+            "upgradePolicy": inputs.get("upgradePolicy"),
+            "deletionProtection": inputs.get("deletionProtection"),
+        }
+    )
+    service_role: list[Child] = (
+        []
+        if inputs.get("serviceRole")
+        else [("aws:iam/role:Role", role, {"tags": dict(inputs.get("tags") or {})})]
+    )
+    return [*service_role, ("aws:eks/cluster:Cluster", f"{name}-eksCluster", cluster)]
+
+
+_REMOTE_CHILDREN: dict[str, Callable[[str, Mapping[str, Any], PlatformMocks], list[Child]]] = {
+    "awsx:ec2:Vpc": _vpc_children,
+    "eks:index:Cluster": _eks_children,
+}
+
 _REMOTE_OUTPUTS: dict[str, Callable[[PlatformMocks, MockResourceArgs], dict[str, Any]]] = {
     "awsx:ec2:Vpc": _vpc_outputs,
     "eks:index:Cluster": _eks_cluster_outputs,
@@ -496,7 +592,50 @@ class RecordingMonitor(MockMonitor):
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", state)
         outputs = json_format.MessageToDict(state_proto)
         self.records.append(_record(request, urn, id_ or "", checked, outputs))
+        children = _REMOTE_CHILDREN.get(request.type)
+        if children is not None:
+            provider = request.provider or request.providers.get("aws", "")
+            for type_, name, inputs in children(request.name, checked, self.platform_mocks):
+                self._add_child(urn, provider, type_, name, inputs)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=state_proto)
+
+    def _add_child(
+        self, parent: str, provider: str, type_: str, name: str, wire: dict[str, Any]
+    ) -> None:
+        """A resource a remote component creates in its own provider: invisible to the program,
+        but the engine checks it against every policy and AWS against every limit."""
+        urn = self.make_urn(parent, type_, name)
+        checked = provider_check.checked(type_, name, urn, wire, self._default_tags(provider))
+        args = MockResourceArgs(
+            typ=type_, name=name, inputs=rpc.deserialize_properties(_struct(checked))
+        )
+        id_, state = self.platform_mocks.new_resource(args)
+        state_proto = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", state)
+        self.records.append(
+            Resource(
+                urn=urn,
+                type=type_,
+                name=name,
+                inputs=dict(rpc.deserialize_properties(_struct(wire))),
+                checked_inputs=checked,
+                outputs=json_format.MessageToDict(state_proto),
+                id=id_ or "",
+                parent=parent,
+                provider=provider or None,
+                providers={},
+                custom=True,
+                remote=False,
+                protect=False,
+                retain_on_delete=False,
+                delete_before_replace=False,
+                dependencies=(),
+                property_dependencies={},
+                ignore_changes=(),
+                replace_on_changes=(),
+                aliases=(),
+            )
+        )
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         with _worker_loop_closed():
@@ -721,15 +860,22 @@ def run_stack(
     preview: bool = False,
     project: str = PROJECT,
     stack_name: str | None = None,
+    accept_example_values: bool = True,
 ) -> OfflineRun:
     """Run the whole program (`__main__.py`) for one stack's real config file; `project` and
-    `stack_name` run it as another project or stack would (names, not config)."""
+    `stack_name` run it as another project or stack would (names, not config).
+
+    The program refuses to update a stack whose file holds example values (example.com,
+    documentation CIDRs, ...). These runs deploy nothing, and the tests and the offline plan run
+    the stack files as they are, so the harness opts in to accepting them
+    (`accept_example_values`, a flag only this harness can set: see components/examples.py);
+    a test passes False to see the refusal `pulumi up` would give."""
     config = {**stack_config(stack, root), **(overrides or {})}
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     program = root / "__main__.py"
     return run_offline(
-        lambda: _run_main(program),
+        lambda: _run_main(program, accept_example_values),
         stack=stack_name or stack,
         config=config,
         project=project,
@@ -737,5 +883,6 @@ def run_stack(
     )
 
 
-def _run_main(program: Path) -> None:
-    runpy.run_path(str(program), run_name="__main__")
+def _run_main(program: Path, accept_example_values: bool) -> None:
+    with offline_harness_accepts_example_values() if accept_example_values else nullcontext():
+        runpy.run_path(str(program), run_name="__main__")

@@ -61,6 +61,7 @@ AUTONAME_OVERRIDES: dict[str, AutoName] = {
         "replicationGroupId", 40, lowercase=True
     ),
     "aws:eks/nodeGroup:NodeGroup": AutoName("nodeGroupName", 255),
+    "aws:cloudwatch/eventTarget:EventTarget": AutoName("targetId", 255),
 }
 
 # The real limit of a physical name where it is stricter than the provider's auto-name check:
@@ -68,6 +69,12 @@ AUTONAME_OVERRIDES: dict[str, AutoName] = {
 # internal/service/<service>/...), or the AWS API where nothing upstream checks. An explicit or
 # auto-generated name over it fails at preview (validation) or at create (API).
 NAME_LIMITS: dict[str, tuple[str, int]] = {
+    "aws:lb/targetGroup:TargetGroup": ("name", 32),  # elbv2/validate.go validTargetGroupName
+    "aws:iam/role:Role": ("name", 64),  # iam/role.go roleNameMaxLen
+    "aws:cloudwatch/eventRule:EventRule": ("name", 64),  # events/validate.go validateRuleName
+    "aws:cloudwatch/eventTarget:EventTarget": ("targetId", 64),  # events validateTargetID
+    "aws:s3/bucket:Bucket": ("bucket", 63),  # s3/bucket.go
+    "aws:sqs/queue:Queue": ("name", 80),  # sqs/queue.go, .fifo included
     "aws:lb/loadBalancer:LoadBalancer": ("name", 32),  # elbv2/validate.go validName
     "aws:iam/policy:Policy": ("name", 128),  # iam/policy.go policyNameMaxLen
     "aws:iam/rolePolicy:RolePolicy": ("name", 128),  # iam/role_policy.go
@@ -205,7 +212,7 @@ def name_problems(
         value = checked_inputs.get(rule.prop)
         if isinstance(value, str) and len(value) > rule.max_length:
             why = f"(auto-named) is {len(value)} characters; the provider refuses over {rule.max_length}"
-            problems.append(NameProblem(urn, token, rule.prop, value, why))
+            return [NameProblem(urn, token, rule.prop, value, why)]
     prop, limit = NAME_LIMITS.get(token, (rule.prop if rule else "name", 0))
     value = checked_inputs.get(prop)
     if not isinstance(value, str) or value == UNKNOWN:

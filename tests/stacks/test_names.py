@@ -90,3 +90,11 @@ def test_longer_project_or_stack_names_are_a_settings_error() -> None:
     assert f"project name {'p' * (MAX_PROJECT_LENGTH + 1)!r}" in message
     assert f"at most {MAX_PROJECT_LENGTH} are supported" in message
     assert f"stack name {'s' * (MAX_STACK_LENGTH + 1)!r}" in message
+
+
+def test_project_and_stack_names_aws_would_refuse_in_a_resource_name_are_a_settings_error() -> None:
+    with pytest.raises(SettingsError) as error:
+        parse_settings(project="Platform_X", stack="prod.1", region="eu-west-1", raw={})
+    message = str(error.value)
+    assert "project name 'Platform_X': use lower-case letters" in message
+    assert "stack name 'prod.1': use lower-case letters" in message
