@@ -58,7 +58,10 @@ pulumi-ready: install
 preview: pulumi-ready ## pulumi preview of STACK with the policy pack and its config.
 	pulumi preview -s $(STACK) --policy-pack policy --policy-pack-config policy/config.$(STACK).json
 
-up: pulumi-ready ## pulumi up of STACK with the policy pack and its config.
+# The program itself refuses to update a stack whose file holds example values; this guard says so
+# before the CLI previews and asks for confirmation.
+up: pulumi-ready ## pulumi up of STACK with the policy pack and its config (refuses example values).
+	$(BIN)/python -m tooling.plan $(STACK) --check-example-values
 	pulumi up -s $(STACK) --policy-pack policy --policy-pack-config policy/config.$(STACK).json
 
 destroy: pulumi-ready ## pulumi destroy of STACK (protected resources in staging/prod refuse).

@@ -13,8 +13,12 @@ import ipaddress
 import itertools
 import json
 import re
+import typing
+import unicodedata
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, TypeVar
 
 import pulumi
@@ -22,6 +26,7 @@ import pulumi.runtime.config as runtime_config
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -30,6 +35,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
+from components import examples
 from components.naming import MAX_PROJECT_LENGTH, MAX_STACK_LENGTH
 
 NAMESPACE = "platform"
@@ -39,6 +45,18 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2192, 2557, 2922, 3288, 3653)  # fmt: skip
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+# The regions of the commercial `aws` partition: the AWS Regions table of
+# docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html, and the same names as
+# the `pulumi_aws.Region` enum of pulumi-aws 7.51 without other partitions' (cn-, us-gov-, iso,
+# eusc-); a test keeps the two equal when pulumi-aws is upgraded. Opt-in regions must be enabled
+# for the account before use.
+AWS_REGIONS = ("af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2",
+               "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2",
+               "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6",
+               "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2",
+               "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3",
+               "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1",
+               "us-east-1", "us-east-2", "us-west-1", "us-west-2")  # fmt: skip
 
 
 class SettingsError(pulumi.RunError):
@@ -91,9 +109,121 @@ def _vpc_cidr(value: str) -> str:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError as error:
         raise ValueError(f"not a valid IPv4 CIDR block ({error})") from None
-    if not 16 <= network.prefixlen <= 20:
-        raise ValueError(f"prefix /{network.prefixlen} is outside the allowed /16 to /20")
+    problems = [
+        # AWS accepts /16 to /28; the program's subnet layout needs at least a /20.
+        f"prefix /{network.prefixlen} is outside the allowed /16 to /20"
+        if not 16 <= network.prefixlen <= 20
+        else None,
+        f"not in a private range ({', '.join(map(str, PRIVATE_VPC_RANGES))})"
+        if not any(network.subnet_of(r) for r in PRIVATE_VPC_RANGES)
+        else None,
+    ]
+    raise_problems(problems)
     return str(network)
+
+
+# The private ranges a VPC block may come from: RFC 1918 and the RFC 6598 shared space that the
+# Amazon VPC User Guide lists beside them ("VPC CIDR blocks", IPv4 VPC CIDR blocks:
+# docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html). AWS also takes publicly routable
+# blocks, which this program refuses: the addresses would be unreachable on the internet.
+PRIVATE_VPC_RANGES = tuple(
+    ipaddress.IPv4Network(block)
+    for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    # The system's tz database, else the tzdata package's (zoneinfo looks in both).
+    return frozenset(zoneinfo.available_timezones())
+
+
+def time_zone(value: str) -> str:
+    """Validator: an IANA time zone name (EventBridge Scheduler's scheduleExpressionTimezone)."""
+    zones = _time_zones()
+    if value not in zones:
+        close = difflib.get_close_matches(value, sorted(zones), n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]!r}?" if close else " such as 'Europe/Berlin' or 'UTC'"
+        if not zones:
+            hint = " (this machine has no IANA time zone database: pip install tzdata)"
+        raise ValueError(f"not an IANA time zone{hint}")
+    return value
+
+
+def aws_region(value: str | None) -> str | None:
+    """Validator: a region of the commercial AWS partition (AWS_REGIONS), or none."""
+    if value is not None and value not in AWS_REGIONS:
+        raise ValueError("not an AWS commercial region; one of " + ", ".join(sorted(AWS_REGIONS)))
+    return value
+
+
+# Kubernetes label syntax (kubernetes.io/docs/concepts/overview/working-with-objects/labels/
+# #syntax-and-character-set): a key is an optional DNS subdomain prefix (at most 253 characters)
+# and '/', then a name of at most 63 characters; a value is empty or a name-like string of at most
+# 63 characters.
+_LABEL_NAME = re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _label_key_problem(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (len(prefix) > 253 or not _LABEL_PREFIX.match(prefix)):
+        return f"label key {key!r}: the prefix must be a lower-case DNS subdomain of at most 253 characters"
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        return (
+            f"label key {key!r}: the name must be 1 to 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def kubernetes_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Validator: label keys and values that the Kubernetes API accepts."""
+    problems = [_label_key_problem(key) for key in labels]
+    problems += [
+        f"label {key}: value {value!r} must be empty or 1 to 63 letters, digits, '-', '_' or '.', "
+        "starting and ending with a letter or digit"
+        for key, value in labels.items()
+        if value and (len(value) > 63 or not _LABEL_NAME.match(value))
+    ]
+    raise_problems(problems)
+    return labels
+
+
+# AWS tag rules (Tagging AWS resources, "Tag naming limits and requirements":
+# docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html; the same in the EC2 and Batch API
+# references): keys 1-128 and values 0-256 Unicode characters; letters, digits, spaces and
+# + - = . _ : / @; the prefix aws: (any case) is reserved for AWS.
+_TAG_SYMBOLS = frozenset("+-=._:/@")
+
+
+def _tag_problem(text: str, what: str, limit: int) -> str | None:
+    if len(text) > limit:
+        return f"{len(text)} characters; a tag {what} holds at most {limit}"
+    if text.lower().startswith("aws:"):
+        return f"the prefix 'aws:' is reserved for AWS in tag {what}s"
+    bad = sorted(
+        {
+            c
+            for c in text
+            if c not in _TAG_SYMBOLS and unicodedata.category(c)[0] not in ("L", "N", "Z")
+        }
+    )
+    if bad:
+        return f"{', '.join(map(repr, bad))} is not allowed in a tag {what} (letters, digits, spaces and + - = . _ : / @)"
+    return None
+
+
+def tag_value(value: str) -> str:
+    """Validator: a value AWS accepts for a tag."""
+    raise_problems([_tag_problem(value, "value", 256)])
+    return value
+
+
+def tag_key(value: str) -> str:
+    """Validator: a key AWS accepts for a tag."""
+    raise_problems(["a tag key cannot be empty" if not value else _tag_problem(value, "key", 128)])
+    return value
 
 
 class Section(BaseModel):
@@ -162,10 +292,11 @@ def fargate_problem(cpu: int, memory: int, *, cpu_text: str, memory_key: str) ->
 
 
 def raise_problems(problems: list[str | None]) -> None:
-    """A model validator's ending: one ValueError listing every problem found, if any."""
+    """A model validator's ending: one ValueError listing every problem found, if any, one per
+    line (the loader reports each line as a problem of its own)."""
     found = [problem for problem in problems if problem]
     if found:
-        raise ValueError("; ".join(found))
+        raise ValueError("\n".join(found))
 
 
 def ordered(values: dict[str, float]) -> str | None:
@@ -227,13 +358,18 @@ _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 
 
 def _secret_references(values: dict[str, str]) -> dict[str, str]:
-    for name, arn in values.items():
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"{name!r} is not an environment variable name")
-        if not _SECRET_ARN.match(arn):
-            raise ValueError(
-                f"{name}: {arn!r} is not a Secrets Manager secret or SSM parameter ARN"
-            )
+    # The value is never repeated: what was pasted here instead of an ARN may be the secret itself.
+    raise_problems(
+        [
+            f"{name!r} is not an environment variable name" if not _ENV_NAME.match(name) else None
+            for name in values
+        ]
+        + [
+            f"{name}: the value (not shown) is not a Secrets Manager secret or SSM parameter ARN"
+            for name, arn in values.items()
+            if not _SECRET_ARN.match(arn)
+        ]
+    )
     return values
 
 
@@ -278,9 +414,38 @@ class ScheduledTaskSettings(Section):
     expression: Annotated[str, AfterValidator(_schedule_expression)] = Field(
         description="EventBridge Scheduler expression: cron(m h dom mon dow y) or rate(n unit)."
     )
-    timezone: str = Field("UTC", description="IANA time zone the cron expression is read in.")
+    timezone: Annotated[str, AfterValidator(time_zone)] = Field(
+        "UTC", description="IANA time zone the cron expression is read in."
+    )
     command: Annotated[list[str], Field(min_length=1)] = Field(
         description="Command the job's container runs instead of the image's default."
+    )
+
+
+def _health_command(value: list[str]) -> list[str]:
+    if len(value) < 2 or value[0] not in ("CMD", "CMD-SHELL"):
+        raise ValueError("must start with CMD or CMD-SHELL followed by the command")
+    return value
+
+
+class ContainerHealthCheckSettings(Section):
+    """`platform:service.containerHealthCheck`: a command ECS runs inside the container. The
+    ranges are those of the ECS HealthCheck API (docs.aws.amazon.com/AmazonECS/latest/APIReference/
+    API_HealthCheck.html: interval 5-300 s, timeout 2-60 s, retries 1-10, startPeriod 0-300 s)."""
+
+    command: Annotated[list[str], AfterValidator(_health_command)] = Field(
+        description="[CMD, exe, args...] or [CMD-SHELL, 'shell line']; it needs its tools in the "
+        "image (python:*-slim has no curl or wget)."
+    )
+    interval: Annotated[int, between(5, 300)] = Field(30, description="Seconds between checks.")
+    timeout: Annotated[int, between(2, 60)] = Field(
+        5, description="Seconds a check may take before it counts as failed."
+    )
+    retries: Annotated[int, between(1, 10)] = Field(
+        3, description="Consecutive failures before the container is unhealthy."
+    )
+    start_period: Annotated[int, between(0, 300)] = Field(
+        60, description="Seconds after start during which failures are not counted."
     )
 
 
@@ -301,7 +466,12 @@ class ServiceSettings(Section):
         8080, description="Port the container listens on."
     )
     health_check_path: Annotated[str, Field(pattern=r"^/\S*$")] = Field(
-        "/", description="HTTP path the load balancer and the container health check probe."
+        "/", description="HTTP path the load balancer's target group health check probes."
+    )
+    container_health_check: ContainerHealthCheckSettings | None = Field(
+        None,
+        description="Container health check command; none by default (the load balancer's "
+        "check decides, and the image needs no curl or wget).",
     )
     environment: Annotated[dict[str, str], AfterValidator(_environment)] = Field(
         default_factory=dict, description="Plain environment variables (never secrets)."
@@ -383,19 +553,132 @@ class ServiceSettings(Section):
 
 # --- database -------------------------------------------------------------------------------------
 
-_PG_VERSION = re.compile(r"^(1[3-7])\.(\d{1,2})$")
-# The first minor of each major that lets Serverless v2 scale to 0 ACU and pause.
-_AUTO_PAUSE_SINCE = {13: 15, 14: 12, 15: 7, 16: 3, 17: 4}
-_WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
-_WEEKLY_WINDOW = re.compile(
-    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
-)
+# Aurora version policy: the cluster pins the major only ("16"). RDS creates it at that major's
+# default minor (docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/
+# Aurora.VersionPolicy.Versioning.html, "Default Amazon Aurora versions") and applies minor
+# upgrades in the maintenance window; the provider keeps "16" in state while engineVersionActual
+# moves on (terraform-provider-aws internal/service/rds/engine_version.go, compareActualEngineVersion),
+# so no `up` ever asks RDS to go back to an older minor ("Cannot upgrade aurora-postgresql from 12.8
+# to 12.4": ministryofjustice/cloud-platform-environments#7615). Major-only versions are accepted by
+# the API (aws-cloudformation/cfn-lint#3976).
+# Majors in Aurora standard support, read 2026-11-27: 13 left it on 2026-02-28 and 14 leaves it on
+# 2027-02-28 (AWS notices quoted in aws-samples/aws-fault-injection-simulator-workshop-v2#177 and
+# guardian/giant#850); 18 is offered since mid-2026 (endoflife-date/endoflife.date#10302; the
+# describe-db-engine-versions catalog of 2026-08-06 in ministackorg/ministack lists 14.x to 18.x,
+# no plain 16.6 any more). Re-check docs.aws.amazon.com/AmazonRDS/latest/AuroraPostgreSQLReleaseNotes/
+# aurorapostgresql-release-calendar.html when a major leaves standard support.
+AURORA_POSTGRESQL_MAJORS = ("14", "15", "16", "17", "18")
+_PAST_STANDARD_SUPPORT = {"11": "2024-02-29", "12": "2025-02-28", "13": "2026-02-28"}
+_PG_VERSION = re.compile(r"^(\d{1,2})(?:\.(\d{1,2}))?$")
+# The first minor of each major that lets Serverless v2 scale to 0 ACU and pause; the default
+# minors of every offered major are past it, so this only explains a (rejected) minor pin.
+_AUTO_PAUSE_SINCE = {13: 15, 14: 12, 15: 7, 16: 3, 17: 4, 18: 0}
+# RDS windows (ModifyDBCluster PreferredBackupWindow / PreferredMaintenanceWindow): hh24:mi-hh24:mi
+# and ddd:hh24:mi-ddd:hh24:mi in UTC, each at least 30 minutes, and they must not conflict
+# (docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html).
+_TIME = r"([01]\d|2[0-3]):([0-5]\d)"
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY = f"({'|'.join(_DAYS)})"
+_TIME_OF_DAY = re.compile(f"^{_TIME}$")
+_WINDOW = re.compile(f"^{_TIME}-{_TIME}$")
+_WEEKLY_WINDOW = re.compile(f"^{_DAY}:{_TIME}-{_DAY}:{_TIME}$")
+_DAY_MINUTES, _WEEK_MINUTES, _MIN_WINDOW_MINUTES = 1440, 10080, 30
+# AWS Backup may start a scheduled job up to start_window minutes late; the provider's default is
+# 60 (terraform-provider-aws internal/service/backup/plan.go) and StartWindowMinutes "must be at
+# least 60 minutes" (AWS Backup API, BackupRuleInput). The plan sets it explicitly.
+AWS_BACKUP_START_WINDOW = 60
+AWS_BACKUP_COMPLETION_WINDOW = 180
 
 
 def _pg_version(value: str) -> str:
-    if not _PG_VERSION.match(value):
-        raise ValueError("not an Aurora PostgreSQL engine version: major 13 to 17, such as 16.6")
+    found = _PG_VERSION.match(value)
+    if not found:
+        raise ValueError(
+            "not an Aurora PostgreSQL engine version: a major version "
+            f"({', '.join(AURORA_POSTGRESQL_MAJORS)}), such as '16'"
+        )
+    major = found[1]
+    if major in _PAST_STANDARD_SUPPORT:
+        raise ValueError(
+            f"Aurora PostgreSQL {major} is past Aurora standard support (ended "
+            f"{_PAST_STANDARD_SUPPORT[major]}): a new cluster is enrolled in paid RDS Extended "
+            f"Support; use {', '.join(AURORA_POSTGRESQL_MAJORS)}"
+        )
+    if major not in AURORA_POSTGRESQL_MAJORS:
+        raise ValueError(
+            f"Aurora PostgreSQL offers the majors {', '.join(AURORA_POSTGRESQL_MAJORS)} "
+            "in standard support"
+        )
     return value
+
+
+def _version_text(value: object) -> object:
+    # `engineVersion: 16` unquoted in YAML arrives as a number; a float (16.10) is not trusted.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+PgVersion = Annotated[str, BeforeValidator(_version_text), AfterValidator(_pg_version)]
+
+
+def _minutes(hours: str, minutes: str) -> int:
+    return int(hours) * 60 + int(minutes)
+
+
+def _daily_span(value: str) -> tuple[int, int]:
+    """(start, length) in minutes of a daily window on the day's clock."""
+    found = _WINDOW.match(value)
+    if not found:
+        raise ValueError("not a daily window hh24:mi-hh24:mi (UTC), such as 02:00-03:00")
+    start = _minutes(found[1], found[2])
+    return start, (_minutes(found[3], found[4]) - start) % _DAY_MINUTES
+
+
+def _weekly_span(value: str) -> tuple[int, int]:
+    """(start, length) in minutes of a weekly window on the week's clock (Monday 00:00 is 0)."""
+    found = _WEEKLY_WINDOW.match(value)
+    if not found:
+        raise ValueError(
+            "not a weekly window ddd:hh24:mi-ddd:hh24:mi (UTC), days mon to sun, such as "
+            "sun:03:30-sun:04:30"
+        )
+    start = _DAYS.index(found[1]) * _DAY_MINUTES + _minutes(found[2], found[3])
+    end = _DAYS.index(found[4]) * _DAY_MINUTES + _minutes(found[5], found[6])
+    return start, (end - start) % _WEEK_MINUTES
+
+
+def _long_enough(span: tuple[int, int]) -> None:
+    if span[1] < _MIN_WINDOW_MINUTES:
+        raise ValueError(f"{span[1]} minutes long; RDS needs at least {_MIN_WINDOW_MINUTES}")
+
+
+def _daily_window(value: str) -> str:
+    _long_enough(_daily_span(value))
+    return value
+
+
+def _weekly_window(value: str) -> str:
+    _long_enough(_weekly_span(value))
+    return value
+
+
+def _time_of_day(value: str) -> str:
+    if not _TIME_OF_DAY.match(value):
+        raise ValueError("not a time of day hh24:mi (UTC), such as 05:00")
+    return value
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int], period: int) -> bool:
+    """Whether two half-open spans (start, length) overlap on a clock of `period` minutes, so
+    either may run past midnight or past the end of the week."""
+    return (b[0] - a[0]) % period < a[1] or (a[0] - b[0]) % period < b[1]
+
+
+def _overlaps_weekly(daily: tuple[int, int], weekly: tuple[int, int]) -> bool:
+    """Whether a span that recurs every day overlaps a weekly span on any day."""
+    return any(
+        _overlap((day * _DAY_MINUTES + daily[0], daily[1]), weekly, _WEEK_MINUTES)
+        for day in range(7)
+    )
 
 
 def _acu(value: float) -> float:
@@ -412,8 +695,10 @@ class DatabaseMode(enum.StrEnum):
 class DatabaseSettings(Section):
     """`platform:database`."""
 
-    engine_version: Annotated[str, AfterValidator(_pg_version)] = Field(
-        "16.6", description="Aurora PostgreSQL engine version (major.minor), pinned."
+    engine_version: PgVersion = Field(
+        "16",
+        description="Aurora PostgreSQL major version (14 to 18), pinned; AWS applies the minor "
+        "upgrades in the maintenance window (see the Aurora version policy in README.md).",
     )
     mode: DatabaseMode = Field(DatabaseMode.SERVERLESS, description="serverless or provisioned.")
     min_capacity: Annotated[float, AfterValidator(_acu)] = Field(
@@ -441,11 +726,15 @@ class DatabaseSettings(Section):
     backup_retention_days: Annotated[int, between(1, 35)] = Field(
         30, description="Automated backup retention."
     )
-    backup_window: Annotated[str, Field(pattern=_WINDOW.pattern)] = Field(
-        "02:00-03:00", description="Daily backup window, UTC (hh:mm-hh:mm)."
+    backup_window: Annotated[str, AfterValidator(_daily_window)] = Field(
+        "02:00-03:00",
+        description="Daily RDS backup window, UTC (hh24:mi-hh24:mi), at least 30 minutes, never "
+        "overlapping the maintenance window.",
     )
-    maintenance_window: Annotated[str, Field(pattern=_WEEKLY_WINDOW.pattern)] = Field(
-        "sun:03:30-sun:04:30", description="Weekly maintenance window, UTC (ddd:hh:mm-ddd:hh:mm)."
+    maintenance_window: Annotated[str, AfterValidator(_weekly_window)] = Field(
+        "sun:03:30-sun:04:30",
+        description="Weekly maintenance window, UTC (ddd:hh24:mi-ddd:hh24:mi), at least 30 "
+        "minutes; minor version upgrades are applied in it.",
     )
     slow_query_ms: Annotated[int, between(50, 60000)] = Field(
         500, description="Statements slower than this are logged."
@@ -465,29 +754,115 @@ class DatabaseSettings(Section):
     backup_copy_region: Annotated[str | None, Field(pattern=_REGION.pattern)] = Field(
         None, description="With a region: AWS Backup daily plan with a copy to that region."
     )
+    aws_backup_start: Annotated[str, AfterValidator(_time_of_day)] = Field(
+        "05:00",
+        description="Daily AWS Backup job start, UTC (hh24:mi), with backupCopyRegion; the job "
+        f"may start up to {AWS_BACKUP_START_WINDOW} minutes later, and that start window may "
+        "overlap neither the backup nor the maintenance window.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DatabaseSettings:
-        major, minor = (int(part) for part in self.engine_version.split("."))
+        major, _, minor_text = self.engine_version.partition(".")
+        minor = int(minor_text) if minor_text else None
+        since = _AUTO_PAUSE_SINCE[int(major)]
         problems = [
             ordered({"minCapacity": self.min_capacity, "maxCapacity": self.max_capacity}),
-            f"minCapacity 0 (auto-pause) needs engine version {major}.{_AUTO_PAUSE_SINCE[major]} or newer"
+            f"engineVersion = {self.engine_version!r}: pins a minor version, which the automatic "
+            "minor upgrades overtake (a later `up` would then ask RDS to downgrade, which it "
+            f"rejects); set the major only, such as {major!r}"
+            if minor is not None
+            else None,
+            f"minCapacity 0 (auto-pause) needs engine version {major}.{since} or newer"
             if self.mode is DatabaseMode.SERVERLESS
             and self.min_capacity == 0
-            and minor < _AUTO_PAUSE_SINCE[major]
+            and minor is not None
+            and minor < since
             else None,
             ordered({"readerMin": self.reader_min, "readerMax": self.reader_max})
             if self.reader_autoscaling
             else None,
+            *self._window_problems(),
         ]
         raise_problems(problems)
         return self
+
+    def _window_problems(self) -> list[str]:
+        backup, maintenance = _daily_span(self.backup_window), _weekly_span(self.maintenance_window)
+        problems: list[str] = []
+        if _overlaps_weekly(backup, maintenance):
+            problems.append(
+                f"backupWindow {self.backup_window!r} overlaps maintenanceWindow "
+                f"{self.maintenance_window!r} (RDS rejects windows that conflict)"
+            )
+        if self.backup_copy_region:
+            hours, _, minutes = self.aws_backup_start.partition(":")
+            start = _minutes(hours, minutes)
+            job = (start, AWS_BACKUP_START_WINDOW)
+            latest = (start + AWS_BACKUP_START_WINDOW) % _DAY_MINUTES
+            starts = (
+                f"awsBackupStart {self.aws_backup_start!r}: AWS Backup may start the job from "
+                f"{self.aws_backup_start} to {latest // 60:02d}:{latest % 60:02d} UTC (its "
+                f"{AWS_BACKUP_START_WINDOW}-minute start window), which overlaps"
+            )
+            if _overlap(job, backup, _DAY_MINUTES):
+                problems.append(f"{starts} backupWindow {self.backup_window!r}")
+            if _overlaps_weekly(job, maintenance):
+                problems.append(f"{starts} maintenanceWindow {self.maintenance_window!r}")
+        return problems
 
 
 # --- pipeline -------------------------------------------------------------------------------------
 
 BATCH_VCPUS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$")
+# The results prefix is written into a Step Functions intrinsic string: no quotes or braces.
+_RESULTS_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$")
+# What the state machine passes to every job (AWS Batch parameter substitution, `Ref::<name>`).
+JOB_PARAMETERS = ("bucket", "key", "source", "destination")
+# The AWS CLI v2 image (entrypoint `aws`), pinned: tag 2.31.23 exists on ECR Public
+# (public.ecr.aws/aws-cli/aws-cli, also pinned by digest in public repositories); AWS CLI User
+# Guide, "Run the official Amazon ECR Public or Docker images for the AWS CLI".
+DEFAULT_JOB_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.31.23"
+# `aws s3 cp` between buckets is a server-side copy; metadata-directive keeps content type and
+# metadata with HeadObject only (no tagging calls, so no tagging permissions).
+DEFAULT_JOB_COMMAND = (
+    "s3",
+    "cp",
+    "Ref::source",
+    "Ref::destination",
+    "--copy-props",
+    "metadata-directive",
+    "--only-show-errors",
+)
+
+
+def _full_image(value: str) -> str:
+    # The pipeline has no repository of its own: a bare tag would name nothing.
+    last = value.rsplit("/", 1)[-1]
+    if "/" not in value or not _REFERENCE.match(value) or not (":" in last or "@" in last):
+        raise ValueError("not a full image reference with a tag or digest (registry/name:tag)")
+    return value
+
+
+def _job_command(values: list[str]) -> list[str]:
+    # AWS Batch documents substitution of whole arguments ("Ref::inputfile"), nothing inside one.
+    problems = []
+    for value in values:
+        if "Ref::" not in value:
+            continue
+        name = value.removeprefix("Ref::")
+        if not value.startswith("Ref::") or "Ref::" in name:
+            problems.append(f"{value!r}: a placeholder must be a whole argument")
+        elif name not in JOB_PARAMETERS:
+            allowed = ", ".join(f"Ref::{p}" for p in JOB_PARAMETERS[:-1])
+            problems.append(
+                f"{value} is not passed by the state machine; use {allowed} or "
+                f"Ref::{JOB_PARAMETERS[-1]}"
+            )
+    if problems:
+        raise ValueError("; ".join(problems))
+    return values
 
 
 class ComputeOrder(enum.StrEnum):
@@ -500,13 +875,24 @@ class ComputeOrder(enum.StrEnum):
 class PipelineSettings(Section):
     """`platform:pipeline`."""
 
-    image: Annotated[str, AfterValidator(_image)] = Field(
-        "public.ecr.aws/docker/library/python:3.12-slim",
-        description="Job image: a full reference (registry/name:tag or @sha256:...).",
+    image: Annotated[str, AfterValidator(_full_image)] = Field(
+        DEFAULT_JOB_IMAGE,
+        description="Job image: a full reference (registry/name:tag or @sha256:...). Default: "
+        "the AWS CLI, which copies each upload to the results prefix.",
     )
-    command: Annotated[list[str], Field(min_length=1)] = Field(
-        default_factory=lambda: ["python", "-m", "pipeline.process", "Ref::bucket", "Ref::key"],
-        description="Job command; Ref::bucket and Ref::key receive the uploaded object.",
+    command: Annotated[list[str], Field(min_length=1), AfterValidator(_job_command)] = Field(
+        default_factory=lambda: list(DEFAULT_JOB_COMMAND),
+        description="Job command (the image's CMD; arguments of `aws` for the default image). "
+        "Whole-argument placeholders: Ref::bucket, Ref::key (the upload), Ref::source "
+        "(s3://bucket/key) and Ref::destination (s3://results/<resultsPrefix><key>).",
+    )
+    results_prefix: Annotated[str, Field(pattern=_RESULTS_PREFIX.pattern)] = Field(
+        "processed/", description="Ref::destination lies under this prefix of the results bucket."
+    )
+    scratch_gib: Annotated[int, between(21, 200)] | None = Field(
+        None,
+        description="Fargate ephemeral storage in GiB (21-200) behind the writable /tmp; "
+        "None keeps the Fargate default of 20 GiB.",
     )
     vcpu: Annotated[float, one_of(BATCH_VCPUS)] = Field(1.0, description="vCPUs per job.")
     memory: int = Field(2048, description="MiB per job; with vcpu, a Fargate combination.")
@@ -654,6 +1040,54 @@ def _public_cidrs(values: list[str]) -> list[str]:
     return values
 
 
+# Sources admitted to the private API endpoint. Security group IDs are "sg-" and 8 or 17
+# lower-case hex characters (docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html).
+_SECURITY_GROUP_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+_API_ACCESS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# The private endpoint is reached from the VPC or a network connected to it (VPN, peering, transit
+# gateway), so only private addresses can arrive: RFC 1918 and the RFC 6598 shared space.
+_PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(block)
+    for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+# Each source is one inbound rule on the cluster security group (default quota: 60 inbound rules
+# per security group, docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html).
+_MAX_API_SOURCES = 20
+
+
+def _api_access_name(value: str) -> str:
+    if not _API_ACCESS_NAME.match(value):
+        raise ValueError(
+            f"{value!r}: names are lower-case letters, digits and '-', starting with a letter, "
+            "up to 32 characters (each names its security group rule)"
+        )
+    return value
+
+
+def _security_group_id(value: str) -> str:
+    if not _SECURITY_GROUP_ID.match(value):
+        raise ValueError("not a security group ID (sg- and 8 or 17 hex characters)")
+    return value
+
+
+def _private_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"not an IPv4 CIDR block ({error})") from None
+    if network.prefixlen == 0:
+        raise ValueError("admits every address: list the private CIDR of the runner or VPN")
+    if not any(network.subnet_of(block) for block in _PRIVATE_RANGES):
+        raise ValueError(
+            "not a private range; the private endpoint is reached only from the VPC or a "
+            f"connected network: use a block inside {', '.join(map(str, _PRIVATE_RANGES))}"
+        )
+    return str(network)
+
+
+ApiAccessName = Annotated[str, AfterValidator(_api_access_name)]
+
+
 class NodeGroupSettings(Section):
     """One managed node group in `platform:kubernetes.nodeGroups`."""
 
@@ -670,7 +1104,7 @@ class NodeGroupSettings(Section):
     disk_size_gib: Annotated[int, between(20, 16384)] = Field(
         50, description="Encrypted gp3 root volume per node, in GiB."
     )
-    labels: dict[str, str] = Field(
+    labels: Annotated[dict[str, str], AfterValidator(kubernetes_labels)] = Field(
         default_factory=dict, description="Kubernetes labels on every node of the group."
     )
     max_unavailable_percent: Annotated[int, between(1, 100)] = Field(
@@ -722,6 +1156,22 @@ class KubernetesSettings(Section):
     admin_role_arns: Annotated[list[str], all_match(_ROLE_ARN, "IAM role ARNs")] = Field(
         default_factory=list,
         description="IAM roles given cluster-admin through access entries.",
+    )
+    api_access_security_groups: Annotated[
+        dict[ApiAccessName, Annotated[str, AfterValidator(_security_group_id)]],
+        Field(max_length=_MAX_API_SOURCES),
+    ] = Field(
+        default_factory=dict,
+        description="Security groups (by a name of your choice) admitted to the private API "
+        "endpoint on 443, such as a deploy runner's in this VPC or a peered one.",
+    )
+    api_access_cidrs: Annotated[
+        dict[ApiAccessName, Annotated[str, AfterValidator(_private_cidr)]],
+        Field(max_length=_MAX_API_SOURCES),
+    ] = Field(
+        default_factory=dict,
+        description="Private CIDRs (by a name of your choice) admitted to the private API "
+        "endpoint on 443, such as a VPN's or a connected network's.",
     )
     node_groups: Annotated[dict[str, NodeGroupSettings], Field(min_length=1)] = Field(
         default_factory=lambda: {"general": NodeGroupSettings.model_validate({})},
@@ -877,10 +1327,10 @@ class CiAccessSettings(Section):
 class StackConfig(Section):
     """Every `platform:` key of a stack file."""
 
-    owner: Annotated[str, Field(min_length=1)] = Field(
+    owner: Annotated[str, Field(min_length=1), AfterValidator(tag_value)] = Field(
         "platform-team", description="Owner tag on every resource."
     )
-    cost_center: Annotated[str, Field(min_length=1)] = Field(
+    cost_center: Annotated[str, Field(min_length=1), AfterValidator(tag_value)] = Field(
         "unassigned", description="CostCenter tag on every resource."
     )
     log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = Field(
@@ -927,19 +1377,28 @@ class StackConfig(Section):
     @model_validator(mode="after")
     def _production_rules(self) -> StackConfig:
         # protectData marks a stack that holds data worth keeping: prod and staging.
-        if self.service.origin_only and not (
-            self.static_site.enabled and self.static_site.api_origin
-        ):
-            raise ValueError(
+        # Every rule names the keys it reads, so the loader can tell a rule's finding from one
+        # caused by a default standing in for an invalid value (see _model_level_problems).
+        backup_region = self.database.backup_copy_region
+        raise_problems(
+            [
                 "service.originOnly: the load balancer would admit only CloudFront, but no "
                 "distribution routes to it; set staticSite.enabled and staticSite.apiOrigin true"
-            )
-        if self.protect_data and self.kubernetes.open_to_internet:
-            raise ValueError(
+                if self.service.origin_only
+                and not (self.static_site.enabled and self.static_site.api_origin)
+                else None,
                 "kubernetes.publicAccessCidrs: 0.0.0.0/0 opens the cluster API to the whole "
                 "internet, which a stack with protectData true may not do; list your VPN or "
                 "office CIDRs, or turn endpointPublicAccess off"
-            )
+                if self.protect_data and self.kubernetes.open_to_internet
+                else None,
+                # Checked here until DatabaseSettings.backupCopyRegion carries the aws_region
+                # validator itself.
+                f"database.backupCopyRegion = {backup_region!r}: not an AWS commercial region"
+                if backup_region is not None and backup_region not in AWS_REGIONS
+                else None,
+            ]
+        )
         return self
 
 
@@ -951,51 +1410,223 @@ class Settings:
     stack: str
     region: str
     config: StackConfig
+    # Top-level keys (without namespace) whose values Pulumi holds as secrets: never shown.
+    secret_keys: frozenset[str] = frozenset()
 
 
 # --- loading --------------------------------------------------------------------------------------
 
 
 def load_settings() -> Settings:
-    """Read and validate the current stack's configuration."""
-    return parse_settings(
+    """Read and validate the current stack's configuration. An update (`pulumi up`) of a stack
+    whose file still holds example values stops here; a preview only warns."""
+    settings = parse_settings(
         project=pulumi.get_project(),
         stack=pulumi.get_stack(),
         region=pulumi.Config("aws").get("region"),
         raw=_read_namespace(NAMESPACE),
+        secret_keys=_secret_names(NAMESPACE),
     )
+    found = examples.example_values(settings)
+    if found and pulumi.runtime.is_dry_run():
+        pulumi.log.warn(examples.warning(settings.stack, found))
+    elif found and not examples.accepted_by_offline_harness():
+        raise SettingsError(examples.refusal(settings.stack, found))
+    return settings
 
 
 def parse_settings(
-    *, project: str, stack: str, region: str | None, raw: Mapping[str, object]
+    *,
+    project: str,
+    stack: str,
+    region: str | None,
+    raw: Mapping[str, object],
+    secret_keys: frozenset[str] = frozenset(),
 ) -> Settings:
-    """Validate raw config values (camelCase keys without namespace); raise one SettingsError."""
+    """Validate raw config values (camelCase keys without namespace); raise one SettingsError.
+    Values under `secret_keys` (and secret references) never appear in it."""
     problems = _name_length_problems(project, stack)
     if not region:
         problems.append("aws:region: not set; run `pulumi config set aws:region <region>`")
     elif not _REGION.match(region):
         problems.append(f"aws:region = {region!r}: not an AWS region name such as 'eu-west-1'")
+    elif region not in AWS_REGIONS:
+        problems.append(f"aws:region = {region!r}: not an AWS commercial region")
     config: StackConfig | None = None
     try:
         config = StackConfig.model_validate(dict(raw))
     except ValidationError as error:
-        problems.extend(_describe(detail) for detail in error.errors())
+        errors = error.errors()
+        problems.extend(line for d in errors for line in _describe(d, secret_keys))
+        failed = [d["loc"] for d in errors]
+        problems.extend(
+            line
+            for loc, message in _rules_hidden_by(StackConfig, dict(raw), failed)
+            for line in _rule_lines(loc, message)
+        )
     if problems or config is None or region is None:
-        raise SettingsError(_summary(stack, problems))
-    return Settings(project=project, stack=stack, region=region, config=config)
+        raise SettingsError(_scrub(_summary(stack, problems), raw, secret_keys))
+    return Settings(
+        project=project, stack=stack, region=region, config=config, secret_keys=secret_keys
+    )
+
+
+Loc = tuple[int | str, ...]
+# Settings that hold references to secrets; a wrong value there may be the secret itself.
+SECRET_PATHS: tuple[Loc, ...] = (("service", "secrets"),)
+
+
+def _is_secret(loc: Loc, secret_keys: frozenset[str]) -> bool:
+    return bool(loc) and (loc[0] in secret_keys or any(loc[: len(p)] == p for p in SECRET_PATHS))
+
+
+def _scrub(text: str, raw: Mapping[str, object], secret_keys: frozenset[str]) -> str:
+    """`text` with every secret string (of 4 characters or more) replaced by [secret]."""
+    secrets = [raw.get(key) for key in secret_keys]
+    secrets += [_at(raw, path) for path in SECRET_PATHS]
+    for secret in sorted(_strings(secrets), key=len, reverse=True):
+        text = text.replace(secret, examples.SECRET_SHOWN_AS)
+    return text
+
+
+def _at(raw: object, path: Loc) -> object:
+    for part in path:
+        raw = raw.get(part) if isinstance(raw, dict) else None
+    return raw
+
+
+def _strings(value: object) -> set[str]:
+    if isinstance(value, str):
+        return {value} if len(value) >= 4 else set()
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return {text for item in value for text in _strings(item)}
+    return set()
+
+
+def _rules_hidden_by(
+    model: type[BaseModel], raw: object, failed: list[Loc]
+) -> list[tuple[Loc, str]]:
+    """The findings of model rules that pydantic skipped because a field (or section) under them
+    failed: each model is validated again without the failed values, so defaults stand in, and a
+    finding that names a failed key is dropped (a rule's message names the keys it reads), since
+    it would judge a default rather than the value given. Locations relative to `model`."""
+    failed_here = {loc[0] for loc in failed if loc}
+    if not isinstance(raw, dict) or not failed_here:
+        return []
+    found = [((), message) for message in _own_rule_findings(model, raw, failed)]
+    fields = {field.alias or name: field.annotation for name, field in model.model_fields.items()}
+    for key in sorted(failed_here, key=str):
+        inner = [loc[1:] for loc in failed if loc[:1] == (key,)]
+        section, keyed = _section_of(fields.get(str(key)))
+        value = raw.get(key)
+        if section is not None and not keyed:
+            found += [((key, *loc), m) for loc, m in _rules_hidden_by(section, value, inner)]
+        elif section is not None and isinstance(value, dict):
+            for name in sorted({loc[0] for loc in inner if loc}, key=str):
+                below = [loc[1:] for loc in inner if loc[:1] == (name,)]
+                found += [
+                    ((key, name, *loc), m)
+                    for loc, m in _rules_hidden_by(section, value.get(name), below)
+                ]
+    return found
+
+
+def _own_rule_findings(
+    model: type[BaseModel], raw: dict[str, object], failed: list[Loc]
+) -> list[str]:
+    """The model's own rules, judged with the failed values removed (a failed value inside a
+    list or a section removes the list or section as a whole when it must)."""
+    paths = [_field_path(loc) for loc in failed]
+    for _ in range(8):  # each round removes what a default made fail; a few rounds suffice
+        try:
+            model.model_validate(_without(raw, paths))
+            return []
+        except ValidationError as error:
+            errors = error.errors()
+        messages = [d["msg"].removeprefix("Value error, ") for d in errors if not d["loc"]]
+        if messages:
+            dotted = [".".join(map(str, path)) for path in paths]
+            return [
+                line
+                for message in messages
+                for line in message.splitlines()
+                if not any(_names(line, key) for key in dotted)
+            ]
+        more = [path for d in errors if (path := _field_path(d["loc"])) not in paths]
+        if not more:
+            return []
+        paths += more
+    return []
+
+
+def _field_path(loc: Loc) -> Loc:
+    """The settings path of a location, cut before the first list index."""
+    cut = next((i for i, part in enumerate(loc) if isinstance(part, int)), len(loc))
+    return loc[:cut]
+
+
+def _without(raw: dict[str, object], paths: list[Loc]) -> dict[str, object]:
+    """A copy of `raw` without the values at `paths`."""
+    copy = json.loads(json.dumps(raw))
+    for path in sorted(paths, key=len):
+        node = copy
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path:
+            node.pop(path[-1], None)
+    return copy
+
+
+def _names(message: str, key: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", message) is not None
+
+
+def _section_of(annotation: object) -> tuple[type[BaseModel] | None, bool]:
+    """The settings model a field holds (itself, optional, or as the values of a mapping by
+    name), and whether it is such a mapping."""
+    keyed = typing.get_origin(annotation) is dict
+    candidates = (
+        typing.get_args(annotation)[1:] if keyed else (annotation, *typing.get_args(annotation))
+    )
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate, keyed
+    return None, keyed
+
+
+def _rule_lines(loc: Loc, message: str) -> list[str]:
+    if not loc:
+        # A rule across sections names its own keys, relative to the namespace.
+        return [f"{NAMESPACE}:{line}" for line in message.splitlines()]
+    return [f"{_key(loc)}: {line}" for line in message.splitlines()]
+
+
+# Project and stack names start every physical name: ALB and target group names allow letters,
+# digits and single hyphens; RDS identifiers and S3 buckets only lower case (elbv2 and rds
+# validate.go in terraform-provider-aws; S3 bucket naming rules).
+_NAME_PART = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
 def _name_length_problems(project: str, stack: str) -> list[str]:
-    """Physical names are proven to fit AWS's limits only up to these lengths."""
-    return [
-        f"{what} name {value!r} is {len(value)} characters; at most {limit} are supported, "
-        "so that every resource name fits its AWS limit"
-        for what, value, limit in (
-            ("project", project, MAX_PROJECT_LENGTH),
-            ("stack", stack, MAX_STACK_LENGTH),
-        )
-        if len(value) > limit
-    ]
+    """Physical names are proven to fit AWS's limits only up to these lengths and characters."""
+    problems: list[str] = []
+    for what, value, limit in (
+        ("project", project, MAX_PROJECT_LENGTH),
+        ("stack", stack, MAX_STACK_LENGTH),
+    ):
+        if len(value) > limit:
+            problems.append(
+                f"{what} name {value!r} is {len(value)} characters; at most {limit} are "
+                "supported, so that every resource name fits its AWS limit"
+            )
+        if not _NAME_PART.match(value):
+            problems.append(
+                f"{what} name {value!r}: use lower-case letters, digits and single hyphens, "
+                "starting with a letter (it starts every AWS resource name)"
+            )
+    return problems
 
 
 def _read_namespace(namespace: str) -> dict[str, object]:
@@ -1006,6 +1637,18 @@ def _read_namespace(namespace: str) -> dict[str, object]:
     config = pulumi.Config(namespace)
     names = [key.removeprefix(prefix) for key in keys if key.startswith(prefix)]
     return decode_values({name: config.get(name) for name in names})
+
+
+def _secret_names(namespace: str) -> frozenset[str]:
+    """The keys of the namespace that Pulumi holds as secrets (`pulumi config set --secret`)."""
+    prefix = f"{namespace}:"
+    keys = {*runtime_config.CONFIG.get(), *runtime_config.get_config_env()}
+    secret = {*runtime_config.get_config_secret_keys_env()}
+    return frozenset(
+        key.removeprefix(prefix)
+        for key in keys
+        if key.startswith(prefix) and (runtime_config.is_config_secret(key) or key in secret)
+    )
 
 
 def decode_values(values: Mapping[str, str | None]) -> dict[str, object]:
@@ -1022,19 +1665,22 @@ def _summary(stack: str, problems: list[str]) -> str:
     return f"stack {stack!r}: invalid configuration ({count}):\n{lines}"
 
 
-def _describe(detail: ErrorDetails) -> str:
+def _describe(detail: ErrorDetails, secret_keys: frozenset[str] = frozenset()) -> list[str]:
+    """One line per problem (a validator lists several on separate lines)."""
     loc = detail["loc"]
     key = _key(loc)
     if detail["type"] == "extra_forbidden":
-        return f"{key}: unknown key{_suggestion(loc)}"
+        return [f"{key}: unknown key{_suggestion(loc)}"]
     message = detail["msg"].removeprefix("Value error, ")
-    if not loc:
-        # A rule across sections names its own keys, relative to the namespace.
-        return f"{NAMESPACE}:{message}"
     value = detail.get("input")
-    if detail["type"] == "missing" or isinstance(value, dict):
-        return f"{key}: {message}"
-    return f"{key} = {value!r}: {message}"
+    if (
+        not loc
+        or detail["type"] == "missing"
+        or isinstance(value, dict)
+        or _is_secret(loc, secret_keys)
+    ):
+        return _rule_lines(loc, message)
+    return [f"{key} = {value!r}: {line}" for line in message.splitlines()]
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

@@ -24,15 +24,19 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from components.examples import ExampleValue, example_values, refusal
+from components.settings import SettingsError, decode_values, parse_settings
 from tooling.offline import (
+    PROJECT,
     OfflineError,
     OfflineRun,
     ProgramError,
     Resource,
     run_stack,
+    stack_config,
     stack_names,
 )
-from tooling.policy_eval import Verdict, evaluate, stack_policy_config
+from tooling.policy_eval import PolicyConfigError, Verdict, evaluate, stack_policy_config
 
 DESCRIPTION = "What a stack creates, whether it passes policy, and what it costs, without AWS."
 PRICES = Path(__file__).with_name("prices.json")
@@ -167,10 +171,20 @@ def _service(run: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
     return [(f"Fargate tasks x{tasks}", _fargate(run, r, p["hourly"]) * p["hoursPerMonth"])]
 
 
+class UnpricedError(Exception):
+    """A valid value the price table lacks (an instance type or class): listed, not priced."""
+
+
+def _instance_hourly(prices: Mapping[str, Any], instance: str) -> float:
+    if instance not in prices["instanceHourly"]:
+        raise UnpricedError(f"{instance}: not in tooling/prices.json")
+    return float(prices["instanceHourly"][instance])
+
+
 def _node_group(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
     nodes = int(r.inputs["scalingConfig"]["desiredSize"])
     instance = r.inputs["instanceTypes"][0]
-    hourly = p["instanceHourly"][instance]
+    hourly = _instance_hourly(p, instance)
     if r.inputs.get("capacityType") == "SPOT":
         hourly *= p["hourly"]["ec2SpotFactor"]
     return [(f"EKS nodes {instance} x{nodes}", nodes * hourly * p["hoursPerMonth"])]
@@ -229,17 +243,21 @@ PRICERS: dict[str, Pricer] = {
 
 
 def estimate(run: OfflineRun, prices: Mapping[str, Any]) -> tuple[list[Cost], list[str]]:
-    """Monthly costs per component and item, and the resource types left unpriced."""
-    costs = [
-        Cost(component_name(run, r), item, round(amount, 2))
-        for r in run.resources
-        if r.type in PRICERS
-        for item, amount in PRICERS[r.type](run, r, prices)
-    ]
+    """Monthly costs per component and item, and the resource types left unpriced (with the
+    instance types and classes the price table lacks, as `type (instance: why)`)."""
+    costs: list[Cost] = []
+    missing: set[str] = set()
+    for r in (r for r in run.resources if r.type in PRICERS):
+        try:
+            items = PRICERS[r.type](run, r, prices)
+        except UnpricedError as why:
+            missing.add(f"{r.type} ({why})")
+            continue
+        costs += [Cost(component_name(run, r), item, round(amount, 2)) for item, amount in items]
     analyzed = {
         r.type for r in run.resources if (r.custom or r.remote) and not r.type.startswith("pulumi:")
     }
-    return costs, sorted(analyzed - set(PRICERS))
+    return costs, sorted((analyzed - set(PRICERS)) | missing)
 
 
 def _fargate(run: OfflineRun, service: Resource, hourly: Mapping[str, float]) -> float:
@@ -269,7 +287,7 @@ def _on_demand_tasks(tasks: int, strategies: Sequence[Mapping[str, Any]]) -> flo
 
 def _aurora_instance(run: OfflineRun, instance: Resource, prices: Mapping[str, Any]) -> float:
     if instance.inputs["instanceClass"] != "db.serverless":
-        return float(prices["instanceHourly"].get(instance.inputs["instanceClass"], 0.0))
+        return _instance_hourly(prices, instance.inputs["instanceClass"])
     cluster = run.one("aws:rds/cluster:Cluster")
     scaling = cluster.inputs.get("serverlessv2ScalingConfiguration") or {}
     return float(scaling.get("minCapacity", 0)) * prices["hourly"]["auroraAcu"]
@@ -662,6 +680,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument("--diff", type=Path, help="an earlier plan written with --json")
     parser.add_argument("--costs-markdown", action="store_true", help="print the README cost table")
+    parser.add_argument(
+        "--check-example-values",
+        action="store_true",
+        help="only check the stack file for example values (`make up` runs this): exit 1 if any",
+    )
     args = parser.parse_args(argv)
     if args.costs_markdown:
         order = ("dev", "staging", "prod")
@@ -669,6 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.stack:
         parser.error("name a stack")
+    if args.check_example_values:
+        return check_example_values(args.stack)
     try:
         # Read the earlier plan first: a wrong file fails in a moment, not after a whole run.
         earlier = read_plan(args.diff, args.stack) if args.diff else None
@@ -676,7 +701,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = run_stack(args.stack)
         print("Evaluating the policy pack...", file=sys.stderr)
         verdicts = evaluate(run, stack_policy_config(args.stack))
-    except (OfflineError, ProgramError, FileNotFoundError, PlanFileError) as error:
+        found = stack_example_values(args.stack)
+    except (
+        OfflineError,
+        ProgramError,
+        FileNotFoundError,
+        PlanFileError,
+        SettingsError,
+        PolicyConfigError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     plan = build_plan(args.stack, run, verdicts, load_prices())
@@ -686,8 +719,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(document, indent=2, sort_keys=True, default=str))
     else:
         print(render(plan, inventory(run), changes))
+    if found:
+        # A warning, not a failure: the stack files ship with example values, and the refusal
+        # belongs to `make up` and the program's update. On stdout beside the text plan (which
+        # CI puts in the job summary); on stderr beside --json.
+        print(
+            f"\n{example_warning(args.stack, found)}", file=sys.stderr if args.json else sys.stdout
+        )
     blocked = any(v.level == "mandatory" for v in verdicts) or bool(changes and changes.stateful)
     return 1 if blocked else 0
+
+
+def stack_example_values(stack: str) -> list[ExampleValue]:
+    """The example values of a stack file (components/examples.py), without running the program."""
+    config = stack_config(stack)
+    platform = {
+        k.removeprefix("platform:"): v for k, v in config.items() if k.startswith("platform:")
+    }
+    settings = parse_settings(
+        project=PROJECT, stack=stack, region=config.get("aws:region"), raw=decode_values(platform)
+    )
+    return example_values(settings)
+
+
+def example_warning(stack: str, found: Sequence[ExampleValue]) -> str:
+    lines = [f"  ! {value.describe()}" for value in found]
+    head = (
+        f"Example values: `make up STACK={stack}` refuses until they are replaced ({len(found)}):"
+    )
+    return "\n".join([head, *lines])
+
+
+def check_example_values(stack: str) -> int:
+    """`make up`'s guard: 1 (and the list) when the stack file holds example values, 2 when it
+    cannot be read or is invalid, else 0."""
+    try:
+        found = stack_example_values(stack)
+    except (OfflineError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if found:
+        print(f"error: {refusal(stack, found)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,12 +6,22 @@ import json
 from pathlib import Path
 
 import pulumi
+import pulumi_aws as aws
 import pytest
 import yaml
 from pydantic import BaseModel
 
-from components.settings import NatMode, SettingsError, StackConfig, defaults_of, parse_settings
+from components.examples import example_values
+from components.settings import (
+    AWS_REGIONS,
+    NatMode,
+    SettingsError,
+    StackConfig,
+    defaults_of,
+    parse_settings,
+)
 from tests.conftest import STACKS, settings_for
+from tooling.offline import ProgramError, run_stack, stack_config
 
 
 def errors_of(stack: str, **raw: object) -> str:
@@ -164,3 +174,294 @@ def test_stack_files_hold_only_known_keys() -> None:
         namespaces = {key.split(":")[0] for key in raw}
         assert namespaces <= {"aws", "platform"}, (stack, namespaces)
         json.dumps(raw)  # plain data only
+
+
+# --- values AWS or Kubernetes would reject (issue 17, item 12) -------------------------------------
+
+
+def schedule(**values: object) -> dict[str, object]:
+    return {"schedule": {"expression": "cron(0 3 * * ? *)", "command": ["true"], **values}}
+
+
+def test_unknown_time_zone_is_reported() -> None:
+    message = errors_of("dev", service=schedule(timezone="Europe/Berln"))
+    assert "platform:service.schedule.timezone = 'Europe/Berln': not an IANA time zone" in message
+
+
+def test_iana_time_zone_is_accepted() -> None:
+    raw = {"service": schedule(timezone="America/New_York")}
+    settings = parse_settings(project="platform", stack="dev", region="eu-west-1", raw=raw)
+    assert settings.config.service.schedule is not None
+    assert settings.config.service.schedule.timezone == "America/New_York"
+
+
+def test_region_that_does_not_exist_is_reported() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(project="platform", stack="dev", region="eu-west-9", raw={})
+    assert "aws:region = 'eu-west-9': not an AWS commercial region" in str(caught.value)
+
+
+def test_backup_copy_region_that_does_not_exist_is_reported() -> None:
+    message = errors_of("prod", database={"backupCopyRegion": "eu-central-9"})
+    assert "platform:database.backupCopyRegion = 'eu-central-9': not an AWS commercial region" in (
+        message
+    )
+
+
+def test_region_list_is_the_providers_commercial_regions() -> None:
+    # pulumi_aws.Region lists every partition's regions; the commercial ones carry no partition
+    # marker in their name.
+    other_partitions = ("cn-", "us-gov-", "us-iso", "eu-iso", "eusc-")
+    provider = {r.value for r in aws.Region if not r.value.startswith(other_partitions)}
+    assert set(AWS_REGIONS) == provider
+
+
+@pytest.mark.parametrize(
+    "labels, bad",
+    [
+        ({"-team": "a"}, "'-team'"),
+        ({"t" * 64: "a"}, f"'{'t' * 64}'"),
+        ({"Acme.IO/team": "a"}, "'Acme.IO/team'"),
+        ({"acme.io/": "a"}, "'acme.io/'"),
+        ({"team": "v" * 64}, f"'{'v' * 64}'"),
+        ({"team": "two words"}, "'two words'"),
+    ],
+)
+def test_kubernetes_label_keys_and_values_follow_the_kubernetes_syntax(
+    labels: dict[str, str], bad: str
+) -> None:
+    message = errors_of("prod", kubernetes={"nodeGroups": {"general": {"labels": labels}}})
+    assert "platform:kubernetes.nodeGroups.general.labels" in message
+    assert bad in message
+
+
+def test_valid_kubernetes_labels_are_accepted() -> None:
+    labels = {"acme.io/team": "platform", "tier": "", "app.kubernetes.io/part-of": "a_b.c-1"}
+    raw = {"kubernetes": {"nodeGroups": {"general": {"labels": labels}}}}
+    settings = parse_settings(project="platform", stack="prod", region="eu-west-1", raw=raw)
+    assert settings.config.kubernetes.node_groups["general"].labels == labels
+
+
+@pytest.mark.parametrize(
+    "key, value, why",
+    [
+        ("owner", "o" * 257, "257 characters; a tag value holds at most 256"),
+        ("costCenter", "aws:billing", "'aws:' is reserved"),
+        ("owner", "team#1", "'#' is not allowed in a tag value"),
+    ],
+)
+def test_tag_values_follow_the_aws_tagging_rules(key: str, value: str, why: str) -> None:
+    message = errors_of("prod", **{key: value})
+    assert f"platform:{key} = {value!r}: " in message
+    assert why in message
+
+
+def test_tag_value_with_letters_digits_spaces_and_allowed_symbols_is_accepted() -> None:
+    owner = "Équipe plateforme 2 +-=._:/@"
+    settings = parse_settings(
+        project="platform", stack="x", region="eu-west-1", raw={"owner": owner}
+    )
+    assert settings.config.owner == owner
+
+
+@pytest.mark.parametrize("cidr", ["8.8.0.0/16", "172.32.0.0/16", "192.0.0.0/16"])
+def test_vpc_block_outside_the_private_ranges_is_reported(cidr: str) -> None:
+    message = errors_of("prod", network=network(cidr=cidr))
+    assert f"platform:network.cidr = '{cidr}': not in a private range" in message
+
+
+@pytest.mark.parametrize(
+    "cidr", ["10.30.0.0/16", "172.16.0.0/16", "192.168.0.0/16", "100.64.0.0/16"]
+)
+def test_vpc_block_in_a_private_range_is_accepted(cidr: str) -> None:
+    raw = {"network": network(cidr=cidr)}
+    settings = parse_settings(project="platform", stack="prod", region="eu-west-1", raw=raw)
+    assert settings.config.network.cidr == cidr
+
+
+def test_several_problems_of_one_section_are_each_reported() -> None:
+    # A field error used to hide the section's own consistency rules.
+    message = errors_of(
+        "prod", staticSite={"priceClass": "PriceClass_999", "domainName": "www.acme.io"}
+    )
+    assert "(2 problems)" in message
+    assert "platform:staticSite.priceClass = 'PriceClass_999'" in message
+    assert "platform:staticSite: domainName needs hostedZoneId" in message
+
+
+def test_several_cross_section_problems_are_each_reported() -> None:
+    message = errors_of(
+        "prod",
+        service={"originOnly": True},
+        staticSite={"enabled": False},
+        kubernetes={"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
+    )
+    assert "(2 problems)" in message
+    assert "platform:service.originOnly: the load balancer would admit only CloudFront" in message
+    assert "platform:kubernetes.publicAccessCidrs: 0.0.0.0/0 opens the cluster API" in message
+
+
+def test_cross_section_problem_is_reported_beside_a_section_error() -> None:
+    message = errors_of(
+        "prod",
+        network=network(cidr="10.0.0.0/8"),
+        service={"originOnly": True},
+        staticSite={"enabled": False},
+    )
+    assert "(2 problems)" in message
+    assert "platform:network.cidr = '10.0.0.0/8'" in message
+    assert "platform:service.originOnly: the load balancer would admit only CloudFront" in message
+
+
+def test_no_rule_is_reported_from_a_default_that_stands_in_for_an_invalid_value() -> None:
+    # cpu is invalid; the memory rule must not be judged against the default cpu 1024.
+    message = errors_of("prod", service={"cpu": "lots", "memory": 512})
+    assert "(1 problem)" in message
+    assert "platform:service.cpu = 'lots'" in message
+
+
+def test_secret_reference_that_is_no_arn_is_reported_without_its_value() -> None:
+    message = errors_of("prod", service={"secrets": {"DB_PASSWORD": "hunter2-Very-Secret"}})
+    assert "platform:service.secrets" in message
+    assert "DB_PASSWORD" in message
+    assert "hunter2" not in message
+
+
+def test_value_of_a_pulumi_secret_key_never_appears_in_an_error() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(
+            project="platform",
+            stack="prod",
+            region="eu-west-1",
+            raw={"observability": {"alarmEmails": ["s3cr3t-token"]}},
+            secret_keys=frozenset({"observability"}),
+        )
+    message = str(caught.value)
+    assert "platform:observability.alarmEmails" in message
+    assert "s3cr3t-token" not in message
+    assert "[secret]" in message
+
+
+# --- example values (issue 17, item 13) ------------------------------------------------------------
+
+
+def examples_in(**raw: object) -> list[tuple[str, str]]:
+    settings = parse_settings(project="platform", stack="prod", region="eu-west-1", raw=raw)
+    return [(found.key, found.value) for found in example_values(settings)]
+
+
+@pytest.mark.parametrize(
+    "domain", ["example.com", "app.example.com", "www.staging.example.org", "EXAMPLE.NET"]
+)
+def test_example_domains_are_detected(domain: str) -> None:
+    found = examples_in(
+        service={"domainName": domain.lower(), "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
+    )
+    assert found == [("platform:service.domainName", domain.lower())]
+
+
+def test_example_domain_inside_a_longer_value_is_detected() -> None:
+    csp = "default-src 'self'; connect-src 'self' https://api.example.com"
+    found = examples_in(staticSite={"contentSecurityPolicy": csp})
+    assert found == [("platform:staticSite.contentSecurityPolicy", csp)]
+
+
+def test_example_email_is_detected() -> None:
+    found = examples_in(observability={"alarmEmails": ["ops@acme.io", "alerts@team.example.org"]})
+    assert found == [("platform:observability.alarmEmails[1]", "alerts@team.example.org")]
+
+
+def test_example_hosted_zone_id_is_detected() -> None:
+    found = examples_in(
+        staticSite={"domainName": "www.acme.io", "hostedZoneId": "Z0000000000EXAMPLE"}
+    )
+    assert found == [("platform:staticSite.hostedZoneId", "Z0000000000EXAMPLE")]
+
+
+@pytest.mark.parametrize("cidr", ["192.0.2.0/24", "198.51.100.0/25", "203.0.113.7/32"])
+def test_documentation_address_ranges_are_detected(cidr: str) -> None:
+    found = examples_in(
+        kubernetes={"endpointPublicAccess": True, "publicAccessCidrs": ["10.1.0.0/16", cidr]}
+    )
+    assert found == [("platform:kubernetes.publicAccessCidrs[1]", cidr)]
+
+
+def test_documentation_account_is_detected() -> None:
+    arn = "arn:aws:iam::123456789012:role/admin"
+    found = examples_in(kubernetes={"adminRoleArns": [arn]})
+    assert found == [("platform:kubernetes.adminRoleArns[0]", arn)]
+
+
+def test_real_values_are_not_example_values() -> None:
+    found = examples_in(
+        service={"domainName": "myexample.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"},
+        staticSite={"domainName": "example.company.io", "hostedZoneId": "Z0123456789ABCDEFGHIJ"},
+        kubernetes={
+            "endpointPublicAccess": True,
+            "publicAccessCidrs": ["192.0.3.0/24", "198.51.0.0/16"],
+            "adminRoleArns": ["arn:aws:iam::210987654321:role/admin"],
+        },
+    )
+    assert found == []
+
+
+def test_stack_file_example_values_are_listed_by_key_and_value() -> None:
+    found = [(f.key, f.value) for f in example_values(settings_for("prod"))]
+    assert found == [
+        ("platform:observability.alarmEmails[0]", "platform-alerts@example.com"),
+        ("platform:service.domainName", "app.example.com"),
+        ("platform:service.hostedZoneId", "Z0000000000EXAMPLE"),
+        ("platform:staticSite.domainName", "www.example.com"),
+        ("platform:staticSite.hostedZoneId", "Z0000000000EXAMPLE"),
+    ]
+
+
+def test_example_value_under_a_pulumi_secret_key_is_not_shown() -> None:
+    settings = parse_settings(
+        project="platform",
+        stack="prod",
+        region="eu-west-1",
+        raw={"observability": {"alarmEmails": ["private@example.com"]}},
+        secret_keys=frozenset({"observability"}),
+    )
+    [found] = example_values(settings)
+    assert found.key == "platform:observability.alarmEmails[0]"
+    assert "private" not in found.describe()
+
+
+def without_example_values(stack: str) -> dict[str, str]:
+    """Overrides that replace every example value of the stack file with a real-looking one."""
+    config = stack_config(stack)
+    replaced: dict[str, str] = {}
+    for key, text in config.items():
+        if key.startswith("platform:") and text[:1] == "{":
+            replaced[key] = (
+                text.replace("example.com", "acme.io")
+                .replace("Z0000000000EXAMPLE", "Z0123456789ABCDEFGHIJ")
+                .replace("203.0.113.0/24", "81.2.69.0/24")
+            )
+    return replaced
+
+
+def test_update_refuses_a_stack_with_example_values() -> None:
+    with pytest.raises(ProgramError) as caught:
+        run_stack("prod", accept_example_values=False)
+    message = str(caught.value)
+    assert "stack 'prod': example values must be replaced before `pulumi up` (5)" in message
+    assert "platform:service.hostedZoneId = 'Z0000000000EXAMPLE'" in message
+    assert "platform:observability.alarmEmails[0] = 'platform-alerts@example.com'" in message
+    assert caught.value.run.resources == []
+
+
+def test_preview_only_warns_about_example_values(caplog: pytest.LogCaptureFixture) -> None:
+    run = run_stack("prod", preview=True, accept_example_values=False)
+    assert run.of_type("aws:rds/cluster:Cluster") != []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    [warning] = [w for w in warnings if "example values" in w]
+    assert "platform:staticSite.domainName = 'www.example.com'" in warning
+    assert "`pulumi up` refuses" in warning
+
+
+def test_update_of_a_stack_without_example_values_is_not_refused() -> None:
+    run = run_stack("prod", overrides=without_example_values("prod"), accept_example_values=False)
+    assert run.one("aws:rds/cluster:Cluster").protect is True

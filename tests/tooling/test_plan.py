@@ -372,3 +372,63 @@ def test_every_data_holding_type_of_prod_is_stateful() -> None:
     }
     assert holds_data <= created
     assert holds_data <= STATEFUL
+
+
+# --- issue 17: valid values the price table lacks, example values ---------------------------------
+
+
+def dev_with(section: str, **values: object) -> OfflineRun:
+    name = f"platform:{section}"
+    return run_stack(
+        "dev", overrides={name: json.dumps({**json.loads(stack_config("dev")[name]), **values})}
+    )
+
+
+def test_instance_type_missing_from_the_price_table_is_listed_unpriced() -> None:
+    group = {"instanceTypes": ["m7i.xlarge"], "minSize": 1, "desiredSize": 1, "maxSize": 3}
+    costs, unpriced = estimate(dev_with("kubernetes", nodeGroups={"general": group}), PRICES)
+    assert "aws:eks/nodeGroup:NodeGroup (m7i.xlarge: not in tooling/prices.json)" in unpriced
+    assert [c.item for c in costs if c.item.startswith("EKS nodes")] == []
+
+
+def test_instance_class_missing_from_the_price_table_is_listed_unpriced() -> None:
+    run = dev_with("database", mode="provisioned", instanceClass="db.r7g.2xlarge", minCapacity=0.5)
+    costs, unpriced = estimate(run, PRICES)
+    assert (
+        "aws:rds/clusterInstance:ClusterInstance (db.r7g.2xlarge: not in tooling/prices.json)"
+        in unpriced
+    )
+    assert [c.item for c in costs if c.item.startswith("Aurora instance")] == []
+
+
+def test_plan_warns_about_each_example_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prod"]) == 0
+    out = capsys.readouterr().out
+    assert "Example values: `make up STACK=prod` refuses until they are replaced (5):" in out
+    for line in (
+        "platform:observability.alarmEmails[0] = 'platform-alerts@example.com'",
+        "platform:service.domainName = 'app.example.com'",
+        "platform:service.hostedZoneId = 'Z0000000000EXAMPLE'",
+        "platform:staticSite.domainName = 'www.example.com'",
+        "platform:staticSite.hostedZoneId = 'Z0000000000EXAMPLE'",
+    ):
+        assert f"  ! {line}: " in out
+
+
+def test_example_value_check_refuses_a_stack_with_example_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["dev", "--check-example-values"]) == 1
+    err = capsys.readouterr().err
+    assert "error: stack 'dev': example values must be replaced before `pulumi up` (1)" in err
+    assert "platform:kubernetes.publicAccessCidrs[0] = '203.0.113.0/24'" in err
+
+
+def test_example_value_check_passes_a_stack_without_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = stack_config("dev")
+    real = config["platform:kubernetes"].replace("203.0.113.0/24", "81.2.69.0/24")
+    monkeypatch.setattr(plan, "stack_config", lambda stack: {**config, "platform:kubernetes": real})
+    assert main(["dev", "--check-example-values"]) == 0
+    assert capsys.readouterr().err == ""
