@@ -151,6 +151,8 @@ class Kubernetes(pulumi.ComponentResource):
         self._name, self._ctx, self._settings = name, args.ctx, args.settings
         self._tags = component_tags(COMPONENT)
         self._child = pulumi.ResourceOptions(parent=self)
+        # Releases whose admission webhooks every later release must find serving.
+        self._webhooks: list[pulumi.Resource] = []
         settings, ctx = args.settings, args.ctx
         physical_name = child(name)
 
@@ -180,7 +182,7 @@ class Kubernetes(pulumi.ComponentResource):
             self._addon("kube-proxy", eks_cluster_name),
             self._addon("eks-pod-identity-agent", eks_cluster_name),
         ]
-        node_role = self._node_role()
+        node_role, node_policies = self._node_role()
         node_groups = [
             self._node_group(
                 group_name,
@@ -188,7 +190,7 @@ class Kubernetes(pulumi.ComponentResource):
                 cluster_name=eks_cluster_name,
                 node_role=node_role,
                 network=args.network,
-                networking=networking,
+                after=[*networking, *node_policies],
             )
             for group_name, group in settings.node_groups.items()
         ]
@@ -207,12 +209,19 @@ class Kubernetes(pulumi.ComponentResource):
             irsa=(CLOUDWATCH, "CloudWatchAgentServerPolicy"),
             after=node_groups,
         )
+        api_access = self._api_access(cluster.cluster_security_group_id)
+        # Whoever runs `pulumi up` reaches the API only once its access rules exist.
         kubernetes = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=cluster.kubeconfig_json,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_groups, coredns]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*node_groups, coredns, *api_access]
+            ),
         )
-        self._load_balancer_controller(physical_name, args.network, kubernetes)
+        # The controller's webhooks admit every later release's Services and pods: it goes first.
+        self._webhooks.append(
+            self._load_balancer_controller(physical_name, args.network, kubernetes)
+        )
         self._cluster_autoscaler(physical_name, kubernetes)
 
         self.cluster_name = eks_cluster_name
@@ -292,6 +301,44 @@ class Kubernetes(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect_data, depends_on=[logs]),
         )
 
+    def _api_access(
+        self, cluster_security_group_id: pulumi.Output[str]
+    ) -> list[aws.vpc.SecurityGroupIngressRule]:
+        """The deployer's way to the private endpoint: TCP 443 on the cluster security group,
+        one rule per configured source, named by its key.
+
+        EKS attaches its cluster security group (vpcConfig.clusterSecurityGroupId) to the
+        network interfaces of the private endpoint and, with skipDefaultSecurityGroups, no other;
+        by default it admits only itself. AWS: "You must ensure that your Amazon EKS control plane
+        security group contains rules to allow ingress traffic on port 443 from your connected
+        network" (docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html, private access;
+        sec-group-reqs.html for the cluster security group)."""
+        settings = self._settings
+        # (rule name part, source security group, source CIDR): the key names the rule, so
+        # adding or removing one source never touches another's.
+        sources: list[tuple[str, str | None, str | None]] = [
+            *(
+                (f"sg-{key}", group, None)
+                for key, group in settings.api_access_security_groups.items()
+            ),
+            *((f"cidr-{key}", None, cidr) for key, cidr in settings.api_access_cidrs.items()),
+        ]
+        return [
+            aws.vpc.SecurityGroupIngressRule(
+                f"{self._name}-api-{part}",
+                security_group_id=cluster_security_group_id,
+                description=f"Kubernetes API on the private endpoint from the deployer ({part})",
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                referenced_security_group_id=group,
+                cidr_ipv4=cidr,
+                tags=self._tags,
+                opts=self._child,
+            )
+            for part, group, cidr in sources
+        ]
+
     def _irsa_role(
         self, part: str, account: ServiceAccount, statements: list[Statement]
     ) -> aws.iam.Role:
@@ -315,16 +362,20 @@ class Kubernetes(pulumi.ComponentResource):
         """An EKS add-on at the default build for the cluster's version. `irsa`, for one that
         calls AWS: the service account it runs as and the AWS managed policy its own role gets."""
         service_role = None
+        waits: list[pulumi.Resource] = list(after or [])
         if irsa is not None:
             account, policy = irsa
             service_role = self._irsa_role(addon, account, [])
-            attach_managed(
-                f"{self._name}-{addon}-policy",
-                role=service_role,
-                policy=policy,
-                ctx=self._ctx,
-                parent=self,
-            )
+            # Created after, and deleted before, the policy its pods call AWS with.
+            waits += [
+                attach_managed(
+                    f"{self._name}-{addon}-policy",
+                    role=service_role,
+                    policy=policy,
+                    ctx=self._ctx,
+                    parent=self,
+                )
+            ]
         version = aws.eks.get_addon_version(
             addon_name=addon,
             kubernetes_version=self._settings.version,
@@ -340,12 +391,14 @@ class Kubernetes(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after or [])),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
         )
 
     # --- nodes ------------------------------------------------------------------------------------
 
-    def _node_role(self) -> aws.iam.Role:
+    def _node_role(self) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        """The node role and its policy attachments: node groups depend on both, so a destroy
+        removes the instances before the policies they need to leave the cluster cleanly."""
         # Pods get AWS access from IRSA; the nodes' own role holds only what kubelet needs. The
         # trust is the one AWS documents for node roles, not service_trust: its aws:SourceAccount
         # condition is not documented for EC2 instance profiles and could leave nodes without
@@ -364,7 +417,7 @@ class Kubernetes(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
-        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"):
+        attachments = [
             attach_managed(
                 f"{self._name}-nodes-{policy}",
                 role=node_role,
@@ -372,7 +425,9 @@ class Kubernetes(pulumi.ComponentResource):
                 ctx=self._ctx,
                 parent=self,
             )
-        return node_role
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
+        ]
+        return node_role, attachments
 
     def _node_group(
         self,
@@ -382,8 +437,9 @@ class Kubernetes(pulumi.ComponentResource):
         cluster_name: pulumi.Output[str],
         node_role: aws.iam.Role,
         network: Network,
-        networking: list[aws.eks.Addon],
+        after: list[pulumi.Resource],
     ) -> aws.eks.NodeGroup:
+        """`after`: the networking add-ons and the node role's policy attachments."""
         prefix = f"{self._name}-{group_name}"
         instance_tags = {**self._tags, "Name": prefix}
         template = aws.ec2.LaunchTemplate(
@@ -439,7 +495,7 @@ class Kubernetes(pulumi.ComponentResource):
             tags=self._tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=networking,
+                depends_on=after,
                 # The Cluster Autoscaler owns the node count once the group exists.
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
@@ -458,6 +514,11 @@ class Kubernetes(pulumi.ComponentResource):
         provider: k8s.Provider,
         after: list[pulumi.Resource],
     ) -> k8s.helm.v3.Release:
+        """A pinned chart in kube-system. Every release after the load balancer controller's waits
+        for it: its service mutator webhook (failurePolicy Fail) rejects a chart's Services while
+        its pods are not ready ("no endpoints available for service
+        aws-load-balancer-webhook-service", kubernetes-sigs/aws-load-balancer-controller#4140;
+        installed one after the other "there is no issue", #3170)."""
         return k8s.helm.v3.Release(
             f"{self._name}-{part}",
             name=part,
@@ -469,8 +530,16 @@ class Kubernetes(pulumi.ComponentResource):
             # A failed install or upgrade rolls back instead of leaving a half-applied release.
             atomic=True,
             cleanup_on_fail=True,
+            # Wait until the release's pods are ready (atomic implies it; stated, not inferred).
+            # The controller is ready only once its webhook server runs (v2.13.3 main.go:
+            # AddReadyzCheck("ready-webhook", ...StartedChecker()); chart readinessProbe /readyz),
+            # so every release that waits for this one finds the webhook serving.
+            skip_await=False,
+            # Seconds for each Kubernetes operation, readiness included.
             timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=after),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[*self._webhooks, *after]
+            ),
         )
 
     def _service_account_values(
@@ -484,12 +553,12 @@ class Kubernetes(pulumi.ComponentResource):
 
     def _load_balancer_controller(
         self, cluster_name: str, network: Network, provider: k8s.Provider
-    ) -> None:
+    ) -> k8s.helm.v3.Release:
         irsa = self._irsa_role(
             "load-balancer-controller", LOAD_BALANCER, load_balancer_controller_policy(self._ctx)
         )
         chart, version, _ = LOAD_BALANCER_CONTROLLER
-        self._release(
+        return self._release(
             "aws-load-balancer-controller",
             chart=chart,
             version=version,
@@ -500,6 +569,11 @@ class Kubernetes(pulumi.ComponentResource):
                 "region": self._ctx.region,
                 "vpcId": network.vpc_id,
                 "serviceAccount": self._service_account_values(LOAD_BALANCER, irsa),
+                # Kept on, and pinned (chart 1.13.3's default): it sets loadBalancerClass
+                # service.k8s.aws/nlb on new LoadBalancer Services, which the in-tree controller
+                # would otherwise take (docs/guide/service/nlb.md, v2.13.3). The first-install
+                # race it causes is closed by the release order (see _release).
+                "enableServiceMutatorWebhook": True,
             },
             provider=provider,
             after=[irsa],

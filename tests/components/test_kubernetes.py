@@ -36,6 +36,11 @@ ROLE = "aws:iam/role:Role"
 INLINE = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 RELEASE = "kubernetes:helm.sh/v3:Release"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+CLUSTER_SG = "sg-k8s-cluster"
+RUNNER_SG = "sg-0123456789abcdef0"
+BASTION_SG = "sg-0fedcba9876543210"
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/k8s-key-key-id"
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
 PROVIDER_ARN = f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"
@@ -143,6 +148,84 @@ def test_no_access_entries_unless_configured() -> None:
     assert cluster("prod")["accessEntries"] == {}
 
 
+# --- the deployer's access to the API -------------------------------------------------------------
+
+
+def test_deployer_security_groups_reach_the_api_on_443_only(offline: Offline) -> None:
+    run = kubernetes_with(
+        offline, apiAccessSecurityGroups={"ci-runner": RUNNER_SG, "bastion": BASTION_SG}
+    )
+    rules = {rule.name: rule.inputs for rule in run.of_type(INGRESS)}
+    assert {name: rule["referencedSecurityGroupId"] for name, rule in rules.items()} == {
+        "k8s-api-sg-ci-runner": RUNNER_SG,
+        "k8s-api-sg-bastion": BASTION_SG,
+    }
+    for rule in rules.values():
+        # The EKS-created cluster security group: the one on the private endpoint's ENIs.
+        assert rule["securityGroupId"] == CLUSTER_SG
+        assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 443, 443)
+        assert "cidrIpv4" not in rule
+        assert rule["tags"] == {"Component": "kubernetes"}
+
+
+def test_deployer_cidrs_reach_the_api_on_443_only(offline: Offline) -> None:
+    run = kubernetes_with(
+        offline, apiAccessCidrs={"vpn": "10.99.0.0/16", "runners": "192.168.10.0/24"}
+    )
+    rules = {rule.name: rule.inputs for rule in run.of_type(INGRESS)}
+    assert {name: rule["cidrIpv4"] for name, rule in rules.items()} == {
+        "k8s-api-cidr-vpn": "10.99.0.0/16",
+        "k8s-api-cidr-runners": "192.168.10.0/24",
+    }
+    for rule in rules.values():
+        assert rule["securityGroupId"] == CLUSTER_SG
+        assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 443, 443)
+        assert "referencedSecurityGroupId" not in rule
+
+
+def test_api_access_rules_are_children_of_the_component(offline: Offline) -> None:
+    run = kubernetes_with(offline, apiAccessSecurityGroups={"ci-runner": RUNNER_SG})
+    owner = run.component_of(run.one(INGRESS))
+    assert owner is not None
+    assert owner.name == "k8s"
+
+
+def test_removing_one_source_keeps_the_others_rule(offline: Offline) -> None:
+    both = kubernetes_with(offline, apiAccessCidrs={"a": "10.1.0.0/16", "b": "10.2.0.0/16"})
+    only_b = kubernetes_with(offline, apiAccessCidrs={"b": "10.2.0.0/16"})
+    # Keyed by name, not position: dropping "a" leaves "b"'s rule (its URN) untouched.
+    b_urn = both.one(INGRESS, "k8s-api-cidr-b").urn
+    assert [rule.urn for rule in only_b.of_type(INGRESS)] == [b_urn]
+
+
+def test_no_api_access_rules_unless_configured() -> None:
+    assert stack_run("prod").of_type(INGRESS) == []
+
+
+def test_the_kubernetes_provider_waits_for_the_api_access_rules(offline: Offline) -> None:
+    run = kubernetes_with(
+        offline,
+        apiAccessSecurityGroups={"ci-runner": RUNNER_SG},
+        apiAccessCidrs={"vpn": "10.99.0.0/16"},
+    )
+    rules = {rule.urn for rule in run.of_type(INGRESS)}
+    assert len(rules) == 2
+    assert rules <= set(run.one(K8S_PROVIDER).dependencies)
+
+
+def test_every_bad_api_access_entry_is_reported_at_once() -> None:
+    section = {
+        "apiAccessCidrs": {"vpn": "0.0.0.0/0", "office": "52.94.0.0/16"},
+        "apiAccessSecurityGroups": {"runner": "runner-sg"},
+    }
+    with pytest.raises(ProgramError) as failure:
+        run_stack("prod", overrides={"platform:kubernetes": json.dumps(section)})
+    message = str(failure.value)
+    assert "platform:kubernetes.apiAccessCidrs.vpn = '0.0.0.0/0'" in message
+    assert "platform:kubernetes.apiAccessCidrs.office = '52.94.0.0/16'" in message
+    assert "platform:kubernetes.apiAccessSecurityGroups.runner = 'runner-sg'" in message
+
+
 # --- nodes ----------------------------------------------------------------------------------------
 
 
@@ -231,6 +314,17 @@ def test_node_role_holds_only_what_nodes_need() -> None:
     assert not [i for i in run.of_type(INLINE) if i.name.startswith("k8s-nodes")]
 
 
+def test_node_groups_wait_for_the_node_role_policies(offline: Offline) -> None:
+    run = kubernetes_with(offline, nodeGroups={"general": {}, "batch": {"capacityType": "spot"}})
+    attachments = {a.urn for a in run.of_type(ATTACHMENT) if a.name.startswith("k8s-nodes-")}
+    assert len(attachments) == 2
+    groups = run.of_type(NODE_GROUP)
+    assert len(groups) == 2
+    for group in groups:
+        # Created after, and deleted before, the policies their instances need.
+        assert attachments <= set(group.dependencies), group.name
+
+
 # --- add-ons --------------------------------------------------------------------------------------
 
 
@@ -278,6 +372,15 @@ def test_add_ons_that_call_aws_have_their_own_role(addon: str, policy: str) -> N
     assert installed["serviceAccountRoleArn"] == f"arn:aws:iam::123456789012:role/{role}"
     attachment = run.one(ATTACHMENT, f"k8s-{addon}-policy").inputs
     assert attachment["policyArn"] == f"arn:aws:iam::aws:policy/{policy}"
+
+
+@pytest.mark.parametrize(
+    "addon", ["vpc-cni", "aws-ebs-csi-driver", "amazon-cloudwatch-observability"]
+)
+def test_add_ons_with_a_role_wait_for_its_policy(addon: str) -> None:
+    run = stack_run("prod")
+    attachment = run.one(ATTACHMENT, f"k8s-{addon}-policy")
+    assert attachment.urn in run.one(ADDON, f"k8s-{addon}").dependencies
 
 
 # --- IRSA -----------------------------------------------------------------------------------------
@@ -397,6 +500,30 @@ def test_load_balancer_controller_is_told_its_cluster_region_and_vpc() -> None:
     )
 
 
+def test_only_after_the_load_balancer_controller_do_other_releases_install() -> None:
+    run = stack_run("prod")
+    controller = run.one(RELEASE, "aws-load-balancer-controller")
+    releases = run.of_type(RELEASE)
+    # Its service mutator webhook (failurePolicy Fail) rejects every new Service until its pods
+    # are ready: each other chart's Services must wait (aws-load-balancer-controller#4140).
+    assert {r.name for r in releases if controller.urn in r.dependencies} == {
+        "k8s-cluster-autoscaler"
+    }
+    assert not {r.urn for r in releases} & set(controller.dependencies)
+
+
+def test_the_load_balancer_controller_release_waits_until_its_pods_are_ready() -> None:
+    inputs = stack_run("prod").one(RELEASE, "aws-load-balancer-controller").inputs
+    assert inputs["skipAwait"] is False
+    assert inputs["atomic"] is True
+    assert inputs["timeout"] == 600
+
+
+def test_the_service_mutator_webhook_is_kept_and_pinned() -> None:
+    values = stack_run("prod").one(RELEASE, "aws-load-balancer-controller").inputs["values"]
+    assert values["enableServiceMutatorWebhook"] is True
+
+
 @pytest.mark.parametrize("version", ["1.34", "1.35", "1.36"])
 def test_autoscaler_image_matches_the_cluster_minor_version(offline: Offline, version: str) -> None:
     run = kubernetes_with(offline, version=version)
@@ -469,6 +596,32 @@ def test_a_stack_without_kubernetes_has_no_cluster() -> None:
         ),
         ({"nodeGroups": {"General_1": {}}}, "prod", "nodeGroups: names must be lower-case"),
         ({"adminRoleArns": ["platform-admins"]}, "prod", "not IAM role ARNs: platform-admins"),
+        (
+            {"apiAccessCidrs": {"vpn": "0.0.0.0/0"}},
+            "prod",
+            "platform:kubernetes.apiAccessCidrs.vpn = '0.0.0.0/0': admits every address",
+        ),
+        (
+            {"apiAccessCidrs": {"office": "52.94.0.0/16"}},
+            "prod",
+            "platform:kubernetes.apiAccessCidrs.office = '52.94.0.0/16': not a private range",
+        ),
+        (
+            {"apiAccessCidrs": {"vpn": "10.99.0.1/16"}},
+            "prod",
+            "platform:kubernetes.apiAccessCidrs.vpn = '10.99.0.1/16': not an IPv4 CIDR block",
+        ),
+        (
+            {"apiAccessSecurityGroups": {"runner": "runner-sg"}},
+            "prod",
+            "platform:kubernetes.apiAccessSecurityGroups.runner = 'runner-sg': not a security "
+            "group ID",
+        ),
+        (
+            {"apiAccessSecurityGroups": {"CI_Runner": RUNNER_SG}},
+            "prod",
+            "'CI_Runner': names are lower-case letters, digits and '-'",
+        ),
     ],
 )
 def test_bad_kubernetes_settings_fail_before_anything_is_registered(
