@@ -11,7 +11,7 @@ from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.observability import Observability, ObservabilityArgs
 from components.pipeline import Pipeline, PipelineArgs
-from components.service import Service, ServiceArgs
+from components.service import Service, ServiceArgs, UploadsAccess
 from components.settings import load_settings
 from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
 from components.tagging import aws_provider
@@ -63,7 +63,17 @@ database = Database(
     opts=with_provider,
 )
 
+pipeline = Pipeline(
+    naming.component("pipeline"),
+    PipelineArgs(
+        settings=settings.config.pipeline, ctx=ctx, network=network, topic=notifications.topic
+    ),
+    opts=with_provider,
+)
+database.admit("batch", pipeline.security_group_id)
+
 # The service reads the database's credentials by reference: ECS resolves them at task start.
+# The API writes uploads where the pipeline watches for them.
 service = Service(
     naming.component("service"),
     ServiceArgs(
@@ -82,6 +92,12 @@ service = Service(
         },
         readable_secret_arns=[database.secret_arn],
         decrypt_key_arns=[database.key_arn],
+        uploads=UploadsAccess(
+            bucket_name=pipeline.uploads_bucket,
+            bucket_arn=pipeline.uploads_bucket_arn,
+            prefix=settings.config.pipeline.input_prefix,
+            key_arn=pipeline.key_arn,
+        ),
     ),
     opts=with_provider,
 )
@@ -105,15 +121,6 @@ static_site = (
     if edge_provider
     else None
 )
-
-pipeline = Pipeline(
-    naming.component("pipeline"),
-    PipelineArgs(
-        settings=settings.config.pipeline, ctx=ctx, network=network, topic=notifications.topic
-    ),
-    opts=with_provider,
-)
-database.admit("batch", pipeline.security_group_id)
 
 kubernetes = (
     Kubernetes(

@@ -37,6 +37,16 @@ CONTAINER = "app"
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
 
+# ECS Exec's SSM agent writes under these paths; with a read-only root it crashes unless each is
+# a writable volume (the workaround in aws/containers-roadmap#1359 and
+# aws-containers/amazon-ecs-exec-checker#71; the ECS Exec guide's considerations say a read-only
+# root is otherwise unsupported). Volume name -> container path.
+EXEC_AGENT_VOLUMES = {
+    "exec-managed-agents": "/managed-agents",
+    "exec-ssm-lib": "/var/lib/amazon/ssm",
+    "exec-ssm-log": "/var/log/amazon/ssm",
+}
+
 CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
     # (capacity provider, base, weight)
     Capacity.SPOT: [("FARGATE_SPOT", 0, 1)],
@@ -46,10 +56,22 @@ CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
 
 
 @dataclass(frozen=True, kw_only=True)
+class UploadsAccess:
+    """The pipeline's uploads bucket as the API uses it: bucket name and ARN, the prefix the
+    pipeline watches (the only one the tasks may touch), and the bucket's customer KMS key."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    prefix: str
+    key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceArgs:
     """settings: the `service` section. network: where it runs. The rest is wiring from other
     components: secrets injected by reference (name -> ARN[:json-key::]), the ARNs the execution
-    role may read and the keys it may decrypt them with, and the task role's own statements."""
+    role may read and the keys it may decrypt them with, the task role's own statements, and the
+    uploads bucket (UPLOAD_S3_BUCKET and object access under its prefix) when there is one."""
 
     settings: ServiceSettings
     ctx: StackContext
@@ -59,6 +81,7 @@ class ServiceArgs:
     readable_secret_arns: Sequence[pulumi.Input[str]] = ()
     decrypt_key_arns: Sequence[pulumi.Input[str]] = ()
     task_statements: Sequence[Statement] = ()
+    uploads: UploadsAccess | None = None
 
 
 class Service(pulumi.ComponentResource):
@@ -102,7 +125,7 @@ class Service(pulumi.ComponentResource):
             tags=self._tags,
         )
         self.log_group_name = group.name
-        cluster = self._cluster()
+        cluster, capacity = self._cluster()
         alb_sg, service_sg = self._security_groups()
         alb, target_group = self._load_balancer(alb_sg)
         listeners = self._listeners(alb, target_group)
@@ -111,7 +134,14 @@ class Service(pulumi.ComponentResource):
         task_definition = self._task_definition(
             f"{name}-task", repository, group, execution_role, task_role, command=None
         )
-        service = self._service(cluster, task_definition, service_sg, target_group, listeners)
+        service = self._service(
+            cluster,
+            capacity=capacity,
+            task_definition=task_definition,
+            service_sg=service_sg,
+            target_group=target_group,
+            listeners=listeners,
+        )
         self._autoscaling(cluster, service, alb, target_group)
         if self._settings.schedule:
             self._scheduled_task(
@@ -125,6 +155,7 @@ class Service(pulumi.ComponentResource):
                     command=self._settings.schedule.command,
                 ),
                 cluster=cluster,
+                capacity=capacity,
                 service_sg=service_sg,
                 execution_role=execution_role,
                 task_role=task_role,
@@ -221,7 +252,7 @@ class Service(pulumi.ComponentResource):
         )
         return repository
 
-    def _cluster(self) -> aws.ecs.Cluster:
+    def _cluster(self) -> tuple[aws.ecs.Cluster, aws.ecs.ClusterCapacityProviders]:
         cluster = aws.ecs.Cluster(
             f"{self._name}-cluster",
             settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
@@ -233,7 +264,7 @@ class Service(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
-        aws.ecs.ClusterCapacityProviders(
+        capacity = aws.ecs.ClusterCapacityProviders(
             f"{self._name}-capacity",
             cluster_name=cluster.name,
             capacity_providers=["FARGATE", "FARGATE_SPOT"],
@@ -245,7 +276,7 @@ class Service(pulumi.ComponentResource):
             ],
             opts=self._child,
         )
-        return cluster
+        return cluster, capacity
 
     # --- network ----------------------------------------------------------------------------------
 
@@ -518,6 +549,17 @@ class Service(pulumi.ComponentResource):
 
     def _task_role(self) -> aws.iam.Role:
         statements = list(self._args.task_statements)
+        uploads = self._args.uploads
+        if uploads:
+            prefix = uploads.prefix
+            objects = pulumi.Output.from_input(uploads.bucket_arn).apply(
+                lambda arn: f"{arn}/{prefix}*"
+            )
+            # No s3:ListBucket: the API reads and deletes objects it knows the keys of.
+            statements.append(allow(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], [objects]))
+            # SSE-KMS: uploading needs GenerateDataKey, downloading Decrypt (S3 user guide,
+            # UsingKMSEncryption.html, "Permissions").
+            statements.append(allow(["kms:GenerateDataKey", "kms:Decrypt"], [uploads.key_arn]))
         if self._settings.enable_exec:
             # The SSM message channels ECS Exec opens have no resource-level permissions.
             statements.append(
@@ -560,18 +602,30 @@ class Service(pulumi.ComponentResource):
         command: Sequence[str] | None,
     ) -> aws.ecs.TaskDefinition:
         settings, port = self._settings, self._settings.container_port
+        environment: dict[str, pulumi.Input[str]] = {
+            **settings.environment,
+            **self._args.environment,
+        }
+        if self._args.uploads:
+            environment["UPLOAD_S3_BUCKET"] = self._args.uploads.bucket_name
+        # Only the service runs with ECS Exec enabled; the scheduled job does not.
+        agent_volumes = EXEC_AGENT_VOLUMES if settings.enable_exec and not command else {}
         container: dict[str, object] = {
             "name": CONTAINER,
             "image": self._image(repository),
             "essential": True,
             "readonlyRootFilesystem": True,
-            # The root filesystem is read-only; /tmp is a task-scoped scratch volume.
-            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
-            "linuxParameters": {"initProcessEnabled": True},
-            "environment": [
-                {"name": key, "value": value}
-                for key, value in {**settings.environment, **self._args.environment}.items()
+            # The root filesystem is read-only; /tmp (and the exec agent's directories) are
+            # task-scoped scratch volumes.
+            "mountPoints": [
+                {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False},
+                *(
+                    {"sourceVolume": volume, "containerPath": path, "readOnly": False}
+                    for volume, path in agent_volumes.items()
+                ),
             ],
+            "linuxParameters": {"initProcessEnabled": True},
+            "environment": [{"name": key, "value": value} for key, value in environment.items()],
             "secrets": [
                 {"name": key, "valueFrom": value}
                 for key, value in {**settings.secrets, **self._args.secrets}.items()
@@ -589,14 +643,17 @@ class Service(pulumi.ComponentResource):
             container["command"] = list(command)
         else:
             container["portMappings"] = [{"containerPort": port, "protocol": "tcp"}]
-            probe = f"wget -q -O /dev/null http://localhost:{port}{settings.health_check_path}"
-            container["healthCheck"] = {
-                "command": ["CMD-SHELL", f"{probe} || exit 1"],
-                "interval": 30,
-                "timeout": 5,
-                "retries": 3,
-                "startPeriod": settings.health_check_grace_seconds,
-            }
+            # Without a command the target group's HTTP check alone decides health: a command
+            # needs its tools in the image, and a missing one fails every task.
+            check = settings.container_health_check
+            if check:
+                container["healthCheck"] = {
+                    "command": list(check.command),
+                    "interval": check.interval,
+                    "timeout": check.timeout,
+                    "retries": check.retries,
+                    "startPeriod": check.start_period,
+                }
         return aws.ecs.TaskDefinition(
             name,
             family=name,
@@ -609,7 +666,11 @@ class Service(pulumi.ComponentResource):
             ),
             execution_role_arn=execution_role.arn,
             task_role_arn=task_role.arn,
-            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
+            # Volumes with neither a host path nor EFS are Fargate bind mounts on the task's
+            # ephemeral storage: writable, private to the task, gone when it stops.
+            volumes=[
+                aws.ecs.TaskDefinitionVolumeArgs(name=volume) for volume in ["tmp", *agent_volumes]
+            ],
             container_definitions=pulumi.Output.json_dumps([container]),
             tags=self._tags,
             opts=self._child,
@@ -618,6 +679,8 @@ class Service(pulumi.ComponentResource):
     def _service(
         self,
         cluster: aws.ecs.Cluster,
+        *,
+        capacity: aws.ecs.ClusterCapacityProviders,
         task_definition: aws.ecs.TaskDefinition,
         service_sg: aws.ec2.SecurityGroup,
         target_group: aws.lb.TargetGroup,
@@ -657,9 +720,15 @@ class Service(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
             tags=self._tags,
-            # Autoscaling owns the task count once the service exists.
+            # Autoscaling owns the task count once the service exists. A capacity provider strategy
+            # fails ("capacity provider ... is not associated with the cluster") until the
+            # providers are attached, and the cluster ARN alone does not order that: depend on
+            # them (aws/containers-roadmap#631; terraform-provider-aws orders its ECS task tests
+            # on aws_ecs_cluster_capacity_providers the same way).
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=list(listeners), ignore_changes=["desiredCount"]
+                parent=self,
+                depends_on=[capacity, *listeners],
+                ignore_changes=["desiredCount"],
             ),
         )
 
@@ -708,6 +777,7 @@ class Service(pulumi.ComponentResource):
         schedule: ScheduledTaskSettings,
         task_definition: aws.ecs.TaskDefinition,
         cluster: aws.ecs.Cluster,
+        capacity: aws.ecs.ClusterCapacityProviders,
         service_sg: aws.ec2.SecurityGroup,
         execution_role: aws.iam.Role,
         task_role: aws.iam.Role,
@@ -767,5 +837,6 @@ class Service(pulumi.ComponentResource):
                     arn=dead_letters.arn
                 ),
             ),
-            opts=self._child,
+            # Its capacity provider strategy needs the providers attached, as the service's does.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[capacity]),
         )

@@ -13,6 +13,7 @@ from components.network import Network, NetworkArgs
 from components.service import TLS_POLICY, Service, ServiceArgs
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import STACKS, Offline, statements
+from tests.conftest import stack_run as program_run
 from tooling.offline import OfflineRun, Resource
 
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -152,7 +153,6 @@ def test_container_is_hardened() -> None:
     app = container(stack_run("prod").one("aws:ecs/taskDefinition:TaskDefinition", "svc-task"))
     assert app["readonlyRootFilesystem"] is True
     assert app["logConfiguration"]["logDriver"] == "awslogs"
-    assert app["healthCheck"]["command"][0] == "CMD-SHELL"
 
 
 @pytest.mark.parametrize(
@@ -294,3 +294,166 @@ def test_secret_that_is_not_an_arn_is_reported() -> None:
 
 def test_domain_without_hosted_zone_is_reported() -> None:
     assert "domainName needs hostedZoneId" in service_error(domainName="app.example.com")
+
+
+# --- ordering: capacity providers before the service and the schedule (issue 17, item 4) ---------
+
+CAPACITY = "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_service_waits_for_the_cluster_capacity_providers(stack: str) -> None:
+    run = stack_run(stack)
+    capacity = run.one(CAPACITY).urn
+    assert capacity in run.one("aws:ecs/service:Service").dependencies
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_schedule_waits_for_the_cluster_capacity_providers(stack: str) -> None:
+    run = stack_run(stack)
+    capacity = run.one(CAPACITY).urn
+    assert capacity in run.one("aws:scheduler/schedule:Schedule").dependencies
+
+
+# --- container health check (issue 17, item 6) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_container_health_check_by_default(stack: str) -> None:
+    app = container(stack_run(stack).one("aws:ecs/taskDefinition:TaskDefinition", "svc-task"))
+    assert "healthCheck" not in app
+
+
+def test_container_health_check_comes_from_the_settings(offline: Offline) -> None:
+    command = [
+        "CMD",
+        "python",
+        "-c",
+        "import urllib.request as u; u.urlopen('http://localhost:8080/')",
+    ]
+    run = service_with(
+        offline,
+        containerHealthCheck={"command": command, "interval": 20, "startPeriod": 120},
+    )
+    app = container(run.one("aws:ecs/taskDefinition:TaskDefinition", "svc-task"))
+    assert app["healthCheck"] == {
+        "command": command,
+        "interval": 20,
+        "timeout": 5,
+        "retries": 3,
+        "startPeriod": 120,
+    }
+
+
+def test_scheduled_job_has_no_container_health_check(offline: Offline) -> None:
+    run = service_with(
+        offline,
+        containerHealthCheck={"command": ["CMD-SHELL", "true"]},
+        schedule={"expression": "rate(1 hour)", "command": ["true"]},
+    )
+    job = container(run.one("aws:ecs/taskDefinition:TaskDefinition", "svc-job"))
+    assert "healthCheck" not in job
+
+
+@pytest.mark.parametrize(
+    "key, value, allowed",
+    [
+        ("startPeriod", 301, "0 and 300"),
+        ("startPeriod", -1, "0 and 300"),
+        ("interval", 4, "5 and 300"),
+        ("interval", 301, "5 and 300"),
+        ("timeout", 1, "2 and 60"),
+        ("timeout", 61, "2 and 60"),
+        ("retries", 0, "1 and 10"),
+        ("retries", 11, "1 and 10"),
+    ],
+)
+def test_container_health_check_outside_the_ecs_range_is_reported(
+    key: str, value: int, allowed: str
+) -> None:
+    message = service_error(containerHealthCheck={"command": ["CMD-SHELL", "true"], key: value})
+    assert (
+        f"platform:service.containerHealthCheck.{key} = {value}: {value} is not between {allowed}"
+        in message
+    )
+
+
+def test_container_health_check_command_must_start_with_cmd_or_cmd_shell() -> None:
+    message = service_error(containerHealthCheck={"command": ["curl", "-f", "http://localhost/"]})
+    assert "platform:service.containerHealthCheck.command" in message
+    assert "must start with CMD or CMD-SHELL followed by the command" in message
+
+
+# --- ECS Exec with a read-only root (issue 17, item 7) --------------------------------------------
+
+AGENT_PATHS = ["/managed-agents", "/var/lib/amazon/ssm", "/var/log/amazon/ssm"]
+
+
+def test_exec_gets_writable_task_scoped_volumes_for_the_agent() -> None:
+    task = stack_run("dev").one("aws:ecs/taskDefinition:TaskDefinition", "svc-task")
+    app = container(task)
+    assert app["readonlyRootFilesystem"] is True
+    assert sorted(
+        (m["containerPath"], m["sourceVolume"], m["readOnly"]) for m in app["mountPoints"]
+    ) == [
+        ("/managed-agents", "exec-managed-agents", False),
+        ("/tmp", "tmp", False),
+        ("/var/lib/amazon/ssm", "exec-ssm-lib", False),
+        ("/var/log/amazon/ssm", "exec-ssm-log", False),
+    ]
+    # Volumes without a host path or EFS are Fargate bind mounts: task storage, gone with the task.
+    assert sorted(task.inputs["volumes"], key=lambda v: v["name"]) == [
+        {"name": "exec-managed-agents"},
+        {"name": "exec-ssm-lib"},
+        {"name": "exec-ssm-log"},
+        {"name": "tmp"},
+    ]
+
+
+def test_no_agent_volumes_without_exec() -> None:
+    task = stack_run("prod").one("aws:ecs/taskDefinition:TaskDefinition", "svc-task")
+    assert [m["containerPath"] for m in container(task)["mountPoints"]] == ["/tmp"]
+    assert task.inputs["volumes"] == [{"name": "tmp"}]
+
+
+# --- the uploads bucket (issue 17, item 9) --------------------------------------------------------
+
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def environment_of(task_definition: Resource) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(task_definition)["environment"]}
+
+
+@pytest.mark.parametrize("task", ["service-task", "service-job"])
+def test_service_and_job_get_the_uploads_bucket_name(task: str) -> None:
+    run = program_run("prod")
+    bucket = run.physical_name("aws:s3/bucket:Bucket", "pipeline-uploads")
+    assert environment_of(run.one(TASK_DEFINITION, task))["UPLOAD_S3_BUCKET"] == bucket
+
+
+def test_task_role_may_write_read_and_delete_only_uploads_under_the_input_prefix() -> None:
+    run = program_run("prod")
+    bucket = run.physical_name("aws:s3/bucket:Bucket", "pipeline-uploads")
+    key_arn = run.one("aws:kms/key:Key", "pipeline-key").outputs["arn"]
+    policy = run.one("aws:iam/rolePolicy:RolePolicy", "service-task-policy")
+    assert statements(policy.inputs["policy"]) == [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/incoming/*"],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": [key_arn],
+        },
+    ]
+
+
+def test_without_the_pipeline_the_service_gets_no_bucket_and_no_grant() -> None:
+    # The program always builds the pipeline; the component alone shows the absence.
+    run = stack_run("prod")
+    for task in ("svc-task", "svc-job"):
+        assert "UPLOAD_S3_BUCKET" not in environment_of(run.one(TASK_DEFINITION, task))
+    assert [p.name for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if "task" in p.name] == []
