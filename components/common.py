@@ -227,6 +227,27 @@ def service_key_statement(ctx: StackContext, service: str, sid: str) -> Statemen
     }
 
 
+def events_key_statement(sid: str) -> Statement:
+    """Lets EventBridge encrypt for a rule target (SNS topic, SQS queue) with a key.
+
+    No `aws:SourceAccount` / `aws:SourceArn` condition: AWS documents this grant without one for
+    encrypted targets (EventBridge User Guide, getting started limitations: "If you create a rule
+    with an encrypted Amazon SQS queue as a target..."; SNS Developer Guide, sns-key-management
+    "Enable compatibility between event sources from AWS services and encrypted topics"; Amazon
+    Q Developer in chat applications admin guide, troubleshooting "The Amazon SNS topic has
+    server-side encryption turned on"), and documents no source key on those KMS requests (the
+    source conditions it documents belong to event buses encrypted with a customer key,
+    eb-encryption-key-policy). A condition the request does not carry denies every delivery
+    silently. The target's own policy (topic or queue policy) is what limits who may send."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
+
+
 def logs_key_statement(ctx: StackContext) -> Statement:
     """Lets CloudWatch Logs use a key, only for this account's log groups in this region."""
     return {

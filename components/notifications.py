@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from components.common import (
     StackContext,
     Statement,
+    events_key_statement,
     kms_key,
     policy_document,
     service_key_statement,
@@ -83,8 +84,11 @@ class Notifications(pulumi.ComponentResource):
             ctx=ctx,
             description=f"{name}: alarm and event notifications",
             statements=[
-                service_key_statement(ctx, service, f"{service.capitalize()}Publishes")
-                for service in PUBLISHERS
+                # CloudWatch alarms: the documented grant, limited to this account (knowledge
+                # center "cloudwatch-configure-alarm-sns").
+                service_key_statement(ctx, "cloudwatch", "CloudwatchPublishes"),
+                # EventBridge rules (failed Batch jobs): no source condition, see the helper.
+                events_key_statement("EventsPublishes"),
             ],
             parent=self,
             tags=tags,

@@ -15,6 +15,7 @@ from components.common import (
     allow,
     bucket_policy,
     ecr_pull,
+    events_key_statement,
     expiry_rule,
     kms_key,
     log_group,
@@ -22,17 +23,21 @@ from components.common import (
     policy_document,
     private_bucket,
     role,
-    service_key_statement,
     service_trust,
     tcp_rule,
 )
 from components.network import Network
 from components.notifications import Topic
-from components.settings import ComputeOrder, PipelineSettings
+from components.settings import JOB_PARAMETERS, ComputeOrder, PipelineSettings
 from components.tagging import component_tags
 
 COMPONENT = "pipeline"
 JOB_NAME = "process-upload"
+# The job's writable scratch space: the root file system stays read-only. On Fargate a volume with
+# only a name is a bind mount on the task's ephemeral storage (AWS Batch API, Volume: `host` is not
+# applicable to Fargate; EphemeralStorage sizeInGiB 21-200, default 20 GiB).
+SCRATCH_VOLUME = "scratch"
+SCRATCH_PATH = "/tmp"
 # Errors of the Batch API itself (throttling, service faults), worth retrying from the state machine.
 TRANSIENT_BATCH_ERRORS = ["Batch.AWSBatchException", "Batch.ServerException"]
 _PRIVATE_ECR = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)")
@@ -76,9 +81,18 @@ def state_machine_definition(
     queue_arn: pulumi.Input[str],
     job_definition_arn: pulumi.Input[str],
     topic_arn: pulumi.Input[str],
+    results_bucket: pulumi.Input[str],
+    results_prefix: str,
 ) -> dict[str, Any]:
     """The Amazon States Language definition, as data: submit the job and wait for it (.sync),
-    retry Batch API faults with backoff, report any failure to the topic, then fail."""
+    retry Batch API faults with backoff, report any failure to the topic, then fail.
+
+    The job receives the upload as `bucket` and `key`, and as whole S3 URIs: `source`, and
+    `destination` under the results prefix (AWS Batch substitutes whole `Ref::` arguments, so
+    the URIs are composed here). Bucket names and the validated prefix hold no quotes or braces."""
+    destination = pulumi.Output.concat(
+        "States.Format('s3://", results_bucket, f"/{results_prefix}{{}}', $.detail.object.key)"
+    )
     return {
         "Comment": "Process one uploaded object with AWS Batch",
         "StartAt": "ProcessUpload",
@@ -93,6 +107,9 @@ def state_machine_definition(
                     "Parameters": {
                         "bucket.$": "$.detail.bucket.name",
                         "key.$": "$.detail.object.key",
+                        "source.$": "States.Format('s3://{}/{}', $.detail.bucket.name, "
+                        "$.detail.object.key)",
+                        "destination.$": destination,
                     },
                 },
                 "Retry": [
@@ -140,6 +157,8 @@ class Pipeline(pulumi.ComponentResource):
     """Uploads and results buckets, Batch compute, job queue and definition, state machine, trigger."""
 
     uploads_bucket: pulumi.Output[str]
+    uploads_bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
     results_bucket: pulumi.Output[str]
     job_queue_arn: pulumi.Output[str]
     job_queue_name: pulumi.Output[str]
@@ -160,8 +179,9 @@ class Pipeline(pulumi.ComponentResource):
             description=f"{name}: buckets, logs and the trigger's dead-letter queue",
             statements=[
                 logs_key_statement(self._ctx),
-                # EventBridge writes undeliverable events into the KMS-encrypted dead-letter queue.
-                service_key_statement(self._ctx, "events", "EventBridgeDeadLetters"),
+                # EventBridge writes undeliverable events into the KMS-encrypted dead-letter
+                # queue; no source condition (see the helper), the queue policy names the rule.
+                events_key_statement("EventBridgeDeadLetters"),
             ],
             parent=self,
             tags=self._tags,
@@ -174,10 +194,12 @@ class Pipeline(pulumi.ComponentResource):
         security_group = self._security_group()
         queue = self._job_queue(security_group)
         job_definition = self._job_definition(uploads, results)
-        state_machine = self._state_machine(queue, job_definition)
+        state_machine = self._state_machine(queue, job_definition, results)
         self._trigger(uploads, state_machine)
 
         self.uploads_bucket = uploads.bucket
+        self.uploads_bucket_arn = uploads.arn
+        self.key_arn = self._key.arn
         self.results_bucket = results.bucket
         self.job_queue_arn = queue.arn
         self.job_queue_name = queue.name
@@ -351,8 +373,24 @@ class Pipeline(pulumi.ComponentResource):
                 {"type": "VCPU", "value": f"{settings.vcpu:g}"},
                 {"type": "MEMORY", "value": str(settings.memory)},
             ],
-            "environment": [{"name": "RESULTS_BUCKET", "value": results.bucket}],
+            "environment": [
+                {"name": "RESULTS_BUCKET", "value": results.bucket},
+                {"name": "RESULTS_PREFIX", "value": settings.results_prefix},
+                # SDKs and the CLI call this region's S3 endpoint (reachable through the VPC's
+                # gateway endpoint even without NAT) instead of guessing one.
+                {"name": "AWS_DEFAULT_REGION", "value": ctx.region},
+            ],
             "readonlyRootFilesystem": True,
+            "volumes": [{"name": SCRATCH_VOLUME}],
+            "mountPoints": [
+                {"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_PATH, "readOnly": False}
+            ],
+            # Absent: Fargate's default 20 GiB.
+            **(
+                {"ephemeralStorage": {"sizeInGiB": settings.scratch_gib}}
+                if settings.scratch_gib is not None
+                else {}
+            ),
             "fargatePlatformConfiguration": {"platformVersion": "LATEST"},
             "networkConfiguration": {"assignPublicIp": "DISABLED"},
             "logConfiguration": {
@@ -370,7 +408,8 @@ class Pipeline(pulumi.ComponentResource):
             type="container",
             platform_capabilities=["FARGATE"],
             container_properties=pulumi.Output.json_dumps(container),
-            parameters={"bucket": "", "key": ""},
+            # Every parameter the state machine passes, empty until it does.
+            parameters=dict.fromkeys(JOB_PARAMETERS, ""),
             retry_strategy=aws.batch.JobDefinitionRetryStrategyArgs(
                 attempts=settings.retry_attempts,
                 # Retry what the infrastructure did to the job; an application error exits at once.
@@ -408,7 +447,10 @@ class Pipeline(pulumi.ComponentResource):
     # --- orchestration ----------------------------------------------------------------------------
 
     def _state_machine(
-        self, queue: aws.batch.JobQueue, job_definition: aws.batch.JobDefinition
+        self,
+        queue: aws.batch.JobQueue,
+        job_definition: aws.batch.JobDefinition,
+        results: aws.s3.Bucket,
     ) -> aws.sfn.StateMachine:
         ctx, topic = self._ctx, self._args.topic
         group = log_group(
@@ -446,7 +488,11 @@ class Pipeline(pulumi.ComponentResource):
             tags=self._tags,
         )
         definition = state_machine_definition(
-            queue_arn=queue.arn, job_definition_arn=job_definition.arn, topic_arn=topic.arn
+            queue_arn=queue.arn,
+            job_definition_arn=job_definition.arn,
+            topic_arn=topic.arn,
+            results_bucket=results.bucket,
+            results_prefix=self._settings.results_prefix,
         )
         return aws.sfn.StateMachine(
             f"{self._name}-states",

@@ -116,8 +116,8 @@ class StaticSite(pulumi.ComponentResource):
             f"{name}-site", ctx=ctx, parent=self, tags=self._tags, key=key, versioned=True
         )
         self._expire(bucket, "site", noncurrent_days=90)
-        logs = self._log_bucket()
-        distribution = self._distribution(bucket, logs)
+        logs, log_ownership = self._log_bucket()
+        distribution = self._distribution(bucket, logs, log_ownership)
 
         key_policy(
             f"{name}-key-policy",
@@ -177,25 +177,62 @@ class StaticSite(pulumi.ComponentResource):
             f"{self._name}-{part}-lifecycle", bucket=bucket.id, rules=[rule], opts=self._child
         )
 
-    def _log_bucket(self) -> aws.s3.Bucket:
-        # CloudFront standard logs arrive with an ACL granting the log delivery account: this
-        # bucket keeps ACLs (BucketOwnerPreferred) and SSE-S3, which is all CloudFront can write.
-        logs = private_bucket(
-            f"{self._name}-logs",
-            ctx=self._ctx,
-            parent=self,
-            tags=self._tags,
-            key=None,
-            versioned=False,
-            object_ownership="BucketOwnerPreferred",
+    def _log_bucket(self) -> tuple[aws.s3.Bucket, aws.s3.BucketOwnershipControls]:
+        """The access log bucket and the ownership controls the distribution must wait for.
+
+        CloudFront standard logs arrive with an ACL granting the log delivery account, so this
+        bucket keeps ACLs (BucketOwnerPreferred) and SSE-S3, which is all CloudFront can write.
+        New buckets start with ACLs disabled (BucketOwnerEnforced): a distribution created before
+        the ownership controls is refused ("The S3 bucket that you specified for CloudFront logs
+        does not enable ACL access"; CloudFront Developer Guide, AccessLogs.html: ACLs must be
+        enabled for buckets used for standard logs since April 2023; aws-cdk issue 25291). The
+        same resources, inputs and logical names as `private_bucket` builds (nothing is
+        replaced), kept here so the ownership controls can be a dependency of the distribution."""
+        ctx, name = self._ctx, f"{self._name}-logs"
+        logs = aws.s3.Bucket(
+            name,
+            force_destroy=not ctx.protect_data,
+            tags=dict(self._tags),
+            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect_data),
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=logs.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=self._child,
+        )
+        ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=logs.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerPreferred"),
+            opts=self._child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=logs.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    ),
+                    bucket_key_enabled=False,
+                )
+            ],
+            opts=self._child,
         )
         self._expire(logs, "logs", current_days=self._settings.access_log_days)
-        return logs
+        return logs, ownership
 
     # --- distribution -----------------------------------------------------------------------------
 
     def _distribution(
-        self, bucket: aws.s3.Bucket, logs: aws.s3.Bucket
+        self,
+        bucket: aws.s3.Bucket,
+        logs: aws.s3.Bucket,
+        log_ownership: aws.s3.BucketOwnershipControls,
     ) -> aws.cloudfront.Distribution:
         settings, api = self._settings, self._args.api
         access = aws.cloudfront.OriginAccessControl(
@@ -302,7 +339,8 @@ class StaticSite(pulumi.ComponentResource):
             ),
             web_acl_id=acl.arn if acl else None,
             tags=self._tags,
-            opts=self._child,
+            # The log bucket must accept ACLs before CloudFront is told to log into it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_ownership]),
         )
 
     def _api_origin(self, api: ApiOrigin) -> aws.cloudfront.DistributionOriginArgs:

@@ -30,7 +30,40 @@ def test_topic_uses_a_customer_key_that_cloudwatch_and_eventbridge_may_use(
     assert set(grants) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
     for grant in grants.values():
         assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
-        assert grant["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+# AWS documents the CloudWatch grant with a source condition, and EventBridge's grant for an
+# encrypted topic without any (SNS Developer Guide, "Enable compatibility between event sources
+# from AWS services and encrypted topics"; Amazon Q Developer in chat applications admin guide,
+# "The Amazon SNS topic has server-side encryption turned on").
+EVENTS_KEY_GRANT = {
+    "Sid": "EventsPublishes",
+    "Effect": "Allow",
+    "Principal": {"Service": "events.amazonaws.com"},
+    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+    "Resource": "*",
+}
+
+
+def service_grant(policy: str, service: str) -> dict[str, object]:
+    [grant] = [
+        s for s in statements(policy) if s["Principal"].get("Service") == f"{service}.amazonaws.com"
+    ]
+    return grant
+
+
+@pytest.mark.parametrize("key", ["notifications-key", "notifications-edge-key"])
+def test_eventbridge_may_use_the_topic_key_without_a_source_condition(key: str) -> None:
+    policy = stack_run("prod").one("aws:kms/key:Key", key).inputs["policy"]
+    assert service_grant(policy, "events") == EVENTS_KEY_GRANT
+
+
+@pytest.mark.parametrize("key", ["notifications-key", "notifications-edge-key"])
+def test_cloudwatch_keeps_its_source_account_condition_on_the_topic_key(key: str) -> None:
+    policy = stack_run("prod").one("aws:kms/key:Key", key).inputs["policy"]
+    assert service_grant(policy, "cloudwatch")["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"}
+    }
 
 
 def test_topic_policy_lets_only_those_services_of_this_account_publish(offline: Offline) -> None:

@@ -119,10 +119,11 @@ def test_definition_waits_for_the_job_retries_and_reports_failures() -> None:
     states = definition(run)["States"]
     task = states["ProcessUpload"]
     assert task["Resource"] == "arn:aws:states:::batch:submitJob.sync"
-    assert task["Parameters"]["Parameters"] == {
-        "bucket.$": "$.detail.bucket.name",
-        "key.$": "$.detail.object.key",
-    }
+    parameters = task["Parameters"]["Parameters"]
+    assert (parameters["bucket.$"], parameters["key.$"]) == (
+        "$.detail.bucket.name",
+        "$.detail.object.key",
+    )
     assert task["Retry"][0]["BackoffRate"] == 2.0
     assert task["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReportFailure"}
@@ -296,6 +297,24 @@ def test_job_definition_runs_on_fargate_with_retries_and_timeout() -> None:
     assert job["propagateTags"] is True
 
 
+def test_eventbridge_may_write_to_the_encrypted_dead_letter_queue_without_a_source_condition() -> (
+    None
+):
+    # The EventBridge User Guide grants events.amazonaws.com on the key of an encrypted SQS
+    # target with no condition; the queue policy, not the key, is scoped to the rule.
+    key_policy = statements(stack_run("prod").one("aws:kms/key:Key", "pipe-key").inputs["policy"])
+    grants = [s for s in key_policy if s["Principal"].get("Service") == "events.amazonaws.com"]
+    assert grants == [
+        {
+            "Sid": "EventBridgeDeadLetters",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        }
+    ]
+
+
 def test_jobs_security_group_admits_nothing() -> None:
     run = stack_run("prod")
     into = [
@@ -332,3 +351,109 @@ def test_transition_after_expiry_is_reported() -> None:
         "resultsIaDays (400) < resultsGlacierDays (500) < resultsExpireDays (365) must hold"
         in message
     )
+
+
+# --- the default job ------------------------------------------------------------------------------
+
+
+def container(run: OfflineRun) -> dict[str, Any]:
+    return json.loads(
+        run.one("aws:batch/jobDefinition:JobDefinition").inputs["containerProperties"]
+    )
+
+
+def test_default_job_image_is_the_pinned_public_aws_cli() -> None:
+    assert container(stack_run("prod"))["image"] == "public.ecr.aws/aws-cli/aws-cli:2.31.23"
+
+
+def test_default_job_copies_the_upload_to_the_results_prefix() -> None:
+    # The image's entrypoint is `aws`: the command is its arguments. Each placeholder is a whole
+    # argument, the form AWS Batch documents for parameter substitution.
+    assert container(stack_run("prod"))["command"] == [
+        "s3",
+        "cp",
+        "Ref::source",
+        "Ref::destination",
+        "--copy-props",
+        "metadata-directive",
+        "--only-show-errors",
+    ]
+
+
+def test_state_machine_passes_the_copy_source_and_destination() -> None:
+    run = stack_run("prod")
+    results = run.physical_name(BUCKET, "pipe-results")
+    parameters = definition(run)["States"]["ProcessUpload"]["Parameters"]["Parameters"]
+    assert parameters["source.$"] == (
+        "States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key)"
+    )
+    assert parameters["destination.$"] == (
+        f"States.Format('s3://{results}/processed/{{}}', $.detail.object.key)"
+    )
+
+
+def test_job_definition_declares_every_parameter_the_state_machine_passes() -> None:
+    run = stack_run("prod")
+    passed = definition(run)["States"]["ProcessUpload"]["Parameters"]["Parameters"]
+    declared = run.one("aws:batch/jobDefinition:JobDefinition").inputs["parameters"]
+    assert sorted(declared) == sorted(name.removesuffix(".$") for name in passed)
+
+
+def test_job_root_stays_read_only_with_a_writable_scratch_volume_at_tmp() -> None:
+    job = container(stack_run("prod"))
+    assert job["readonlyRootFilesystem"] is True
+    assert job["volumes"] == [{"name": "scratch"}]
+    assert job["mountPoints"] == [
+        {"sourceVolume": "scratch", "containerPath": "/tmp", "readOnly": False}
+    ]
+
+
+def test_job_uses_fargate_default_ephemeral_storage_unless_set(offline: Offline) -> None:
+    assert "ephemeralStorage" not in container(stack_run("prod"))
+    run = offline.component(build, "prod", {"platform:pipeline": json.dumps({"scratchGib": 50})})
+    assert container(run)["ephemeralStorage"] == {"sizeInGiB": 50}
+
+
+def test_job_role_covers_the_default_copy_and_nothing_more() -> None:
+    run = stack_run("prod")
+    grants = role_statements(run, "job")
+    uploads = run.physical_name(BUCKET, "pipe-uploads")
+    results = run.physical_name(BUCKET, "pipe-results")
+    # s3 cp between buckets: HeadObject and CopyObject (or UploadPartCopy) read the source with
+    # s3:GetObject and write with s3:PutObject; SSE-KMS on both sides needs Decrypt and
+    # GenerateDataKey on the pipeline key, which encrypts both buckets.
+    assert grants == {
+        "s3:GetObject": [f"arn:aws:s3:::{uploads}/incoming/*"],
+        "s3:PutObject": [f"arn:aws:s3:::{results}/*"],
+        "kms:Decrypt": [KEY],
+        "kms:GenerateDataKey": [KEY],
+    }
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (
+            {"image": "aws-cli"},
+            "platform:pipeline.image = 'aws-cli': not a full image reference with a tag or "
+            "digest (registry/name:tag)",
+        ),
+        ({"command": []}, "platform:pipeline.command = []"),
+        (
+            {"command": ["s3", "cp", "Ref::upload", "Ref::destination"]},
+            "Ref::upload is not passed by the state machine; use Ref::bucket, Ref::key, "
+            "Ref::source or Ref::destination",
+        ),
+        (
+            {"command": ["s3", "cp", "s3://Ref::bucket/Ref::key", "Ref::destination"]},
+            "'s3://Ref::bucket/Ref::key': a placeholder must be a whole argument",
+        ),
+        (
+            {"resultsPrefix": "out"},
+            "platform:pipeline.resultsPrefix = 'out'",
+        ),
+        ({"scratchGib": 20}, "platform:pipeline.scratchGib = 20: 20 is not between 21 and 200"),
+    ],
+)
+def test_bad_job_settings_are_reported(values: dict[str, object], message: str) -> None:
+    assert message in pipeline_error(**values)

@@ -436,6 +436,17 @@ def test_access_logs_go_to_a_log_bucket_with_lifecycle(stack: str, days: int) ->
 
 
 @pytest.mark.parametrize("stack", STACKS)
+def test_distribution_waits_for_the_log_bucket_to_accept_acls(stack: str) -> None:
+    # Created before the ownership controls, CloudFront refuses the bucket ("does not enable ACL
+    # access"): new buckets start with ACLs disabled (BucketOwnerEnforced).
+    ownership = site(
+        stack, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "logs-ownership"
+    )
+    cdn = stack_run(stack).one(DISTRIBUTION)
+    assert ownership.urn in cdn.dependencies, (cdn.urn, cdn.dependencies)
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_outputs(stack: str) -> None:
     outputs = stack_run(stack).outputs
     assert outputs["siteDistributionId"] == "EDFDVBD6EXAMPLE"
