@@ -23,7 +23,12 @@ from components.common import (
 )
 from components.naming import Limit, child
 from components.network import Network
-from components.settings import DatabaseMode, DatabaseSettings
+from components.settings import (
+    AWS_BACKUP_COMPLETION_WINDOW,
+    AWS_BACKUP_START_WINDOW,
+    DatabaseMode,
+    DatabaseSettings,
+)
 from components.tagging import component_tags
 
 COMPONENT = "database"
@@ -101,6 +106,7 @@ class Database(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
+        # The family follows the major (settings pin the major only: see _pg_version).
         major = settings.engine_version.split(".")[0]
         parameters = aws.rds.ClusterParameterGroup(
             f"{name}-params",
@@ -122,6 +128,8 @@ class Database(pulumi.ComponentResource):
             cluster_identifier=identifier,
             engine=ENGINE,
             engine_mode="provisioned",
+            # The major only ("16"): RDS picks the default minor and upgrades it in the maintenance
+            # window, while the provider keeps "16" in state, so no later `up` asks for a downgrade.
             engine_version=settings.engine_version,
             database_name=settings.database_name,
             master_username=settings.master_username,
@@ -160,6 +168,7 @@ class Database(pulumi.ComponentResource):
         monitoring_role = self._monitoring_role(ctx) if settings.monitoring_interval else None
         zones = args.network.zone_names
         self.instance_identifiers = []
+        instances: list[aws.rds.ClusterInstance] = []
         for number in range(1, settings.instances + 1):
             instance = aws.rds.ClusterInstance(
                 f"{name}-{number}",
@@ -178,6 +187,7 @@ class Database(pulumi.ComponentResource):
                 performance_insights_retention_period=settings.performance_insights_days,
                 monitoring_interval=settings.monitoring_interval,
                 monitoring_role_arn=monitoring_role.arn if monitoring_role else None,
+                # Minor upgrades are AWS's to apply (in the maintenance window): see the policy.
                 auto_minor_version_upgrade=True,
                 ca_cert_identifier="rds-ca-rsa2048-g1",
                 copy_tags_to_snapshot=True,
@@ -185,11 +195,12 @@ class Database(pulumi.ComponentResource):
                 tags=self._tags,
                 opts=pulumi.ResourceOptions(parent=self, protect=protect),
             )
+            instances.append(instance)
             self.instance_identifiers.append(instance.identifier)
         if settings.reader_autoscaling and settings.instances > 1:
-            self._reader_autoscaling(settings, identifier, cluster)
+            self._reader_autoscaling(settings, identifier, instances)
         if settings.backup_copy_region and args.backup_provider:
-            self._backups(ctx, key, cluster, args.backup_provider)
+            self._backups(ctx, settings, key, cluster, args.backup_provider)
 
         self.endpoint = cluster.endpoint
         self.reader_endpoint = cluster.reader_endpoint
@@ -242,7 +253,10 @@ class Database(pulumi.ComponentResource):
         return monitoring
 
     def _reader_autoscaling(
-        self, settings: DatabaseSettings, identifier: str, cluster: aws.rds.Cluster
+        self,
+        settings: DatabaseSettings,
+        identifier: str,
+        instances: Sequence[aws.rds.ClusterInstance],
     ) -> None:
         target = aws.appautoscaling.Target(
             f"{self._name}-readers",
@@ -252,7 +266,13 @@ class Database(pulumi.ComponentResource):
             min_capacity=settings.reader_min,
             max_capacity=settings.reader_max,
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+            # Aurora Auto Scaling needs a cluster with its writer instance, and scales it only when
+            # it is available (docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/
+            # Aurora.Integrating.AutoScaling.html, "Before you begin"); registered while the
+            # instances are still being created, the policy does not act on them
+            # (terraform-aws-modules/terraform-aws-rds-aurora#297). The resource ID is a plain
+            # string, so only this dependency orders it after every instance (and the cluster).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(instances)),
         )
         target_tracking(
             f"{self._name}-readers-cpu",
@@ -266,6 +286,7 @@ class Database(pulumi.ComponentResource):
     def _backups(
         self,
         ctx: StackContext,
+        settings: DatabaseSettings,
         key: aws.kms.Key,
         cluster: aws.rds.Cluster,
         backup_provider: aws.Provider,
@@ -293,13 +314,19 @@ class Database(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, protect=ctx.protect_data),
         )
         vault = aws.backup.Vault(vault_name, kms_key_arn=key.arn, tags=self._tags, opts=vault_opts)
+        hour, minute = (int(part) for part in settings.aws_backup_start.split(":"))
         plan = aws.backup.Plan(
             f"{self._name}-backup-plan",
             rules=[
                 aws.backup.PlanRuleArgs(
                     rule_name="daily",
                     target_vault_name=vault.name,
-                    schedule="cron(0 4 * * ? *)",
+                    # Daily at awsBackupStart UTC; settings keep the start window off the RDS
+                    # backup and maintenance windows.
+                    schedule=f"cron({minute} {hour} * * ? *)",
+                    schedule_expression_timezone="Etc/UTC",
+                    start_window=AWS_BACKUP_START_WINDOW,
+                    completion_window=AWS_BACKUP_COMPLETION_WINDOW,
                     lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=35),
                     copy_actions=[
                         aws.backup.PlanRuleCopyActionArgs(

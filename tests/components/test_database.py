@@ -10,7 +10,14 @@ import pytest
 from components.common import StackContext
 from components.database import Database, DatabaseArgs
 from components.network import Network, NetworkArgs
-from components.settings import Settings, SettingsError, parse_settings
+from components.settings import (
+    AURORA_POSTGRESQL_MAJORS,
+    DatabaseSettings,
+    Settings,
+    SettingsError,
+    defaults_of,
+    parse_settings,
+)
 from tests.conftest import STACKS, Offline, statements
 from tests.conftest import stack_run as stack_run_of_program
 from tooling.offline import OfflineRun, stack_config
@@ -243,3 +250,217 @@ def test_non_postgresql_engine_version_is_reported() -> None:
 def test_auto_pause_needs_a_recent_engine() -> None:
     message = database_error(engineVersion="16.1", minCapacity=0)
     assert "minCapacity 0 (auto-pause) needs engine version 16.3 or newer" in message
+
+
+# --- issue 17.4: the reader autoscaling target waits for the instances -----------------------------
+
+
+def test_reader_scaling_target_waits_for_every_instance() -> None:
+    # Application Auto Scaling manages the readers of a cluster that already has its instances and
+    # is available; registered earlier, it races their creation.
+    run = stack_run("prod")
+    target = run.one("aws:appautoscaling/target:Target")
+    instances = {i.urn for i in run.of_type(INSTANCE)}
+    assert len(instances) == 3
+    assert instances <= set(target.dependencies), target.urn
+
+
+# --- issue 17.10: the major version is pinned, AWS applies the minor upgrades ----------------------
+
+
+def _with_database(stack: str, **values: object) -> OfflineRun:
+    section = {**json.loads(_without_copy(stack)), **values}
+    return Offline().component(build, stack, {"platform:database": json.dumps(section)})
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_and_instances_pin_the_major_version_only(stack: str) -> None:
+    run = stack_run(stack)
+    assert run.one(CLUSTER).inputs["engineVersion"] == "16"
+    assert [i.inputs["engineVersion"] for i in run.of_type(INSTANCE)] == ["16"] * len(
+        run.of_type(INSTANCE)
+    )
+    assert all(i.inputs["autoMinorVersionUpgrade"] is True for i in run.of_type(INSTANCE))
+
+
+def test_engine_version_changes_are_never_ignored() -> None:
+    # A major upgrade in config must reach RDS: the minor drift is handled by pinning the major.
+    assert "engineVersion" not in stack_run("prod").one(CLUSTER).ignore_changes
+
+
+def test_parameter_group_family_follows_the_major() -> None:
+    run = _with_database("staging", engineVersion="17")
+    group = run.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs
+    assert group["family"] == "aurora-postgresql17"
+    assert run.one(CLUSTER).inputs["engineVersion"] == "17"
+
+
+def test_default_engine_version_is_an_offered_major() -> None:
+    assert defaults_of(DatabaseSettings)["engineVersion"] == "16"
+    assert "16" in AURORA_POSTGRESQL_MAJORS
+
+
+def test_minor_version_pin_is_reported() -> None:
+    message = database_error(engineVersion="16.6")
+    assert "engineVersion = '16.6': pins a minor version" in message
+    assert "set the major only, such as '16'" in message
+
+
+@pytest.mark.parametrize("major", ["11", "13"])
+def test_major_past_standard_support_is_reported(major: str) -> None:
+    message = database_error(engineVersion=major)
+    assert f"platform:database.engineVersion = '{major}': Aurora PostgreSQL {major}" in message
+    assert "past Aurora standard support" in message
+
+
+def test_major_aurora_does_not_offer_is_reported() -> None:
+    message = database_error(engineVersion="19")
+    assert "platform:database.engineVersion = '19': Aurora PostgreSQL offers" in message
+    assert "14, 15, 16, 17, 18" in message
+
+
+def test_unquoted_major_is_read_as_the_major() -> None:
+    settings = parse_settings(
+        project="platform",
+        stack="prod",
+        region="eu-west-1",
+        raw={"database": {"engineVersion": 17}},
+    )
+    assert settings.config.database.engine_version == "17"
+
+
+# --- issue 17.11: backup and maintenance windows ---------------------------------------------------
+
+
+@pytest.mark.parametrize("window", ["2:00-03:00", "02:00-24:00", "02:00 03:00", "sun:02:00-03:00"])
+def test_malformed_backup_window_is_reported(window: str) -> None:
+    assert (
+        f"platform:database.backupWindow = {window!r}: not a daily window hh24:mi-hh24:mi (UTC)"
+        in database_error(backupWindow=window)
+    )
+
+
+@pytest.mark.parametrize(
+    "window", ["sun:03:30-04:30", "sunday:03:30-sunday:04:30", "xyz:03:30-sun:04:30"]
+)
+def test_malformed_maintenance_window_is_reported(window: str) -> None:
+    assert (
+        f"platform:database.maintenanceWindow = {window!r}: not a weekly window "
+        "ddd:hh24:mi-ddd:hh24:mi (UTC)" in database_error(maintenanceWindow=window)
+    )
+
+
+@pytest.mark.parametrize(
+    "window, minutes", [("02:00-02:29", 29), ("23:50-00:10", 20), ("02:00-02:00", 0)]
+)
+def test_backup_window_under_30_minutes_is_reported(window: str, minutes: int) -> None:
+    assert (
+        f"platform:database.backupWindow = {window!r}: {minutes} minutes long; RDS needs at least 30"
+        in database_error(backupWindow=window)
+    )
+
+
+@pytest.mark.parametrize(
+    "window, minutes", [("sun:03:30-sun:03:45", 15), ("sun:23:50-mon:00:10", 20)]
+)
+def test_maintenance_window_under_30_minutes_is_reported(window: str, minutes: int) -> None:
+    assert (
+        f"platform:database.maintenanceWindow = {window!r}: {minutes} minutes long; RDS needs at "
+        "least 30" in database_error(maintenanceWindow=window)
+    )
+
+
+def test_backup_window_overlapping_maintenance_is_reported() -> None:
+    message = database_error(backupWindow="03:00-04:00", maintenanceWindow="sun:03:30-sun:04:30")
+    assert "backupWindow '03:00-04:00' overlaps maintenanceWindow 'sun:03:30-sun:04:30'" in message
+
+
+def test_backup_window_across_midnight_overlapping_maintenance_is_reported() -> None:
+    message = database_error(backupWindow="23:30-00:30", maintenanceWindow="wed:00:00-wed:01:00")
+    assert "backupWindow '23:30-00:30' overlaps maintenanceWindow 'wed:00:00-wed:01:00'" in message
+
+
+def test_maintenance_window_across_the_week_boundary_overlapping_backups_is_reported() -> None:
+    message = database_error(backupWindow="00:00-00:45", maintenanceWindow="sun:23:30-mon:00:30")
+    assert "backupWindow '00:00-00:45' overlaps maintenanceWindow 'sun:23:30-mon:00:30'" in message
+
+
+def test_windows_on_either_side_of_midnight_are_accepted() -> None:
+    settings = parse_settings(
+        project="platform",
+        stack="prod",
+        region="eu-west-1",
+        raw={
+            "database": {"backupWindow": "22:00-23:30", "maintenanceWindow": "sun:23:30-mon:01:00"}
+        },
+    )
+    assert settings.config.database.backup_window == "22:00-23:30"
+
+
+@pytest.mark.parametrize("start", ["4:00", "04:60", "0400"])
+def test_malformed_aws_backup_start_is_reported(start: str) -> None:
+    assert (
+        f"platform:database.awsBackupStart = {start!r}: not a time of day hh24:mi (UTC)"
+        in database_error(awsBackupStart=start, backupCopyRegion="eu-central-1")
+    )
+
+
+def test_aws_backup_start_in_the_sunday_maintenance_window_is_reported() -> None:
+    # The old fixed schedule, cron(0 4 * * ? *), against the default maintenance window.
+    message = database_error(awsBackupStart="04:00", backupCopyRegion="eu-central-1")
+    assert (
+        "awsBackupStart '04:00': AWS Backup may start the job from 04:00 to 05:00 UTC "
+        "(its 60-minute start window), which overlaps maintenanceWindow 'sun:03:30-sun:04:30'"
+        in message
+    )
+
+
+def test_aws_backup_start_window_reaching_the_backup_window_is_reported() -> None:
+    message = database_error(awsBackupStart="01:30", backupCopyRegion="eu-central-1")
+    assert (
+        "awsBackupStart '01:30': AWS Backup may start the job from 01:30 to 02:30 UTC "
+        "(its 60-minute start window), which overlaps backupWindow '02:00-03:00'" in message
+    )
+
+
+def test_aws_backup_start_is_not_checked_without_aws_backup() -> None:
+    settings = parse_settings(
+        project="platform",
+        stack="dev",
+        region="eu-west-1",
+        raw={"database": {"awsBackupStart": "02:30"}},
+    )
+    assert settings.config.database.aws_backup_start == "02:30"
+
+
+def test_every_window_problem_is_reported_at_once() -> None:
+    message = database_error(
+        backupWindow="02:00-02:10", maintenanceWindow="sun:3:30-sun:04:30", awsBackupStart="25:00"
+    )
+    assert "backupWindow = '02:00-02:10': 10 minutes long" in message
+    assert "maintenanceWindow = 'sun:3:30-sun:04:30': not a weekly window" in message
+    assert "awsBackupStart = '25:00': not a time of day" in message
+    assert "(3 problems)" in message
+
+
+@pytest.mark.parametrize(
+    "stack, backup, maintenance",
+    [
+        ("dev", "02:00-03:00", "sun:03:30-sun:04:30"),
+        ("staging", "02:00-03:00", "sat:03:30-sat:04:30"),
+        ("prod", "02:00-03:00", "sun:03:30-sun:04:30"),
+    ],
+)
+def test_windows_per_stack(stack: str, backup: str, maintenance: str) -> None:
+    cluster = stack_run(stack).one(CLUSTER).inputs
+    assert (cluster["preferredBackupWindow"], cluster["preferredMaintenanceWindow"]) == (
+        backup,
+        maintenance,
+    )
+
+
+def test_aws_backup_job_starts_after_both_windows() -> None:
+    [rule] = stack_run_of_program("prod").one("aws:backup/plan:Plan").inputs["rules"]
+    assert rule["schedule"] == "cron(0 5 * * ? *)"
+    assert rule["scheduleExpressionTimezone"] == "Etc/UTC"
+    assert (rule["startWindow"], rule["completionWindow"]) == (60, 180)
