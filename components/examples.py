@@ -75,12 +75,51 @@ def _in_documentation_range(value: str) -> bool:
 
 
 def example_values(settings: Settings, namespace: str = "platform") -> list[ExampleValue]:
-    """Every example value of the stack's settings, by key. Values under a key that Pulumi holds
-    as a secret are shown as [secret]."""
+    """Every example value of the stack's settings, by key, and every value a deploy cannot do
+    without that the stack leaves to a default. Values under a key that Pulumi holds as a secret
+    are shown as [secret]."""
     found = list(_walk(settings.config, (), settings.secret_keys))
-    return [
-        ExampleValue(f"{namespace}:{_path(loc)}", value, kind) for loc, value, kind in sorted(found)
-    ]
+    return sorted(
+        [
+            *(ExampleValue(f"{namespace}:{_path(loc)}", value, kind) for loc, value, kind in found),
+            *_unfilled(settings, namespace),
+        ],
+        key=lambda value: (value.key, value.value),
+    )
+
+
+# ciAccess.repository's default: whoever owns this GitHub organisation could deploy.
+PLACEHOLDER_OWNER = "example-org/"
+
+
+def _unfilled(settings: Settings, namespace: str) -> list[ExampleValue]:
+    config, found = settings.config, list[ExampleValue]()
+    ci = config.ci_access
+    if ci.enabled and ci.repository.startswith(PLACEHOLDER_OWNER):
+        found.append(
+            ExampleValue(
+                f"{namespace}:ciAccess.repository",
+                ci.repository,
+                "the placeholder repository: the deploy role would trust whoever owns the "
+                "GitHub organisation example-org",
+            )
+        )
+    eks = config.kubernetes
+    if (
+        eks.enabled
+        and not eks.endpoint_public_access
+        and not (eks.api_access_security_groups or eks.api_access_cidrs)
+    ):
+        found.append(
+            ExampleValue(
+                f"{namespace}:kubernetes.apiAccessSecurityGroups",
+                "{}",
+                "nobody is admitted to the private API, so the Helm releases of the first "
+                "`pulumi up` time out; admit the deployer's runner (apiAccessSecurityGroups or "
+                "apiAccessCidrs, README: Troubleshooting the first deploy)",
+            )
+        )
+    return found
 
 
 def _walk(

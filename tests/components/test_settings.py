@@ -345,8 +345,14 @@ def test_value_of_a_pulumi_secret_key_never_appears_in_an_error() -> None:
 # --- example values (issue 17, item 13) ------------------------------------------------------------
 
 
+# Without EKS, no deployer access is needed: each test below sees only the values it sets.
+NO_EKS = {"kubernetes": {"enabled": False}}
+
+
 def examples_in(**raw: object) -> list[tuple[str, str]]:
-    settings = parse_settings(project="platform", stack="prod", region="eu-west-1", raw=raw)
+    settings = parse_settings(
+        project="platform", stack="prod", region="eu-west-1", raw={**NO_EKS, **raw}
+    )
     return [(found.key, found.value) for found in example_values(settings)]
 
 
@@ -388,7 +394,9 @@ def test_documentation_address_ranges_are_detected(cidr: str) -> None:
 
 def test_documentation_account_is_detected() -> None:
     arn = "arn:aws:iam::123456789012:role/admin"
-    found = examples_in(kubernetes={"adminRoleArns": [arn]})
+    found = examples_in(
+        kubernetes={"adminRoleArns": [arn], "apiAccessCidrs": {"vpn": "10.99.0.0/16"}}
+    )
     assert found == [("platform:kubernetes.adminRoleArns[0]", arn)]
 
 
@@ -408,6 +416,7 @@ def test_real_values_are_not_example_values() -> None:
 def test_stack_file_example_values_are_listed_by_key_and_value() -> None:
     found = [(f.key, f.value) for f in example_values(settings_for("prod"))]
     assert found == [
+        ("platform:kubernetes.apiAccessSecurityGroups", "{}"),
         ("platform:observability.alarmEmails[0]", "platform-alerts@example.com"),
         ("platform:service.domainName", "app.example.com"),
         ("platform:service.hostedZoneId", "Z0000000000EXAMPLE"),
@@ -421,7 +430,7 @@ def test_example_value_under_a_pulumi_secret_key_is_not_shown() -> None:
         project="platform",
         stack="prod",
         region="eu-west-1",
-        raw={"observability": {"alarmEmails": ["private@example.com"]}},
+        raw={**NO_EKS, "observability": {"alarmEmails": ["private@example.com"]}},
         secret_keys=frozenset({"observability"}),
     )
     [found] = example_values(settings)
@@ -440,14 +449,51 @@ def without_example_values(stack: str) -> dict[str, str]:
                 .replace("Z0000000000EXAMPLE", "Z0123456789ABCDEFGHIJ")
                 .replace("203.0.113.0/24", "81.2.69.0/24")
             )
+    if config.get("platform:kubernetes", "").find('"endpointPublicAccess": false') >= 0:
+        kubernetes = json.loads(replaced["platform:kubernetes"])
+        kubernetes["apiAccessCidrs"] = {"runner": "10.99.0.0/16"}
+        replaced["platform:kubernetes"] = json.dumps(kubernetes)
     return replaced
+
+
+def test_the_placeholder_ci_repository_is_an_example_value_once_ci_access_is_on() -> None:
+    def found(ci: dict[str, object]) -> list[tuple[str, str]]:
+        settings = parse_settings(
+            project="platform", stack="dev", region="eu-west-1", raw={**NO_EKS, "ciAccess": ci}
+        )
+        return [(f.key, f.value) for f in example_values(settings)]
+
+    # The deploy role would trust whoever owns the placeholder GitHub organisation.
+    assert found({"enabled": True}) == [("platform:ciAccess.repository", "example-org/platform")]
+    assert found({"enabled": False}) == []
+    assert found({"enabled": True, "repository": "acme/platform"}) == []
+
+
+def private_api(access: dict[str, object]) -> list[tuple[str, str]]:
+    settings = parse_settings(
+        project="platform",
+        stack="prod",
+        region="eu-west-1",
+        raw={"kubernetes": {"endpointPublicAccess": False, **access}},
+    )
+    return [(f.key, f.kind) for f in example_values(settings)]
+
+
+def test_a_private_api_nobody_is_admitted_to_must_be_filled_in_before_an_update() -> None:
+    # The Helm releases would time out on the first `up`: whoever runs it cannot reach the API.
+    [(key, kind)] = private_api({})
+    assert key == "platform:kubernetes.apiAccessSecurityGroups"
+    assert "nobody is admitted to the private API" in kind
+    assert private_api({"apiAccessSecurityGroups": {"runner": "sg-0123456789abcdef0"}}) == []
+    assert private_api({"apiAccessCidrs": {"vpn": "10.99.0.0/16"}}) == []
 
 
 def test_update_refuses_a_stack_with_example_values() -> None:
     with pytest.raises(ProgramError) as caught:
         run_stack("prod", accept_example_values=False)
     message = str(caught.value)
-    assert "stack 'prod': example values must be replaced before `pulumi up` (5)" in message
+    assert "stack 'prod': example values must be replaced before `pulumi up` (6)" in message
+    assert "nobody is admitted to the private API" in message
     assert "platform:service.hostedZoneId = 'Z0000000000EXAMPLE'" in message
     assert "platform:observability.alarmEmails[0] = 'platform-alerts@example.com'" in message
     assert caught.value.run.resources == []

@@ -404,8 +404,9 @@ def test_instance_class_missing_from_the_price_table_is_listed_unpriced() -> Non
 def test_plan_warns_about_each_example_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prod"]) == 0
     out = capsys.readouterr().out
-    assert "Example values: `make up STACK=prod` refuses until they are replaced (5):" in out
+    assert "Example values: `make up STACK=prod` refuses until they are replaced (6):" in out
     for line in (
+        "platform:kubernetes.apiAccessSecurityGroups = '{}'",
         "platform:observability.alarmEmails[0] = 'platform-alerts@example.com'",
         "platform:service.domainName = 'app.example.com'",
         "platform:service.hostedZoneId = 'Z0000000000EXAMPLE'",
