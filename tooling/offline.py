@@ -838,7 +838,25 @@ def stack_config(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
     declared: dict[str, Any] = project.get("config") or {}
     config = {key: spec["default"] for key, spec in declared.items() if "default" in spec}
     config.update(values)
-    return {_qualify(key, name): _as_config_string(value) for key, value in config.items()}
+    return {
+        _qualify(key, name): _as_config_string(_decrypted(value)) for key, value in config.items()
+    }
+
+
+# The CLI decrypts `secure:` values (`pulumi config set --secret`) before the program sees them;
+# offline there is no key, so each stands as this marker: never an example value, and a setting
+# that must parse it fails naming its key, not a value.
+SECRET_MARKER = "[secret]"
+
+
+def _decrypted(value: object) -> object:
+    if isinstance(value, dict):
+        if list(value) == ["secure"]:
+            return SECRET_MARKER
+        return {key: _decrypted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decrypted(item) for item in value]
+    return value
 
 
 def _qualify(key: str, project: str) -> str:

@@ -6,11 +6,13 @@ import importlib
 import inspect
 import json
 import re
+import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import stack_run
 from tooling import plan
@@ -18,6 +20,7 @@ from tooling.offline import OfflineRun, run_stack, stack_config
 from tooling.plan import (
     STATEFUL,
     build_plan,
+    check_example_values,
     costs_markdown,
     diff,
     estimate,
@@ -430,6 +433,25 @@ def test_example_value_check_passes_a_stack_without_them(
 ) -> None:
     config = stack_config("dev")
     real = config["platform:kubernetes"].replace("203.0.113.0/24", "81.2.69.0/24")
-    monkeypatch.setattr(plan, "stack_config", lambda stack: {**config, "platform:kubernetes": real})
+    monkeypatch.setattr(
+        plan, "stack_config", lambda stack, root: {**config, "platform:kubernetes": real}
+    )
     assert main(["dev", "--check-example-values"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_the_example_value_check_defers_to_the_program_on_an_encrypted_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `pulumi config set --secret` writes {secure: ...}; the CLI decrypts it for the program, this
+    # check cannot. It must not refuse a stack for that: the update itself refuses example values.
+    shutil.copy("Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    stack = yaml.safe_load(Path("Pulumi.dev.yaml").read_text())
+    stack["config"]["platform:observability"] = {"alarmEmails": [{"secure": "v1:AAAA"}]}
+    stack["config"]["platform:kubernetes"]["publicAccessCidrs"] = ["81.2.69.0/24"]
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
+    assert check_example_values("dev", root=tmp_path) == 0
+    assert "encrypted" in capsys.readouterr().err
+    assert stack_config("dev", root=tmp_path)["platform:observability"] == (
+        '{"alarmEmails": ["[secret]"]}'
+    )
