@@ -31,6 +31,14 @@ from tooling.plan import (
 )
 
 PRICES = load_prices()
+
+
+@pytest.fixture
+def shared_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's own runs of unchanged stack files come from the session's shared runs."""
+    monkeypatch.setattr(plan, "run_stack", stack_run)
+
+
 DATABASE = "urn:pulumi:prod::platform::platform:database:Database$aws:rds/cluster:Cluster::platform-prod-database-cluster"
 JOB_QUEUE = "urn:pulumi:prod::platform::platform:pipeline:Pipeline$aws:batch/jobQueue:JobQueue::platform-prod-pipeline-queue"
 
@@ -97,6 +105,7 @@ def test_inventory_counts_per_stack(stack: str, counts: dict[str, int]) -> None:
     )
 
 
+@pytest.mark.usefixtures("shared_runs")
 def test_clean_stack_exits_zero_and_prints_every_section(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -175,6 +184,7 @@ def test_diff_flags_a_renamed_database() -> None:
     ]
 
 
+@pytest.mark.usefixtures("shared_runs")
 def test_diff_against_itself_is_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dev", "--json"]) == 0
     earlier = tmp_path / "dev.json"
@@ -183,6 +193,7 @@ def test_diff_against_itself_is_empty(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "Against the earlier plan: +0 -0 ~0" in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("shared_runs")
 def test_readme_cost_table_comes_from_the_plan() -> None:
     assert costs_markdown(["dev", "staging", "prod"]) in Path("README.md").read_text()
 
@@ -404,6 +415,7 @@ def test_instance_class_missing_from_the_price_table_is_listed_unpriced() -> Non
     assert [c.item for c in costs if c.item.startswith("Aurora instance")] == []
 
 
+@pytest.mark.usefixtures("shared_runs")
 def test_plan_warns_about_each_example_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prod"]) == 0
     out = capsys.readouterr().out
