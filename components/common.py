@@ -304,10 +304,33 @@ def private_bucket(
     versioned: bool,
     object_ownership: str = "BucketOwnerEnforced",
 ) -> aws.s3.Bucket:
+    """A bucket no one outside the account can read: see `private_bucket_with_controls`."""
+    return private_bucket_with_controls(
+        name,
+        ctx=ctx,
+        parent=parent,
+        tags=tags,
+        key=key,
+        versioned=versioned,
+        object_ownership=object_ownership,
+    )[0]
+
+
+def private_bucket_with_controls(
+    name: str,
+    *,
+    ctx: StackContext,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+    key: aws.kms.Key | None,
+    versioned: bool,
+    object_ownership: str = "BucketOwnerEnforced",
+) -> tuple[aws.s3.Bucket, aws.s3.BucketOwnershipControls]:
     """A bucket no one outside the account can read: public access blocked, ACLs disabled (unless
     a log service needs them: `object_ownership`), encrypted with `key` (or SSE-S3 where a service,
     such as ALB or CloudFront log delivery, cannot use KMS). Protected and kept unless the stack
-    is destroyable."""
+    is destroyable. Also returns the ownership controls, for a log service that checks at
+    creation that the bucket accepts ACLs (CloudFront)."""
     bucket = aws.s3.Bucket(
         name,
         force_destroy=not ctx.protect_data,
@@ -324,7 +347,7 @@ def private_bucket(
         restrict_public_buckets=True,
         opts=child,
     )
-    aws.s3.BucketOwnershipControls(
+    ownership = aws.s3.BucketOwnershipControls(
         f"{name}-ownership",
         bucket=bucket.id,
         rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership=object_ownership),
@@ -358,7 +381,7 @@ def private_bucket(
             ),
             opts=child,
         )
-    return bucket
+    return bucket, ownership
 
 
 def expiry_rule(

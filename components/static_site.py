@@ -16,6 +16,7 @@ from components.common import (
     key_policy,
     kms_key,
     private_bucket,
+    private_bucket_with_controls,
     web_acl,
 )
 from components.naming import child
@@ -185,43 +186,15 @@ class StaticSite(pulumi.ComponentResource):
         New buckets start with ACLs disabled (BucketOwnerEnforced): a distribution created before
         the ownership controls is refused ("The S3 bucket that you specified for CloudFront logs
         does not enable ACL access"; CloudFront Developer Guide, AccessLogs.html: ACLs must be
-        enabled for buckets used for standard logs since April 2023; aws-cdk issue 25291). The
-        same resources, inputs and logical names as `private_bucket` builds (nothing is
-        replaced), kept here so the ownership controls can be a dependency of the distribution."""
-        ctx, name = self._ctx, f"{self._name}-logs"
-        logs = aws.s3.Bucket(
-            name,
-            force_destroy=not ctx.protect_data,
-            tags=dict(self._tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect_data),
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=logs.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._child,
-        )
-        ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=logs.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerPreferred"),
-            opts=self._child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=logs.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    ),
-                    bucket_key_enabled=False,
-                )
-            ],
-            opts=self._child,
+        enabled for buckets used for standard logs since April 2023; aws-cdk issue 25291)."""
+        logs, ownership = private_bucket_with_controls(
+            f"{self._name}-logs",
+            ctx=self._ctx,
+            parent=self,
+            tags=self._tags,
+            key=None,
+            versioned=False,
+            object_ownership="BucketOwnerPreferred",
         )
         self._expire(logs, "logs", current_days=self._settings.access_log_days)
         return logs, ownership
