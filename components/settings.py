@@ -1293,15 +1293,19 @@ _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+$")
 
 
+class DeployBoundary(enum.StrEnum):
+    """What caps the CI deploy role's managed policies."""
+
+    DENY_ESCALATION = "denyEscalation"
+    NONE = "none"
+
+
 class CiAccessSettings(Section):
     """`platform:ciAccess`: the role GitHub Actions assumes through OIDC to deploy this stack."""
 
     enabled: bool = Field(False, description="Create the deploy role (and the OIDC provider).")
     repository: Annotated[str, Field(pattern=_REPOSITORY.pattern)] = Field(
         "example-org/platform", description="GitHub owner/name allowed to assume the role."
-    )
-    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]+$")] = Field(
-        "main", description="Branch whose workflows may assume the role."
     )
     create_oidc_provider: bool = Field(
         True,
@@ -1310,7 +1314,15 @@ class CiAccessSettings(Section):
     )
     policy_arns: Annotated[list[str], Field(min_length=1)] = Field(
         default_factory=lambda: ["arn:aws:iam::aws:policy/AdministratorAccess"],
-        description="Managed policies of the deploy role (Pulumi manages IAM, so it needs wide rights).",
+        description="Managed policies of the deploy role (Pulumi manages IAM, so it needs wide "
+        "rights), capped by `boundary`.",
+    )
+    boundary: DeployBoundary = Field(
+        DeployBoundary.DENY_ESCALATION,
+        description="denyEscalation: a permissions boundary the component creates caps the "
+        "managed policies and denies IAM users/access keys, changes to the role itself or to its "
+        "boundary, and Organizations/Account actions. none: the managed policies apply "
+        "unbounded (bare AdministratorAccess), which the policy pack reports.",
     )
 
     @model_validator(mode="after")

@@ -7,8 +7,20 @@ import json
 import pytest
 
 from components.settings import SettingsError, parse_settings
-from tests.conftest import stack_run, statements
+from tests.conftest import rules_of, stack_run, statements
 from tooling.offline import OfflineRun, run_stack
+from tooling.policy_eval import evaluate
+
+ESCALATION = {
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:CreatePolicyVersion",
+    "organizations:*",
+    "account:*",
+}
 
 
 def with_ci(stack: str, **values: object) -> OfflineRun:
@@ -22,7 +34,7 @@ def test_disabled_by_default_creates_nothing() -> None:
     assert "deployRoleArn" not in run.outputs
 
 
-def test_deploy_role_trusts_only_this_repository_branch_and_environment() -> None:
+def test_deploy_role_trusts_only_this_repository_and_stack_environment() -> None:
     run = with_ci("prod")
     role = run.one("aws:iam/role:Role", "ci-access-deploy")
     [trust] = statements(role.inputs["assumeRolePolicy"])
@@ -33,10 +45,7 @@ def test_deploy_role_trusts_only_this_repository_branch_and_environment() -> Non
     assert trust["Condition"] == {
         "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
         "StringLike": {
-            "token.actions.githubusercontent.com:sub": [
-                "repo:acme/platform:environment:prod",
-                "repo:acme/platform:ref:refs/heads/main",
-            ]
+            "token.actions.githubusercontent.com:sub": ["repo:acme/platform:environment:prod"]
         },
     }
     provider = run.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").inputs
@@ -81,6 +90,7 @@ def test_policy_attachments_are_named_after_the_policy() -> None:
     "values, message",
     [
         ({"repository": "not a repo"}, "platform:ciAccess.repository = 'not a repo'"),
+        ({"boundary": "off"}, "platform:ciAccess.boundary"),
         (
             {"policyArns": ["AdministratorAccess"]},
             "policyArns: not IAM policy ARNs: AdministratorAccess",
@@ -93,3 +103,50 @@ def test_bad_ci_settings_are_reported(values: dict[str, object], message: str) -
             project="platform", stack="prod", region="eu-west-1", raw={"ciAccess": values}
         )
     assert message in str(caught.value)
+
+
+def test_deploy_role_is_capped_by_a_boundary_that_denies_escalation_by_default() -> None:
+    run = with_ci("prod")
+    role = run.one("aws:iam/role:Role", "ci-access-deploy").inputs
+    boundary = run.one("aws:iam/policy:Policy", "ci-access-deploy-boundary")
+    assert role["permissionsBoundary"] == boundary.outputs["arn"]
+    assert role["tags"]["CiRole"] == "deploy"
+    found = statements(boundary.inputs["policy"])
+    denied = {a for s in found if s["Effect"] == "Deny" for a in s["Action"]}
+    assert denied >= ESCALATION
+    by_sid = {s["Sid"]: s for s in found}
+    role_name = run.physical_name("aws:iam/role:Role", "ci-access-deploy")
+    boundary_name = run.physical_name("aws:iam/policy:Policy", boundary.name)
+    # The patterns the boundary names before either resource exists match their real names.
+    role_pattern = by_sid["NoChangesToItself"]["Resource"]
+    assert role_pattern.endswith("-*")
+    assert f"arn:aws:iam::123456789012:role/{role_name}".startswith(role_pattern[:-1])
+    policy_pattern = by_sid["NoChangesToTheBoundary"]["Resource"]
+    assert f"arn:aws:iam::123456789012:policy/{boundary_name}".startswith(policy_pattern[:-1])
+
+
+def test_bare_managed_policies_are_an_explicit_choice() -> None:
+    run = with_ci("prod", boundary="none")
+    assert [p.name for p in run.of_type("aws:iam/policy:Policy") if "ci-access" in p.name] == []
+    role = run.one("aws:iam/role:Role", "ci-access-deploy").inputs
+    assert role.get("permissionsBoundary") is None
+
+
+@pytest.mark.parametrize("mode", ["preview", "update"])
+def test_the_access_rules_accept_the_deploy_role(mode: str) -> None:
+    run = run_stack(
+        "prod",
+        overrides={
+            "platform:ciAccess": json.dumps({"enabled": True, "repository": "acme/platform"})
+        },
+        preview=mode == "preview",
+    )
+    rules = (
+        "iam-github-oidc-trust-pinned",
+        "iam-trust-conditioned",
+        "iam-no-admin-equivalent-policies",
+        "iam-no-service-wildcard",
+        "iam-no-decrypt-on-all-keys",
+    )
+    found = evaluate(run, rules_of("prod", *rules))
+    assert [v.message for v in found if not v.deferred] == []

@@ -1,0 +1,57 @@
+"""Stack rules of policy/rules/resource_policies.py: explicit key policies, rotated secrets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tooling.policy_eval import Analyzer, analyzer_resource
+
+KEY = "aws:kms/key:Key"
+SECRET = "aws:secretsmanager/secret:Secret"
+DEFAULT = json.dumps(
+    {"Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Action": "kms:*"}]}
+)
+OWN = json.dumps({"Statement": [{"Sid": "AccountAdministration", "Effect": "Allow"}]})
+
+
+def found(rule: str, *resources: Any) -> list[str]:
+    analyzer = Analyzer({"all": "disabled", rule: "mandatory"})
+    return [v.message for v in analyzer.stack(list(resources))]
+
+
+def test_a_key_needs_its_own_policy_or_a_key_policy_built_on_its_id() -> None:
+    key = analyzer_resource(KEY, "urn:k", "k", {})
+    other = analyzer_resource(KEY, "urn:o", "o", {"policy": OWN})
+    policy = analyzer_resource(
+        "aws:kms/keyPolicy:KeyPolicy", "urn:p", "p", {}, property_dependencies={"keyId": ["urn:k"]}
+    )
+    assert found("kms-key-explicit-policy", key, other, policy) == []
+    # A key policy that merely waits on the key (depends_on) does not count.
+    waits = analyzer_resource(
+        "aws:kms/keyPolicy:KeyPolicy", "urn:p", "p", {}, dependencies=["urn:k"],
+        property_dependencies={"keyId": ["urn:o"]},
+    )  # fmt: skip
+    assert found("kms-key-explicit-policy", key, other, waits) == [
+        "KMS key k has no explicit key policy. Set the key's policy, or add an aws.kms.KeyPolicy "
+        "whose keyId is the key's ID."
+    ]
+    # The policy AWS gives a key created without one is not explicit.
+    assert (
+        len(
+            found(
+                "kms-key-explicit-policy", analyzer_resource(KEY, "urn:d", "d", {"policy": DEFAULT})
+            )
+        )
+        == 1
+    )
+
+
+def test_every_secret_has_a_rotation() -> None:
+    secret = analyzer_resource(SECRET, "urn:s", "s", {})
+    rotation = analyzer_resource(
+        "aws:secretsmanager/secretRotation:SecretRotation", "urn:r", "r", {},
+        property_dependencies={"secretId": ["urn:s"]},
+    )  # fmt: skip
+    assert found("secrets-rotation", secret, rotation) == []
+    assert found("secrets-rotation", secret)[0].startswith("secret s has no rotation")
