@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -384,15 +384,20 @@ def private_bucket_with_controls(
     return bucket, ownership
 
 
+# Days after which S3 aborts an unfinished multipart upload, whose parts are billed but invisible.
+ABORT_MULTIPART_DAYS = 7
+
+
 def expiry_rule(
     rule_id: str,
     *,
     current_days: int | None = None,
     noncurrent_days: int | None = None,
-    abort_multipart_days: int | None = None,
+    abort_multipart_days: int = ABORT_MULTIPART_DAYS,
 ) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
-    """A lifecycle rule over the whole bucket that expires current objects, noncurrent versions
-    and incomplete multipart uploads after the given days (None: that part is kept)."""
+    """A lifecycle rule over the whole bucket that expires current objects and noncurrent versions
+    after the given days (None: that part is kept) and always aborts incomplete multipart
+    uploads (after a week unless told)."""
     return aws.s3.BucketLifecycleConfigurationRuleArgs(
         id=rule_id,
         status="Enabled",
@@ -407,9 +412,7 @@ def expiry_rule(
         else None,
         abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
             days_after_initiation=abort_multipart_days
-        )
-        if abort_multipart_days
-        else None,
+        ),
     )
 
 
@@ -495,17 +498,26 @@ def _visibility(metric: str) -> aws.wafv2.WebAclRuleVisibilityConfigArgs:
     )
 
 
+# Request headers that carry credentials, kept out of WAF logs (WAF lower-cases header names).
+WAF_REDACTED_HEADERS = ("authorization", "cookie")
+
+
 def web_acl(
     name: str,
     *,
     scope: str,
     rate_limit: int,
+    ctx: StackContext,
     parent: pulumi.Resource,
     tags: Mapping[str, str],
-    provider: pulumi.ProviderResource | None = None,
+    log_key: aws.kms.Key | None = None,
+    provider: aws.Provider | None = None,
 ) -> aws.wafv2.WebAcl:
-    """A WAF web ACL: AWS managed rule groups, then a per-IP rate limit. `scope` is REGIONAL
-    (load balancers) or CLOUDFRONT (which AWS only accepts in us-east-1: pass that provider)."""
+    """A WAF web ACL: AWS managed rule groups, then a per-IP rate limit, logging every request
+    (credential headers redacted) to a KMS-encrypted log group with the stack's retention.
+    `scope` is REGIONAL (load balancers) or CLOUDFRONT (which AWS only accepts in us-east-1: pass
+    that provider). `log_key` encrypts the logs (its policy must admit CloudWatch Logs of the
+    ACL's region); without one the ACL gets its own key there."""
     managed = [
         aws.wafv2.WebAclRuleArgs(
             name=group,
@@ -533,7 +545,7 @@ def web_acl(
         ),
         visibility_config=_visibility("RateLimitPerIp"),
     )
-    return aws.wafv2.WebAcl(
+    acl = aws.wafv2.WebAcl(
         name,
         scope=scope,
         default_action=aws.wafv2.WebAclDefaultActionArgs(
@@ -546,6 +558,45 @@ def web_acl(
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent, provider=provider),
     )
+    # CloudFront-scope ACLs, and so their log groups, live in us-east-1 (AWS WAF Developer Guide,
+    # "Sending web ACL traffic logs to an Amazon CloudWatch Logs log group": the log group
+    # must be in the ACL's Region, us-east-1 for CloudFront).
+    region = "us-east-1" if scope == "CLOUDFRONT" else ctx.region
+    key = log_key or kms_key(
+        f"{name}-logs-key",
+        ctx=ctx,
+        description=f"{name}: WAF request logs",
+        statements=[logs_key_statement(replace(ctx, region=region))],
+        parent=parent,
+        tags=tags,
+        provider=provider,
+    )
+    # WAF accepts only destinations named aws-waf-logs-* (AWS WAF API Reference,
+    # LoggingConfiguration: "The name that you give the destination must start with
+    # aws-waf-logs-").
+    group = aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        name=f"aws-waf-logs-{name}",
+        retention_in_days=ctx.log_retention_days,
+        kms_key_id=key.arn,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
+    aws.wafv2.WebAclLoggingConfiguration(
+        f"{name}-logging",
+        resource_arn=acl.arn,
+        log_destination_configs=[group.arn],
+        redacted_fields=[
+            aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs(
+                single_header=aws.wafv2.WebAclLoggingConfigurationRedactedFieldSingleHeaderArgs(
+                    name=header
+                )
+            )
+            for header in WAF_REDACTED_HEADERS
+        ],
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
+    return acl
 
 
 # --- network rules and scaling --------------------------------------------------------------------

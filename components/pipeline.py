@@ -499,9 +499,12 @@ class Pipeline(pulumi.ComponentResource):
             type="STANDARD",
             role_arn=machine_role.arn,
             definition=pulumi.Output.json_dumps(definition),
+            # Every state transition with its input and output: the audit trail of which upload
+            # became which result. The data is an S3 event (bucket, key) and the Batch job's
+            # description, no object content; the group is KMS-encrypted.
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                level="ERROR",
-                include_execution_data=False,
+                level="ALL",
+                include_execution_data=True,
                 log_destination=group.arn.apply(lambda arn: f"{arn}:*"),
             ),
             tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),

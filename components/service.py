@@ -125,7 +125,17 @@ class Service(pulumi.ComponentResource):
             tags=self._tags,
         )
         self.log_group_name = group.name
-        cluster, capacity = self._cluster()
+        # ECS Exec sessions (commands and their output) are an audit trail: their own group.
+        exec_group = log_group(
+            f"{name}-exec-logs",
+            path=f"/{self._ctx.project}/{self._ctx.stack}/{COMPONENT}/exec",
+            ctx=self._ctx,
+            key=self._key,
+            parent=self,
+            tags=self._tags,
+        )
+        self._exec_group = exec_group
+        cluster, capacity = self._cluster(exec_group)
         alb_sg, service_sg = self._security_groups()
         alb, target_group = self._load_balancer(alb_sg)
         listeners = self._listeners(alb, target_group)
@@ -165,8 +175,10 @@ class Service(pulumi.ComponentResource):
                 f"{name}-waf",
                 scope="REGIONAL",
                 rate_limit=self._settings.waf_rate_limit,
+                ctx=self._ctx,
                 parent=self,
                 tags=self._tags,
+                log_key=self._key,
             )
             aws.wafv2.WebAclAssociation(
                 f"{name}-waf-alb", resource_arn=alb.arn, web_acl_arn=acl.arn, opts=self._child
@@ -252,13 +264,23 @@ class Service(pulumi.ComponentResource):
         )
         return repository
 
-    def _cluster(self) -> tuple[aws.ecs.Cluster, aws.ecs.ClusterCapacityProviders]:
+    def _cluster(
+        self, exec_group: aws.cloudwatch.LogGroup
+    ) -> tuple[aws.ecs.Cluster, aws.ecs.ClusterCapacityProviders]:
+        # OVERRIDE sends each ECS Exec session's output to the named log group; DEFAULT would
+        # leave it to the awslogs driver, i.e. nowhere for a read-only Fargate task (ECS Developer
+        # Guide, ecs-exec.html, "Logging and Auditing using ECS Exec").
         cluster = aws.ecs.Cluster(
             f"{self._name}-cluster",
             settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
             configuration=aws.ecs.ClusterConfigurationArgs(
                 execute_command_configuration=aws.ecs.ClusterConfigurationExecuteCommandConfigurationArgs(
-                    kms_key_id=self._key.arn, logging="DEFAULT"
+                    kms_key_id=self._key.arn,
+                    logging="OVERRIDE",
+                    log_configuration=aws.ecs.ClusterConfigurationExecuteCommandConfigurationLogConfigurationArgs(
+                        cloud_watch_log_group_name=exec_group.name,
+                        cloud_watch_encryption_enabled=True,
+                    ),
                 )
             ),
             tags=self._tags,
@@ -574,6 +596,17 @@ class Service(pulumi.ComponentResource):
                 )
             )
             statements.append(allow(["kms:Decrypt"], [self._key.arn]))
+            # The agent writes the session log itself, with the task role (ECS Developer Guide,
+            # ecs-exec.html, "IAM permissions required for ECS Exec": logs:DescribeLogGroups on *,
+            # CreateLogStream, DescribeLogStreams and PutLogEvents on the group).
+            statements.append(allow(["logs:DescribeLogGroups"], ["*"]))
+            streams = self._exec_group.arn.apply(lambda arn: f"{arn}:*")
+            statements.append(
+                allow(
+                    ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                    [streams],
+                )
+            )
         return role(
             f"{self._name}-task",
             description="The application's own permissions",
@@ -802,6 +835,10 @@ class Service(pulumi.ComponentResource):
                 ),
                 allow(["iam:PassRole"], [execution_role.arn, task_role.arn]),
                 allow(["sqs:SendMessage"], [dead_letters.arn]),
+                # The schedule's data is encrypted with the service key; the execution role reads
+                # it back when the schedule fires (granted as the AWS CDK's scheduler targets do,
+                # aws-cdk #27609; EventBridge Scheduler User Guide, encryption-rest.html).
+                allow(["kms:Decrypt"], [self._key.arn]),
             ],
             parent=self,
             tags=self._tags,
@@ -812,6 +849,7 @@ class Service(pulumi.ComponentResource):
             schedule_expression=schedule.expression,
             schedule_expression_timezone=schedule.timezone,
             flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            kms_key_arn=self._key.arn,
             target=aws.scheduler.ScheduleTargetArgs(
                 arn=cluster.arn,
                 role_arn=scheduler_role.arn,

@@ -259,6 +259,7 @@ class StaticSite(pulumi.ComponentResource):
                 f"{self._name}-waf",
                 scope="CLOUDFRONT",
                 rate_limit=settings.waf_rate_limit,
+                ctx=self._ctx,
                 parent=self,
                 tags=self._tags,
                 provider=self._args.edge_provider,

@@ -3,13 +3,18 @@
 from .containers import RULES as CONTAINERS
 from .database import RULES as DATABASE
 from .edge import RULES as EDGE
+from .exposure import RULES as EXPOSURE
 from .governance import RULES as GOVERNANCE
+from .hardening import RULES as HARDENING
+from .iam import RULES as IAM
 from .kubernetes import RULES as KUBERNETES
 from .load_balancing import RULES as LOAD_BALANCING
 from .network import RULES as NETWORK
 from .pipeline import RULES as PIPELINE
+from .resource_policies import RULES as RESOURCE_POLICIES
 from .security import RULES as SECURITY
 from .storage import RULES as STORAGE
+from .workloads import RULES as WORKLOADS
 
 POLICIES = [
     *STORAGE,
@@ -21,5 +26,10 @@ POLICIES = [
     *PIPELINE,
     *EDGE,
     *SECURITY,
+    *IAM,
+    *RESOURCE_POLICIES,
     *GOVERNANCE,
+    *EXPOSURE,
+    *WORKLOADS,
+    *HARDENING,
 ]

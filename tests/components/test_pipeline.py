@@ -141,7 +141,9 @@ def test_definition_waits_for_the_job_retries_and_reports_failures() -> None:
 def test_state_machine_logs_and_traces() -> None:
     machine = stack_run("prod").one("aws:sfn/stateMachine:StateMachine").inputs
     assert machine["type"] == "STANDARD"
-    assert machine["loggingConfiguration"]["level"] == "ERROR"
+    # Every event with its data (sfn-log-all-execution-data): which upload became which result.
+    assert machine["loggingConfiguration"]["level"] == "ALL"
+    assert machine["loggingConfiguration"]["includeExecutionData"] is True
     assert machine["tracingConfiguration"] == {"enabled": True}
 
 

@@ -118,7 +118,82 @@ def test_waf_guards_the_alb_in_staging_and_prod(stack: str, waf: bool) -> None:
         assert acl.inputs["scope"] == "REGIONAL"
         names = [rule["name"] for rule in acl.inputs["rules"]]
         assert "AWSManagedRulesCommonRuleSet" in names
+        assert "AWSManagedRulesKnownBadInputsRuleSet" in names
         assert "RateLimitPerIp" in names
+
+
+@pytest.mark.parametrize("stack, days", [("staging", 30), ("prod", 365)])
+def test_the_web_acl_logs_every_request_to_an_encrypted_aws_waf_logs_group(
+    stack: str, days: int
+) -> None:
+    run = stack_run(stack)
+    acl = run.one("aws:wafv2/webAcl:WebAcl")
+    logging = run.one("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")
+    # The logging configuration takes the ACL's ARN from the ACL itself (what waf-logging reads).
+    assert logging.property_dependencies["resourceArn"] == (acl.urn,)
+    group = run.one("aws:cloudwatch/logGroup:LogGroup", "svc-waf-logs")
+    assert logging.property_dependencies["logDestinationConfigs"] == (group.urn,)
+    # WAF accepts only destinations named aws-waf-logs-* (AWS WAF API Reference).
+    assert group.inputs["name"] == "aws-waf-logs-svc-waf"
+    assert group.inputs["retentionInDays"] == days
+    key = run.one("aws:kms/key:Key", "svc-key")
+    assert group.property_dependencies["kmsKeyId"] == (key.urn,)
+    redacted = [field["singleHeader"]["name"] for field in logging.inputs["redactedFields"]]
+    assert redacted == ["authorization", "cookie"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_exec_sessions_are_logged_to_an_encrypted_group_the_task_may_write(stack: str) -> None:
+    run = stack_run(stack)
+    exec_config = run.one("aws:ecs/cluster:Cluster").inputs["configuration"][
+        "executeCommandConfiguration"
+    ]
+    group = run.one("aws:cloudwatch/logGroup:LogGroup", "svc-exec-logs")
+    assert exec_config["logging"] == "OVERRIDE"
+    assert exec_config["logConfiguration"] == {
+        "cloudWatchLogGroupName": group.inputs["name"],
+        "cloudWatchEncryptionEnabled": True,
+    }
+    assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+    policies = [
+        statement
+        for p in run.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.name.endswith("svc-task-policy")
+        for statement in statements(p.inputs["policy"])
+    ]
+    by_action = {action: s["Resource"] for s in policies for action in s["Action"]}
+    exec_on = stack != "prod"  # service.enableExec: dev and staging
+    assert ("logs:PutLogEvents" in by_action) is exec_on
+    if exec_on:
+        group_arn = f"arn:aws:logs:eu-west-1:123456789012:log-group:{group.inputs['name']}:*"
+        assert by_action["logs:PutLogEvents"] == [group_arn]
+        assert by_action["logs:CreateLogStream"] == [group_arn]
+        assert by_action["logs:DescribeLogGroups"] == ["*"]
+
+
+def test_the_schedule_is_encrypted_with_the_service_key_its_role_may_decrypt() -> None:
+    run = stack_run("prod")
+    key = run.one("aws:kms/key:Key", "svc-key")
+    schedule = run.one("aws:scheduler/schedule:Schedule")
+    assert schedule.property_dependencies["kmsKeyArn"] == (key.urn,)
+    policy = statements(
+        run.one("aws:iam/rolePolicy:RolePolicy", "scheduler-policy").inputs["policy"]
+    )
+    assert {
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [schedule.inputs["kmsKeyArn"]],
+    } in policy
+
+
+def test_access_logs_abort_incomplete_multipart_uploads() -> None:
+    lifecycle = stack_run("prod").one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "alb-logs-lifecycle"
+    )
+    [rule] = lifecycle.inputs["rules"]
+    assert rule["filter"] == {"prefix": ""}
+    assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+    assert rule["expiration"] == {"days": 365}
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -394,11 +394,23 @@ def test_only_edge_resources_use_the_us_east_1_provider(stack: str) -> None:
         for r in run.resources
         if r.provider and r.provider.startswith(edge) and "static-site" in r.name
     }
+    # The CloudFront ACL's logs live with it in us-east-1, under a key of that region.
     assert in_edge <= {
         "aws:acm/certificate:Certificate",
         "aws:acm/certificateValidation:CertificateValidation",
         "aws:wafv2/webAcl:WebAcl",
+        "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:kms/key:Key",
+        "aws:kms/alias:Alias",
     }
+    if stack != "dev":
+        group = run.one("aws:cloudwatch/logGroup:LogGroup", "static-site-waf-logs")
+        assert group.provider and group.provider.startswith(edge)
+        assert group.inputs["name"] == f"aws-waf-logs-platform-{stack}-static-site-waf"
+        key = json.loads(run.one("aws:kms/key:Key", "static-site-waf-logs-key").inputs["policy"])
+        logs = next(s for s in key["Statement"] if s["Sid"] == "CloudWatchLogs")
+        assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
     cdn_provider = run.one(DISTRIBUTION).provider or ""
     assert not cdn_provider.startswith(edge)
 
