@@ -6,11 +6,12 @@ from collections.abc import Iterable
 
 from pulumi_policy import Severity
 
-from .core import Config, Props, containers, resource_rule
+from .core import Config, Props, containers, mapping, parsed, resource_rule
 
 SERVICE = "aws:ecs/service:Service"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 REPOSITORY = "aws:ecr/repository:Repository"
+BATCH_JOB = "aws:batch/jobDefinition:JobDefinition"
 
 
 def _circuit_breaker(props: Props, _: Config) -> Iterable[str]:
@@ -25,6 +26,9 @@ def _no_public_ip(props: Props, _: Config) -> Iterable[str]:
 
 
 def _not_privileged(props: Props, _: Config) -> Iterable[str]:
+    # A Batch job definition has one container, in containerProperties.
+    if mapping(parsed(props.get("containerProperties"))).get("privileged"):
+        yield "runs its container privileged"
     for container in containers(props.get("containerDefinitions")):
         if container.get("privileged"):
             yield f"runs container {container.get('name')} privileged"
@@ -69,8 +73,8 @@ RULES = [
     ),
     resource_rule(
         "ecs-not-privileged",
-        "Task definitions run no privileged containers.",
-        types=[TASK],
+        "ECS task definitions and Batch job definitions run no privileged containers.",
+        types=[TASK, BATCH_JOB],
         check=_not_privileged,
         severity=Severity.CRITICAL,
         fix="Remove privileged: true; grant the specific Linux capabilities needed instead.",

@@ -17,7 +17,6 @@ from typing import Any
 from pulumi_policy import (
     PolicyConfigSchema,
     PolicyResource,
-    ResourceRemediation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
@@ -28,8 +27,37 @@ from pulumi_policy import (
 Props = Mapping[str, Any]
 Config = Mapping[str, Any]
 ResourceCheck = Callable[[Props, Config], Iterable[str]]
+# A check that needs more than props (the resource options, its logical name): the whole args.
+ArgsCheck = Callable[[ResourceValidationArgs, Config], Iterable[str]]
 StackCheck = Callable[[StackValidationArgs, Config], Iterable[tuple[str, str | None]]]
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+
+# The one table of type tokens that have aliases: the provider registers every `aws.lb` resource
+# also as `aws.alb` (pulumi-aws resources.go: the alb module's types alias the lb ones), and a
+# program may use either; every rule names the kind here, never one spelling.
+TYPES: Mapping[str, tuple[str, ...]] = {
+    "load_balancer": ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"),
+    "listener": ("aws:lb/listener:Listener", "aws:alb/listener:Listener"),
+    "listener_rule": ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule"),
+    "target_group": ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"),
+}
+
+# Condition keys that pin a `Principal: *` statement to a known source; a condition on anything
+# else (aws:SecureTransport, aws:UserAgent...) still admits the whole world. IAM global
+# condition keys: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
+SOURCE_KEYS = (
+    "aws:sourcearn",
+    "aws:sourceaccount",
+    "aws:sourceowner",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalaccount",
+    "aws:principalarn",
+)
 
 
 def defaults(schema: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
@@ -53,27 +81,41 @@ class MalformedDocumentError(ValueError):
     """A JSON document (policy, container definitions) that does not parse: a violation."""
 
 
+# The resource types each factory-made rule applies to, by rule name. Its `validate` returns before
+# reading anything for any other type, so an evaluator may leave those calls out.
+APPLIES_TO: dict[str, Callable[[str], bool]] = {}
+
+
 def resource_rule(
     name: str,
     description: str,
     *,
     types: Sequence[str] | Callable[[str], bool],
-    check: ResourceCheck,
+    check: ResourceCheck | None = None,
+    check_args: ArgsCheck | None = None,
     fix: str,
     severity: Severity = Severity.HIGH,
     schema: Mapping[str, Mapping[str, Any]] | None = None,
-    remediate: ResourceRemediation | None = None,
 ) -> ResourceValidationPolicy:
     """A rule over single resources of `types` (a list, or a test of the type token): `check`
-    yields what is wrong, `fix` says how to fix it; both end up in one violation message."""
+    yields what is wrong, `fix` says how to fix it; both end up in one violation message.
+    A rule that needs the resource options or the logical name passes `check_args` instead,
+    which receives the whole `ResourceValidationArgs`."""
     applies = types if callable(types) else types.__contains__
+    if (check is None) == (check_args is None):
+        raise ValueError(f"{name}: give exactly one of check and check_args")
+    APPLIES_TO[name] = applies
 
     def validate(args: ResourceValidationArgs, report: Callable[..., None]) -> None:
         if not applies(args.resource_type):
             return
         config = effective_config(schema, args.get_config())
         try:
-            problems = list(check(args.props, config))
+            if check is not None:
+                problems = list(check(args.props, config))
+            else:
+                assert check_args is not None
+                problems = list(check_args(args, config))
         except MalformedDocumentError as error:
             problems = [str(error)]
         for problem in problems:
@@ -86,7 +128,6 @@ def resource_rule(
         config_schema=_schema(schema),
         severity=severity,
         remediation_steps=fix,
-        remediate=remediate,
     )
 
 
@@ -168,10 +209,34 @@ def number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
-def depends_on(resource: PolicyResource, target: PolicyResource) -> bool:
-    """Whether `resource` takes an input from `target` (directly)."""
-    linked = [
-        *resource.dependencies,
-        *(d for ds in resource.property_dependencies.values() for d in ds),
-    ]
+def depends_on(resource: PolicyResource, target: PolicyResource, prop: str | None = None) -> bool:
+    """Whether `resource` takes an input from `target` (directly); with `prop`, whether its
+    input `prop` does (a bucket companion's `bucket`), which `depends_on` ordering never fakes."""
+    if prop is not None:
+        linked = list(resource.property_dependencies.get(prop) or [])
+    else:
+        linked = [
+            *resource.dependencies,
+            *(d for ds in resource.property_dependencies.values() for d in ds),
+        ]
     return any(d.urn == target.urn for d in linked)
+
+
+def pins_source(condition: object) -> bool:
+    """Whether a statement's Condition names its callers by one of SOURCE_KEYS."""
+    return any(
+        str(key).lower() in SOURCE_KEYS
+        for test in mapping(condition).values()
+        for key in mapping(test)
+    )
+
+
+def everyone(statement: Mapping[str, Any]) -> bool:
+    """Whether an Allow statement admits any principal at all: `Principal: *`, `{"AWS": "*"}`
+    or a NotPrincipal (everyone but the few named), unless a condition pins the source."""
+    if statement.get("Effect") != "Allow" or pins_source(statement.get("Condition")):
+        return False
+    if statement.get("NotPrincipal") is not None:
+        return True
+    principal = statement.get("Principal")
+    return principal == "*" or "*" in listed(mapping(principal).get("AWS"))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from .core import Config, Props, number, resource_rule
 
@@ -37,11 +37,17 @@ def _iam_auth(props: Props, _: Config) -> Iterable[str]:
         yield "does not accept IAM authentication"
 
 
+# The same settings under their cluster and instance names (aws.rds.Cluster: masterPassword,
+# replicationSourceIdentifier; aws.rds.Instance: password, replicateSourceDb).
+PASSWORD_FIELDS = ("masterPassword", "masterPasswordWo", "password", "passwordWo")
+REPLICA_FIELDS = ("replicationSourceIdentifier", "replicateSourceDb")
+
+
 def _managed_password(props: Props, _: Config) -> Iterable[str]:
-    if props.get("masterPassword") or props.get("masterPasswordWo"):
+    if any(props.get(field) for field in PASSWORD_FIELDS):
         yield "takes its master password from the program (it lands in state)"
-    elif props.get("manageMasterUserPassword") is not True and not props.get(
-        "replicationSourceIdentifier"
+    elif props.get("manageMasterUserPassword") is not True and not any(
+        props.get(field) for field in REPLICA_FIELDS
     ):
         yield "does not let RDS manage the master password in Secrets Manager"
 
@@ -51,21 +57,13 @@ def _insights(props: Props, _: Config) -> Iterable[str]:
         yield "has Performance Insights off"
 
 
-def _protected(args: ResourceValidationArgs, report: Callable[..., None]) -> None:
-    if args.resource_type not in STORAGE:
-        return
-    problems = []
+def _protected(args: ResourceValidationArgs, _: Config) -> Iterable[str]:
     if args.props.get("deletionProtection") is not True:
-        problems.append("has deletion protection off")
+        yield "has deletion protection off"
     if not args.opts.protect:
-        problems.append("is not protected by Pulumi (protect=True)")
+        yield "is not protected by Pulumi (protect=True)"
     if args.props.get("skipFinalSnapshot") is True:
-        problems.append("skips its final snapshot")
-    for problem in problems:
-        report(
-            f"{args.resource_type} '{args.name}' {problem}. Turn on deletionProtection, "
-            "protect=True and a final snapshot (lower this rule to advisory where the stack is destroyable)."
-        )
+        yield "skips its final snapshot"
 
 
 RULES = [
@@ -95,14 +93,14 @@ RULES = [
             "minDays": {"type": "integer", "default": 7, "description": "Fewest days of backups."}
         },
     ),
-    ResourceValidationPolicy(
-        name="rds-deletion-protection",
-        description="Databases are protected from deletion: AWS deletion protection, Pulumi protect "
-        "and a final snapshot.",
-        validate=_protected,
-        severity=Severity.HIGH,
-        remediation_steps="Set deletionProtection=true, skipFinalSnapshot=false and the protect "
-        "resource option.",
+    resource_rule(
+        "rds-deletion-protection",
+        "Databases are protected from deletion: AWS deletion protection, Pulumi protect and a "
+        "final snapshot.",
+        types=STORAGE,
+        check_args=_protected,
+        fix="Turn on deletionProtection, protect=True and a final snapshot (lower this rule to "
+        "advisory where the stack is destroyable).",
     ),
     resource_rule(
         "rds-iam-authentication",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .core import Config, Props, listed, resource_rule
+from .core import Config, Props, listed, mapping, resource_rule
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 
@@ -30,8 +30,26 @@ def _tls(props: Props, config: Config) -> Iterable[str]:
 def _oac(props: Props, _: Config) -> Iterable[str]:
     for origin in listed(props.get("origins")):
         domain = str(origin.get("domainName", ""))
-        if ".s3." in domain and not origin.get("originAccessControlId"):
+        # Website endpoints are s3-website-<region> or s3-website.<region> (Amazon S3 website
+        # endpoints: https://docs.aws.amazon.com/AmazonS3/latest/userguide/WebsiteEndpoints.html);
+        # they serve only HTTP and only public objects, so no origin access control can apply.
+        if ".s3-website" in domain:
+            yield f"reads S3 website endpoint {origin.get('originId')}, which needs a public bucket"
+        elif ".s3." in domain and not origin.get("originAccessControlId"):
             yield f"reads S3 origin {origin.get('originId')} without origin access control"
+
+
+def _origin_https(props: Props, _: Config) -> Iterable[str]:
+    behaviors = [
+        mapping(props.get("defaultCacheBehavior")),
+        *map(mapping, listed(props.get("orderedCacheBehaviors"))),
+    ]
+    plain_viewers = any(b.get("viewerProtocolPolicy") == "allow-all" for b in behaviors)
+    for origin in listed(props.get("origins")):
+        custom = mapping(origin.get("customOriginConfig"))
+        policy = custom.get("originProtocolPolicy")
+        if policy == "http-only" or (policy == "match-viewer" and plain_viewers):
+            yield f"connects to origin {origin.get('originId')} over plain HTTP ({policy})"
 
 
 def _waf(props: Props, _: Config) -> Iterable[str]:
@@ -69,10 +87,18 @@ RULES = [
     ),
     resource_rule(
         "cloudfront-s3-origin-access-control",
-        "CloudFront reads S3 origins through origin access control.",
+        "CloudFront reads S3 origins through origin access control, never through website endpoints.",
         types=[DISTRIBUTION],
         check=_oac,
         fix="Create an aws.cloudfront.OriginAccessControl (sigv4, always) and set originAccessControlId.",
+    ),
+    resource_rule(
+        "cloudfront-origin-https",
+        "CloudFront connects to custom origins over HTTPS only.",
+        types=[DISTRIBUTION],
+        check=_origin_https,
+        fix="Set customOriginConfig.originProtocolPolicy to https-only (the origin needs a "
+        "certificate for the name CloudFront connects to).",
     ),
     resource_rule(
         "cloudfront-waf",

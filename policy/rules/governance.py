@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
-from .core import Config, Props, depends_on, effective_config, listed, resource_rule, stack_rule
+from .core import TYPES, Config, Props, depends_on, listed, resource_rule, stack_rule
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 WATCHED = (
-    "aws:lb/loadBalancer:LoadBalancer",
+    *TYPES["load_balancer"],
     "aws:rds/cluster:Cluster",
+    "aws:rds/instance:Instance",
+    "aws:eks/cluster:Cluster",
     "aws:sfn/stateMachine:StateMachine",
     "aws:cloudfront/distribution:Distribution",
     "eks:index:Cluster",
@@ -34,11 +36,6 @@ TAGS_SCHEMA = {
         "default": ["Project", "Environment", "ManagedBy", "Owner", "CostCenter"],
         "description": "Tags every taggable resource must carry (its own or the provider's).",
     },
-    "defaultValues": {
-        "type": "object",
-        "default": {"ManagedBy": "pulumi"},
-        "description": "Values a remediation adds for missing tags; others get 'unassigned'.",
-    },
 }
 
 
@@ -58,19 +55,6 @@ def _required_tags(props: Props, config: Config) -> Iterable[str]:
         yield f"lacks the tags {', '.join(missing)}"
 
 
-async def _add_tags(args: ResourceValidationArgs) -> Mapping[str, Any]:
-    """New props with the missing tags; an empty mapping leaves the resource as it is."""
-    if not _taggable(args.props):
-        return {}
-    config = effective_config(TAGS_SCHEMA, args.get_config())
-    present = _tags(args.props)
-    missing = [tag for tag in config["requiredTags"] if tag not in present]
-    if not missing:
-        return {}
-    added = {tag: config["defaultValues"].get(tag, "unassigned") for tag in missing}
-    return {**args.props, "tags": {**(args.props.get("tags") or {}), **added}}
-
-
 def _sizes(props: Props, config: Config) -> Iterable[str]:
     patterns = list(config["allowedPatterns"])
     sizes = [size for field in SIZE_FIELDS for size in listed(props.get(field))]
@@ -82,7 +66,10 @@ def _sizes(props: Props, config: Config) -> Iterable[str]:
 def _alarmed(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
     alarms = [r for r in args.resources if r.resource_type == ALARM]
     for resource in (r for r in args.resources if r.resource_type in WATCHED):
-        if not any(depends_on(alarm, resource) for alarm in alarms):
+        # An alarm on a component (pulumi_eks's cluster) covers the resource the component's
+        # provider creates inside it: the program can only reference the component.
+        owners = [resource, *([resource.parent] if resource.parent is not None else [])]
+        if not any(depends_on(alarm, owner) for alarm in alarms for owner in owners):
             yield f"{resource.resource_type} {resource.name} has no alarm", resource.urn
 
 
@@ -96,7 +83,6 @@ RULES = [
         severity=Severity.LOW,
         fix="Set the tags on the resource or, better, as default tags on its provider.",
         schema=TAGS_SCHEMA,
-        remediate=_add_tags,
     ),
     resource_rule(
         "allowed-instance-sizes",
@@ -116,7 +102,7 @@ RULES = [
     ),
     stack_rule(
         "alarm-coverage",
-        "Every load balancer, database cluster, state machine, distribution and EKS cluster has at least one alarm.",
+        "Every load balancer, database, state machine, distribution and EKS cluster has at least one alarm.",
         check=_alarmed,
         fix="Add a CloudWatch alarm on one of its metrics, with actions to the alarm topic.",
         severity=Severity.MEDIUM,

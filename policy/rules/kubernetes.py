@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pulumi_policy import Severity
+from pulumi_policy import ResourceValidationArgs, Severity
 
 from .core import OPEN_CIDRS, Config, Props, listed, mapping, resource_rule
 
@@ -16,6 +16,13 @@ NATIVE = "aws:eks/cluster:Cluster"
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
+EBS_VOLUME = "aws:ebs/volume:Volume"
+VOLUMES = (
+    LAUNCH_TEMPLATE,
+    INSTANCE,
+    "aws:ec2/launchConfiguration:LaunchConfiguration",
+    EBS_VOLUME,
+)
 
 
 def _endpoint(props: Props) -> tuple[bool, list[str]]:
@@ -60,11 +67,33 @@ def _imdsv2(props: Props, _: Config) -> Iterable[str]:
         yield "lets instances use IMDSv1"
 
 
-def _encrypted_volumes(props: Props, _: Config) -> Iterable[str]:
-    for device in listed(props.get("blockDeviceMappings")):
-        ebs = device.get("ebs") or {}
-        if ebs and str(ebs.get("encrypted")).lower() != "true":
-            yield f"leaves volume {device.get('deviceName', '?')} unencrypted"
+def _true(value: object) -> bool:
+    """Launch templates carry EBS flags as strings ("true"), instances as booleans."""
+    return str(value).lower() == "true"
+
+
+def _encrypted_volumes(args: ResourceValidationArgs, _: Config) -> Iterable[str]:
+    props = args.props
+    if args.resource_type == LAUNCH_TEMPLATE:
+        devices = listed(props.get("blockDeviceMappings"))
+        if not devices:
+            # Decided: a template without block devices takes the AMI's volumes, encrypted only
+            # if the account's EBS encryption by default is on, a regional setting outside this
+            # program that the pack cannot see and anyone with ec2:DisableEbsEncryptionByDefault
+            # can turn off. The program names its root volume, encrypted.
+            yield "names no block devices: its volumes rely on the account's default encryption"
+        for device in devices:
+            ebs = mapping(device.get("ebs"))
+            if ebs and not _true(ebs.get("encrypted")):
+                yield f"leaves volume {device.get('deviceName', '?')} unencrypted"
+    elif args.resource_type != EBS_VOLUME:  # an instance or a launch configuration
+        if not _true(mapping(props.get("rootBlockDevice")).get("encrypted")):
+            yield "leaves volume root unencrypted"
+        for device in listed(props.get("ebsBlockDevices")):
+            if not _true(mapping(device).get("encrypted")):
+                yield f"leaves volume {mapping(device).get('deviceName', '?')} unencrypted"
+    elif not _true(props.get("encrypted")):
+        yield "is an unencrypted volume"
 
 
 RULES = [
@@ -123,9 +152,10 @@ RULES = [
     ),
     resource_rule(
         "ec2-volumes-encrypted",
-        "Launch templates (node groups) encrypt every volume.",
-        types=[LAUNCH_TEMPLATE],
-        check=_encrypted_volumes,
-        fix="Set ebs.encrypted to true on every block device mapping.",
+        "Launch templates, launch configurations, instances and EBS volumes encrypt every volume.",
+        types=VOLUMES,
+        check_args=_encrypted_volumes,
+        fix="Set encrypted to true on every volume (a launch template's block device mappings, an "
+        "instance's rootBlockDevice and ebsBlockDevices, an EBS volume).",
     ),
 ]

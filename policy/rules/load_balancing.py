@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .core import Config, Props, listed, resource_rule
+from .core import TYPES, Config, Props, listed, mapping, resource_rule
 
-LB = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
-LISTENER = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+LB = TYPES["load_balancer"]
+LISTENER = TYPES["listener"]
+LISTENER_RULE = TYPES["listener_rule"]
+# "#{host}" keeps the request's host; a redirect's protocol defaults to "#{protocol}", which
+# keeps HTTP (ELB API RedirectActionConfig).
+SAME_HOST = (None, "", "#{host}")
 
 
 def _application(props: Props) -> bool:
@@ -19,15 +23,35 @@ def _drops_headers(props: Props, _: Config) -> Iterable[str]:
         yield "passes invalid HTTP header fields to its targets"
 
 
+def _redirects(actions: object) -> Iterable[str]:
+    for action in listed(actions):
+        if action.get("type") != "redirect":
+            continue
+        redirect = mapping(action.get("redirect"))
+        if str(redirect.get("protocol") or "#{protocol}").upper() != "HTTPS":
+            yield "redirects to HTTP instead of HTTPS"
+        if redirect.get("host") not in SAME_HOST:
+            yield f"redirects to another host ({redirect.get('host')})"
+
+
 def _http_redirects(props: Props, _: Config) -> Iterable[str]:
-    if props.get("protocol") == "HTTP":
+    if "actions" in props:  # a listener rule: its redirects stay on HTTPS and on this host
+        yield from _redirects(props.get("actions"))
+        return
+    # An application listener without a protocol serves HTTP (ELB API CreateListener).
+    if (props.get("protocol") or "HTTP") == "HTTP":
         actions = listed(props.get("defaultActions"))
         if not actions or any(a.get("type") != "redirect" for a in actions):
             yield "serves plain HTTP instead of redirecting to HTTPS"
+    yield from _redirects(props.get("defaultActions"))
 
 
 def _tls_policy(props: Props, config: Config) -> Iterable[str]:
-    if props.get("protocol") == "HTTPS" and props.get("sslPolicy") not in config["allowedPolicies"]:
+    # TLS: the network load balancer's TLS listener negotiates with the same ELB policies.
+    if (
+        props.get("protocol") in ("HTTPS", "TLS")
+        and props.get("sslPolicy") not in config["allowedPolicies"]
+    ):
         yield f"uses TLS policy {props.get('sslPolicy')!r}, not one of the allowed policies"
 
 
@@ -51,14 +75,14 @@ RULES = [
     ),
     resource_rule(
         "alb-http-redirects-to-https",
-        "HTTP listeners only redirect to HTTPS.",
-        types=LISTENER,
+        "HTTP listeners only redirect to HTTPS, and no listener or rule redirects to HTTP or another host.",
+        types=(*LISTENER, *LISTENER_RULE),
         check=_http_redirects,
         fix="Give the HTTP listener one redirect action to HTTPS port 443 and serve on an HTTPS listener.",
     ),
     resource_rule(
         "alb-https-tls-policy",
-        "HTTPS listeners use an allowed TLS 1.2+ security policy.",
+        "HTTPS and TLS listeners use an allowed TLS 1.2+ security policy.",
         types=LISTENER,
         check=_tls_policy,
         fix="Set sslPolicy to ELBSecurityPolicy-TLS13-1-2-2021-06 or another allowed policy.",

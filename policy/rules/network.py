@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import fnmatch
+import ipaddress
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
-from pulumi_policy import StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from .core import (
-    OPEN_CIDRS,
     Config,
     Props,
     depends_on,
@@ -24,18 +25,67 @@ LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 VPCS = ("aws:ec2/vpc:Vpc", "awsx:ec2:Vpc")
 
 
-def _open_ports(rules: Iterable[tuple[Any, Any, list[Any]]], allowed: list[float]) -> Iterable[str]:
-    for low, high, cidrs in rules:
-        opened = [c for c in cidrs if c in OPEN_CIDRS]
-        if opened and not (low == high and low in allowed):
+ALL_PROTOCOLS = ("-1", "all")  # AWS opens every protocol and port, whatever the ports say
+
+
+_Network = TypeVar("_Network", ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
+def _wider_than(family: list[tuple[str, _Network]], limit: int) -> list[str]:
+    """The CIDRs of one address family inside a merged block wider than /`limit`."""
+    merged = ipaddress.collapse_addresses(n for _, n in family)
+    return [
+        c for block in merged if block.prefixlen < limit for c, n in family if n.subnet_of(block)
+    ]
+
+
+def _wide(cidrs: Iterable[object], config: Config) -> list[str]:
+    """The CIDRs that admit the internet: one that is /0 once normalised (10.0.0.0/0), one wider
+    than the configured prefix, or a set whose union is that wide (0.0.0.0/1 + 128.0.0.0/1)."""
+    v4: list[tuple[str, ipaddress.IPv4Network]] = []
+    v6: list[tuple[str, ipaddress.IPv6Network]] = []
+    for cidr in (str(c) for c in cidrs if c):
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            continue  # not a CIDR (AWS rejects it): nothing opened
+        if isinstance(network, ipaddress.IPv4Network):
+            v4.append((cidr, network))
+        else:
+            v6.append((cidr, network))
+    return [
+        *_wider_than(v4, int(config["minPrefixLengthIpv4"])),
+        *_wider_than(v6, int(config["minPrefixLengthIpv6"])),
+    ]
+
+
+def _load_balancer_group(name: str, config: Config) -> bool:
+    return any(
+        fnmatch.fnmatchcase(name, str(p)) for p in listed(config["loadBalancerGroupPatterns"])
+    )
+
+
+def _open_ports(
+    name: str, rules: Iterable[tuple[object, object, object, Sequence[object]]], config: Config
+) -> Iterable[str]:
+    allowed = list(config["allowedPublicPorts"])
+    web = _load_balancer_group(name, config)
+    for protocol, low, high, cidrs in rules:
+        opened = _wide(cidrs, config)
+        if not opened:
+            continue
+        if str(protocol).lower() in ALL_PROTOCOLS:
+            yield f"admits {', '.join(opened)} on every protocol and port"
+        elif not (web and str(protocol).lower() in ("tcp", "6") and low == high and low in allowed):
             yield f"admits {', '.join(opened)} on ports {number(low)}-{number(high)}"
 
 
-def _ingress(props: Props, config: Config) -> Iterable[str]:
-    allowed = list(config["allowedPublicPorts"])
+def _ingress(args: ResourceValidationArgs, config: Config) -> Iterable[str]:
+    props = args.props
     if "ingress" in props:  # inline rules of a security group
         rules = [
             (
+                r.get("protocol"),
                 r.get("fromPort"),
                 r.get("toPort"),
                 [*listed(r.get("cidrBlocks")), *listed(r.get("ipv6CidrBlocks"))],
@@ -45,6 +95,7 @@ def _ingress(props: Props, config: Config) -> Iterable[str]:
     elif "ipProtocol" in props:  # one aws.vpc ingress rule
         rules = [
             (
+                props.get("ipProtocol"),
                 props.get("fromPort"),
                 props.get("toPort"),
                 [props.get("cidrIpv4"), props.get("cidrIpv6")],
@@ -53,6 +104,7 @@ def _ingress(props: Props, config: Config) -> Iterable[str]:
     elif props.get("type") == "ingress":  # one legacy aws.ec2 rule
         rules = [
             (
+                props.get("protocol"),
                 props.get("fromPort"),
                 props.get("toPort"),
                 [*listed(props.get("cidrBlocks")), *listed(props.get("ipv6CidrBlocks"))],
@@ -60,7 +112,7 @@ def _ingress(props: Props, config: Config) -> Iterable[str]:
         ]
     else:
         rules = []
-    yield from _open_ports(rules, allowed)
+    yield from _open_ports(args.name, rules, config)
 
 
 def _flow_logs(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
@@ -81,17 +133,41 @@ def _default_group(props: Props, _: Config) -> Iterable[str]:
 RULES = [
     resource_rule(
         "no-open-ingress",
-        "Security groups admit the internet (0.0.0.0/0, ::/0) only on the allowed web ports.",
+        "Security groups admit the internet (any range as wide as /0 or the configured prefix) "
+        "only to load balancer groups, only on the allowed web ports over TCP.",
         types=[GROUP, INGRESS_RULE, LEGACY_RULE],
-        check=_ingress,
+        # Which groups belong to a load balancer is read from the logical name (of the group, or
+        # of the rule resource that opens it) against `loadBalancerGroupPatterns`: a resource rule
+        # runs on inputs at preview, when a separate ingress rule knows its group only by an
+        # unknown id and the group knows nothing of the load balancer created after it; the link
+        # exists only in the load balancer's `securityGroups` at stack time, too late to stop a
+        # preview. A name convention is checkable on every registration; both sides are tested.
+        check_args=_ingress,
         fix="Admit a security group or a narrow CIDR instead, or put the port behind a load balancer.",
         schema={
             "allowedPublicPorts": {
                 "type": "array",
                 "items": {"type": "integer"},
                 "default": [80, 443],
-                "description": "Single ports that may be open to the internet (load balancers).",
-            }
+                "description": "Single TCP ports a load balancer group may open to the internet.",
+            },
+            "loadBalancerGroupPatterns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["*-alb-*", "*-alb"],
+                "description": "Glob patterns of the logical names of load balancer security "
+                "groups and of the rules that open them; only these may use allowedPublicPorts.",
+            },
+            "minPrefixLengthIpv4": {
+                "type": "integer",
+                "default": 8,
+                "description": "An IPv4 range (or union of ranges) wider than this is the internet.",
+            },
+            "minPrefixLengthIpv6": {
+                "type": "integer",
+                "default": 16,
+                "description": "An IPv6 range (or union of ranges) wider than this is the internet.",
+            },
         },
     ),
     stack_rule(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, Severity
+from pulumi_policy import Severity
 
-from .core import Config, Props, effective_config, listed, resource_rule, statements
+from .core import Config, Props, everyone, listed, number, resource_rule, statements
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 POLICY_DOCUMENTS = {
@@ -16,13 +17,17 @@ POLICY_DOCUMENTS = {
     "aws:iam/userPolicy:UserPolicy": "policy",
     "aws:iam/groupPolicy:GroupPolicy": "policy",
 }
-RETENTION_SCHEMA = {
-    "defaultDays": {
-        "type": "integer",
-        "default": 365,
-        "description": "Retention a remediation sets on a log group that has none.",
-    }
-}
+ATTACHMENTS = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+ROLE = "aws:iam/role:Role"
+# AWS managed policies that grant admin or a path to it (IAMFullAccess can grant itself
+# anything): https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AdministratorAccess.html
+# and .../IAMFullAccess.html. Matched on the ARN's policy name in any partition.
+ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess")
 
 
 def _rotation(props: Props, _: Config) -> Iterable[str]:
@@ -31,19 +36,14 @@ def _rotation(props: Props, _: Config) -> Iterable[str]:
         yield "never rotates its key material"
 
 
-def _log_group(props: Props, _: Config) -> Iterable[str]:
-    if not props.get("retentionInDays"):
+def _log_group(props: Props, config: Config) -> Iterable[str]:
+    days = props.get("retentionInDays")
+    if not days:  # absent or 0: CloudWatch Logs never expires the events
         yield "keeps logs forever"
+    elif days < config["minDays"]:
+        yield f"keeps logs {number(days)} days, fewer than {number(config['minDays'])}"
     if not props.get("kmsKeyId"):
         yield "is not encrypted with a customer KMS key"
-
-
-async def _set_retention(args: ResourceValidationArgs) -> Mapping[str, Any]:
-    """New props with the configured retention; an empty mapping leaves the resource as it is."""
-    if args.resource_type != LOG_GROUP or args.props.get("retentionInDays"):
-        return {}
-    days = effective_config(RETENTION_SCHEMA, args.get_config())["defaultDays"]
-    return {**args.props, "retentionInDays": days}
 
 
 def _customer_key(field: str) -> Any:
@@ -54,18 +54,46 @@ def _customer_key(field: str) -> Any:
     return check
 
 
+def _grants(statement: Mapping[str, Any], action: str) -> bool:
+    """Whether an Allow statement's Action patterns match `action` (IAM matches case-blind)."""
+    return any(
+        fnmatch.fnmatchcase(action.lower(), str(pattern).lower())
+        for pattern in listed(statement.get("Action"))
+    )
+
+
+def _policy_statements(document: Any) -> Iterable[str]:
+    for statement in statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        if statement.get("NotAction") is not None:
+            yield "allows everything but the actions it names (NotAction)"
+        if statement.get("NotResource") is not None:
+            yield "allows its actions on everything but the resources it names (NotResource)"
+        on_everything = "*" in listed(statement.get("Resource"))
+        if on_everything and "*" in listed(statement.get("Action")):
+            yield "allows every action on every resource"
+        elif on_everything and _grants(statement, "iam:PassRole"):
+            yield "lets its holder pass any role (iam:PassRole on *)"
+
+
+def _admin_arns(arns: Iterable[Any]) -> Iterable[str]:
+    for arn in arns:
+        name = str(arn).rsplit("/", 1)[-1]
+        if str(arn).startswith("arn:") and name in ADMIN_POLICIES:
+            yield f"attaches the admin-equivalent policy {name}"
+
+
 def _no_star(props: Props, _: Config) -> Iterable[str]:
     documents = [props.get("policy")] + [
         p.get("policy") for p in listed(props.get("inlinePolicies"))
     ]
     for document in documents:
-        for statement in statements(document):
-            if (
-                statement.get("Effect") == "Allow"
-                and "*" in listed(statement.get("Action"))
-                and "*" in listed(statement.get("Resource"))
-            ):
-                yield "allows every action on every resource"
+        yield from _policy_statements(document)
+    yield from _admin_arns([*listed(props.get("managedPolicyArns")), props.get("policyArn")])
+    for statement in statements(props.get("assumeRolePolicy")):
+        if everyone(statement):
+            yield "lets any AWS principal assume it (trust Principal '*' without a source condition)"
 
 
 def _queue(props: Props, _: Config) -> Iterable[str]:
@@ -87,9 +115,15 @@ RULES = [
         types=[LOG_GROUP],
         check=_log_group,
         severity=Severity.MEDIUM,
-        fix="Set retentionInDays and kmsKeyId (a key whose policy lets logs.<region>.amazonaws.com use it).",
-        schema=RETENTION_SCHEMA,
-        remediate=_set_retention,
+        fix="Set retentionInDays to at least the stack's minimum and kmsKeyId (a key whose "
+        "policy lets logs.<region>.amazonaws.com use it).",
+        schema={
+            "minDays": {
+                "type": "integer",
+                "default": 30,
+                "description": "Fewest days a log group may keep its events.",
+            }
+        },
     ),
     resource_rule(
         "secrets-customer-key",
@@ -100,11 +134,15 @@ RULES = [
     ),
     resource_rule(
         "iam-no-star-on-star",
-        "IAM policies never allow every action on every resource.",
-        types=[*POLICY_DOCUMENTS, "aws:iam/role:Role"],
+        "IAM policies, roles and attachments never grant admin: every action on every resource, "
+        "NotAction/NotResource allows, iam:PassRole on *, admin managed policies or a trust open "
+        "to every AWS principal.",
+        types=[*POLICY_DOCUMENTS, ROLE, *ATTACHMENTS],
         check=_no_star,
         severity=Severity.CRITICAL,
-        fix="List the actions needed and the ARNs they apply to.",
+        fix="List the actions needed and the ARNs they apply to; attach scoped policies (or a "
+        "permissions boundary) instead of AdministratorAccess/IAMFullAccess; name the principals "
+        "a role trusts.",
     ),
     resource_rule(
         "sns-encrypted",

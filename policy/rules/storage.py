@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pulumi_policy import Severity, StackValidationArgs
 
@@ -10,6 +11,7 @@ from .core import (
     Config,
     Props,
     depends_on,
+    everyone,
     listed,
     mapping,
     resource_rule,
@@ -29,10 +31,11 @@ BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "rest
 
 
 def companions(args: StackValidationArgs, kind: str) -> Iterable[tuple[str, str | None]]:
-    """Buckets with no resource of type `kind` attached to them."""
+    """Buckets with no resource of type `kind` attached to them through its `bucket` input (a
+    companion that merely waits on a bucket, `depends_on`, is not attached to it)."""
     attached = [r for r in args.resources if r.resource_type == kind]
     for bucket in (r for r in args.resources if r.resource_type == BUCKET):
-        if not any(depends_on(other, bucket) for other in attached):
+        if not any(depends_on(other, bucket, "bucket") for other in attached):
             yield f"bucket {bucket.name} has no {kind.rsplit(':', 1)[1]}", bucket.urn
 
 
@@ -49,22 +52,41 @@ def _algorithm(props: Props, _: Config) -> Iterable[str]:
             yield "has a rule without a server-side encryption algorithm"
 
 
+def _insecure_transport(condition: Any) -> bool:
+    """A Condition that matches requests made without TLS: Bool or BoolIfExists
+    aws:SecureTransport false, written "false", false or ["false"]."""
+    return any(
+        str(value).lower() == "false"
+        for operator in ("Bool", "BoolIfExists")
+        for value in listed(mapping(mapping(condition).get(operator)).get("aws:SecureTransport"))
+    )
+
+
+def _covers_everyone(statement: Mapping[str, Any]) -> bool:
+    principal = statement.get("Principal")
+    return principal == "*" or "*" in listed(mapping(principal).get("AWS"))
+
+
 def _tls_only(props: Props, _: Config) -> Iterable[str]:
     denies = [
         s for s in statements(props.get("policy"))
         if s.get("Effect") == "Deny"
-        and (s.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+        and _covers_everyone(s)
+        and any(a in ("*", "s3:*") for a in listed(s.get("Action")))
+        and _insecure_transport(s.get("Condition"))
     ]  # fmt: skip
     if not denies:
-        yield "does not deny requests made without TLS (aws:SecureTransport false)"
+        yield "does not deny requests made without TLS (aws:SecureTransport false, every action and principal)"
 
 
 def _no_public_principal(props: Props, _: Config) -> Iterable[str]:
     for s in statements(props.get("policy")):
-        principal = s.get("Principal")
-        public = principal == "*" or ("*" in listed(mapping(principal).get("AWS")))
-        if s.get("Effect") == "Allow" and public and not s.get("Condition"):
-            yield "allows Principal '*' without a condition"
+        if not everyone(s):
+            continue
+        if s.get("NotPrincipal") is not None:
+            yield "allows everyone but the principals it names (NotPrincipal)"
+        else:
+            yield "allows Principal '*' without a condition that names the caller"
 
 
 def _no_public_acl(props: Props, _: Config) -> Iterable[str]:
@@ -73,19 +95,21 @@ def _no_public_acl(props: Props, _: Config) -> Iterable[str]:
 
 
 def _versioned(args: StackValidationArgs, config: Config) -> Iterable[tuple[str, str | None]]:
-    exempt = list(config["exemptNameContains"])
-    enabled = [
-        r for r in args.resources
-        if r.resource_type == VERSIONING
-        and (r.props.get("versioningConfiguration") or {}).get("status") == "Enabled"
-    ]  # fmt: skip
+    exempt = [str(suffix) for suffix in listed(config["exemptNameSuffixes"])]
+    configs = [r for r in args.resources if r.resource_type == VERSIONING]
     for bucket in (r for r in args.resources if r.resource_type == BUCKET):
-        if any(word in bucket.name for word in exempt):
+        if bucket.name.endswith(tuple(exempt)):
             continue
-        if (bucket.props.get("versioning") or {}).get("enabled"):
+        # Only a BucketVersioning decides: the bucket's own `versioning` is a computed output
+        # (unknown at a first preview, where reading it would defer the whole rule) and its
+        # inline form is deprecated in the AWS provider.
+        if any(
+            mapping(v.props.get("versioningConfiguration")).get("status") == "Enabled"
+            for v in configs
+            if depends_on(v, bucket, "bucket")
+        ):
             continue
-        if not any(depends_on(v, bucket) for v in enabled):
-            yield f"bucket {bucket.name} is not versioned", bucket.urn
+        yield f"bucket {bucket.name} is not versioned", bucket.urn
 
 
 RULES = [
@@ -117,14 +141,14 @@ RULES = [
     ),
     resource_rule(
         "s3-tls-only",
-        "S3 bucket policies deny requests made without TLS.",
+        "S3 bucket policies deny every action to every principal made without TLS.",
         types=[POLICY],
         check=_tls_only,
         fix="Add a Deny statement for s3:* on the bucket and its objects when aws:SecureTransport is false.",
     ),
     resource_rule(
         "s3-no-public-principal",
-        "S3 bucket policies never allow Principal '*' unconditionally.",
+        "S3 bucket policies never allow Principal '*' or NotPrincipal without a condition naming the caller.",
         types=[POLICY],
         check=_no_public_principal,
         severity=Severity.CRITICAL,
@@ -143,11 +167,12 @@ RULES = [
         check=_versioned,
         fix="Add an aws.s3.BucketVersioning with status Enabled, or name the bucket as a log bucket.",
         schema={
-            "exemptNameContains": {
+            "exemptNameSuffixes": {
                 "type": "array",
                 "items": {"type": "string"},
-                "default": ["logs"],
-                "description": "Buckets whose logical name contains one of these are exempt.",
+                "default": ["-logs", "-alb-logs", "-access-logs"],
+                "description": "Buckets whose logical name ends with one of these (log buckets) "
+                "are exempt.",
             }
         },
     ),

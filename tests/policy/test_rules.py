@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -10,9 +9,6 @@ import pytest
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
     ResourceValidationPolicy,
 )
 
@@ -55,14 +51,14 @@ def test_every_rule_is_described_and_says_how_to_fix() -> None:
 
 
 def test_every_resource_rule_has_a_case() -> None:
-    covered = {case.rule for case in CASES} | {"rds-deletion-protection"}
+    covered = {case.rule for case in CASES}
     resource_rules = {p.name for p in POLICIES if isinstance(p, ResourceValidationPolicy)}
     assert resource_rules - covered == set()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.rule}:{c.type.rsplit(':', 1)[1]}")
 def test_happy_path_passes(case: Case) -> None:
-    assert violations(case.rule, case.type, case.good, case.config) == []
+    assert violations(case.rule, case.type, case.good, case.config, case.protect) == []
 
 
 @pytest.mark.parametrize(
@@ -73,7 +69,7 @@ def test_happy_path_passes(case: Case) -> None:
 def test_each_violation_fails_with_its_message(
     case: Case, bad: dict[str, Any], expected: str
 ) -> None:
-    found = violations(case.rule, case.type, bad, case.config)
+    found = violations(case.rule, case.type, bad, case.config, case.protect)
     assert found, f"{case.rule} accepted {bad}"
     assert any(expected in message for message in found), found
     assert all(message.startswith(f"{case.type} 'res' ") for message in found)
@@ -93,7 +89,9 @@ def unknown_at(props: dict[str, Any], key: str) -> dict[str, Any]:
 def test_an_unknown_value_defers_the_rule_and_never_breaks_it(case: Case, key: str) -> None:
     # Under the engine, reading an unknown raises inside the proxy and the servicer reports an
     # advisory "can't run during preview"; any other exception would fail the real preview.
-    found = only(case.rule, case.config).resource(case.type, unknown_at(case.good, key))
+    found = only(case.rule, case.config).resource(
+        case.type, unknown_at(case.good, key), protect=case.protect
+    )
     assert [v for v in found if not v.deferred] == []
     assert all(v.level == "advisory" for v in found)
 
@@ -157,85 +155,6 @@ def test_thresholds_come_from_config() -> None:
     ]
 
 
-def options() -> PolicyResourceOptions:
-    return PolicyResourceOptions(
-        protect=False,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-    )
-
-
-def remediate(
-    rule: str, type_: str, props: dict[str, Any], config: dict[str, Any]
-) -> dict[str, Any]:
-    policy = BY_NAME[rule]
-    assert isinstance(policy, ResourceValidationPolicy)
-    result = policy.remediate(
-        ResourceValidationArgs(type_, props, "urn", "res", options(), None, config)
-    )
-    assert result is not None
-    loop = asyncio.new_event_loop()  # its own loop: the thread's loop is left as it was
-    try:
-        return dict(loop.run_until_complete(_await(result)))
-    finally:
-        loop.close()
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
-
-
-def test_missing_tags_are_remediated() -> None:
-    fixed = remediate("required-tags", "aws:s3/bucket:Bucket", {"tags": {"Project": "p"}}, {})
-    assert fixed["tags"] == {
-        "Project": "p",
-        "Environment": "unassigned",
-        "ManagedBy": "pulumi",
-        "Owner": "unassigned",
-        "CostCenter": "unassigned",
-    }
-    assert (
-        remediate(
-            "required-tags",
-            "aws:s3/bucket:Bucket",
-            {
-                "tags": {},
-                "tagsAll": {
-                    "Project": "p",
-                    "Environment": "e",
-                    "ManagedBy": "m",
-                    "Owner": "o",
-                    "CostCenter": "c",
-                },
-            },
-            {},
-        )
-        == {}
-    )
-
-
-def test_missing_log_retention_is_remediated_from_config() -> None:
-    fixed = remediate(
-        "log-group-retention-and-encryption",
-        "aws:cloudwatch/logGroup:LogGroup",
-        {"kmsKeyId": "k"},
-        {"defaultDays": 30},
-    )
-    assert fixed == {"kmsKeyId": "k", "retentionInDays": 30}
-    assert (
-        remediate(
-            "log-group-retention-and-encryption",
-            "aws:cloudwatch/logGroup:LogGroup",
-            {"retentionInDays": 7},
-            {},
-        )
-        == {}
-    )
-
-
 # --- stack rules ----------------------------------------------------------------------------------
 
 
@@ -274,26 +193,24 @@ BUCKET = "aws:s3/bucket:Bucket"
 )
 def test_bucket_companions(rule: str, companion: str) -> None:
     bucket = resource(BUCKET, "data")
-    assert stack_violations(rule, [bucket, resource(companion, "c", depends=[bucket])]) == []
+    assert stack_violations(rule, [bucket, bucket_companion(companion, "c", bucket)]) == []
     other = resource(BUCKET, "other")
-    found = stack_violations(rule, [bucket, other, resource(companion, "c", depends=[other])])
+    found = stack_violations(rule, [bucket, other, bucket_companion(companion, "c", other)])
     assert len(found) == 1 and found[0].startswith("bucket data has no ")
 
 
 def test_versioning_exempts_log_buckets() -> None:
     data, logs = resource(BUCKET, "data"), resource(BUCKET, "alb-logs")
-    versioning = resource(
-        "aws:s3/bucketVersioning:BucketVersioning",
-        "v",
-        {"versioningConfiguration": {"status": "Enabled"}},
-        [data],
+    versioning = analyzer_resource(
+        VERSIONING, "urn:v", "v", ENABLED, property_dependencies={"bucket": [data.urn]}
     )
     assert stack_violations("s3-versioning", [data, logs, versioning]) == []
-    suspended = resource(
-        "aws:s3/bucketVersioning:BucketVersioning",
+    suspended = analyzer_resource(
+        VERSIONING,
+        "urn:v",
         "v",
         {"versioningConfiguration": {"status": "Suspended"}},
-        [data],
+        property_dependencies={"bucket": [data.urn]},
     )
     assert stack_violations("s3-versioning", [data, logs, suspended])[0].startswith(
         "bucket data is not versioned"
@@ -340,3 +257,83 @@ def test_alarm_coverage(watched: str) -> None:
     alarm = resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", depends=[target])
     assert stack_violations("alarm-coverage", [target, alarm]) == []
     assert stack_violations("alarm-coverage", [target])[0].startswith(f"{watched} t has no alarm")
+
+
+# --- issue 18: stack rules ------------------------------------------------------------------------
+
+
+def bucket_companion(type_: str, name: str, bucket: Any, *waits_on: Any) -> Any:
+    """A companion whose `bucket` input is `bucket`'s id and that also waits on `waits_on`."""
+    return analyzer_resource(
+        type_,
+        f"urn:{name}",
+        name,
+        {},
+        dependencies=[bucket.urn, *(w.urn for w in waits_on)],
+        property_dependencies={"bucket": [bucket.urn]},
+    )
+
+
+@pytest.mark.parametrize(
+    "rule, companion",
+    [
+        ("s3-bucket-has-public-access-block", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"),
+        ("s3-bucket-encrypted", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
+    ],
+)  # fmt: skip
+def test_a_companion_counts_only_for_the_bucket_of_its_bucket_input(
+    rule: str, companion: str
+) -> None:
+    a, b = resource(BUCKET, "a"), resource(BUCKET, "b")
+    # The companion of b merely waits on a (depends_on): a still has none.
+    found = stack_violations(rule, [a, b, bucket_companion(companion, "c", b, a)])
+    assert len(found) == 1 and found[0].startswith("bucket a has no "), found
+
+
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+ENABLED = {"versioningConfiguration": {"status": "Enabled"}}
+
+
+def test_versioning_exempts_only_the_configured_name_suffixes() -> None:
+    catalogs = resource(BUCKET, "product-catalogs")
+    found = stack_violations("s3-versioning", [catalogs])
+    assert found and found[0].startswith("bucket product-catalogs is not versioned"), found
+    assert stack_violations("s3-versioning", [resource(BUCKET, "svc-alb-logs")]) == []
+    assert stack_violations("s3-versioning", [resource(BUCKET, "site-logs")]) == []
+    configured = {"exemptNameSuffixes": ["-archive"]}
+    assert stack_violations("s3-versioning", [resource(BUCKET, "x-archive")], configured) == []
+
+
+def test_versioning_matches_the_bucket_input_and_ignores_the_computed_output() -> None:
+    # At a first preview the bucket's `versioning` output is unknown: a BucketVersioning decides.
+    data = resource(BUCKET, "data", {"versioning": UNKNOWN})
+    other = resource(BUCKET, "other", {"versioning": UNKNOWN})
+    enabled = analyzer_resource(
+        VERSIONING, "urn:v", "v", ENABLED,
+        dependencies=[data.urn, other.urn], property_dependencies={"bucket": [data.urn]},
+    )  # fmt: skip
+    verdicts = only("s3-versioning").stack([data, other, enabled])
+    assert [v.message for v in verdicts if not v.deferred] == [
+        "bucket other is not versioned. Add an aws.s3.BucketVersioning with status Enabled, "
+        "or name the bucket as a log bucket."
+    ]
+
+
+@pytest.mark.parametrize(
+    "watched",
+    ["aws:alb/loadBalancer:LoadBalancer", "aws:rds/instance:Instance", "aws:eks/cluster:Cluster"],
+)
+def test_alarm_coverage_of_every_alias_and_kind(watched: str) -> None:
+    target = resource(watched, "t")
+    alarm = resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", depends=[target])
+    assert stack_violations("alarm-coverage", [target, alarm]) == []
+    assert stack_violations("alarm-coverage", [target])[0].startswith(f"{watched} t has no alarm")
+
+
+def test_an_alarm_on_the_eks_component_covers_the_cluster_inside_it() -> None:
+    component = resource("eks:index:Cluster", "k8s")
+    cluster = analyzer_resource(
+        "aws:eks/cluster:Cluster", "urn:k8s-eksCluster", "k8s", {}, parent=component.urn
+    )
+    alarm = resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", depends=[component])
+    assert stack_violations("alarm-coverage", [component, cluster, alarm]) == []
