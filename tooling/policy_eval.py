@@ -32,10 +32,16 @@ from typing import Any
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi.runtime.rpc import _special_resource_sig, _special_sig_key
-from pulumi_policy import EnforcementLevel, Policy, StackValidationPolicy
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    ResourceValidationPolicy,
+    StackValidationPolicy,
+)
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from policy.rules import POLICIES
+from policy.rules.core import APPLIES_TO
 from tooling.offline import OfflineRun, Resource
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
@@ -141,18 +147,37 @@ class Analyzer:
 
     def __init__(self, config: Mapping[str, Any], policies: Sequence[Policy] = POLICIES):
         validate_policy_config(config, policies)
+        self._config = config
         self._policies = {policy.name: policy for policy in policies}
-        self._servicer = _PolicyAnalyzerServicer(
-            PACK, "0.0.1", list(policies), EnforcementLevel.MANDATORY
-        )
+        self._servicer = self._configured(list(policies))
+        self._by_type: dict[str, _PolicyAnalyzerServicer | None] = {}
+
+    def _configured(self, policies: list[Policy]) -> _PolicyAnalyzerServicer:
+        servicer = _PolicyAnalyzerServicer(PACK, "0.0.1", policies, EnforcementLevel.MANDATORY)
         request = proto.ConfigureAnalyzerRequest()
         for policy in policies:
             entry = request.policyConfig[policy.name]
-            entry.enforcementLevel = _LEVELS[level_of(policy.name, config)]
+            entry.enforcementLevel = _LEVELS[level_of(policy.name, self._config)]
             entry.properties.CopyFrom(
-                _struct({**_schema_defaults(policy), **rule_config(policy.name, config)})
+                _struct({**_schema_defaults(policy), **rule_config(policy.name, self._config)})
             )
-        self._servicer.Configure(request, None)
+        servicer.Configure(request, None)
+        return servicer
+
+    def _for_type(self, type_: str) -> _PolicyAnalyzerServicer | None:
+        """A servicer with the resource policies that can report on `type_`: a factory-made rule
+        returns without reading anything for other types (policy/rules/core.py APPLIES_TO), so
+        leaving it out gives the same diagnostics, several times faster. Policies of unknown
+        scope are always kept. None when no resource policy can report on the type."""
+        if type_ not in self._by_type:
+            kept: list[Policy] = [
+                policy
+                for policy in self._policies.values()
+                if isinstance(policy, ResourceValidationPolicy)
+                and APPLIES_TO.get(policy.name, lambda _: True)(type_)
+            ]
+            self._by_type[type_] = self._configured(kept) if kept else None
+        return self._by_type[type_]
 
     def resource(
         self,
@@ -174,7 +199,10 @@ class Analyzer:
             properties=_struct(props),
             options=proto.AnalyzerResourceOptions(protect=protect, parent=parent),
         )
-        return self._verdicts(self._servicer.Analyze(request, None), request.urn)
+        servicer = self._for_type(type_)
+        if servicer is None:
+            return []
+        return self._verdicts(servicer.Analyze(request, None), request.urn)
 
     def stack(self, resources: Iterable[proto.AnalyzerResource]) -> list[Verdict]:
         """The diagnostics of every stack policy for the whole stack's outputs."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,8 @@ from components.kubernetes import LOG_TYPES as PROGRAM_LOG_TYPES
 from components.settings import KUBERNETES_VERSIONS
 from policy.rules import POLICIES
 from policy.rules.kubernetes import LOG_TYPES as PACK_LOG_TYPES
-from tests.conftest import STACKS, stack_run
+from tests.conftest import STACKS, rules_of, stack_run, stack_verdicts
+from tooling import policy_eval
 from tooling.offline import OfflineRun, run_stack
 from tooling.policy_eval import (
     PolicyConfigError,
@@ -32,12 +32,10 @@ LEVELS = {"advisory", "mandatory", "remediate", "disabled"}
 MODES = ("preview", "update")
 
 
-@cache
 def verdicts(stack: str, mode: str = "update") -> tuple[Verdict, ...]:
     """The stack's diagnostics as the engine reports them: in a first `pulumi preview` (every new
     resource's computed outputs unknown) or in `pulumi up` (everything known)."""
-    run = stack_run(stack, preview=mode == "preview")
-    return tuple(evaluate(run, stack_policy_config(stack)))
+    return stack_verdicts(stack, preview=mode == "preview")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -74,6 +72,8 @@ def test_dev_accepts_exactly_the_destroyable_http_only_and_no_waf_findings() -> 
     assert {v.policy for v in verdicts("dev")} == {
         "alb-deletion-protection",
         "alb-http-redirects-to-https",
+        "alb-waf",
+        "cloudfront-origin-https",
         "cloudfront-waf",
         "rds-deletion-protection",
     }
@@ -110,7 +110,7 @@ def seeded(stack: str, overrides: dict[str, str]) -> OfflineRun:
 def test_a_seeded_violation_is_reported_at_the_stack_level() -> None:
     # Turning data protection off in prod must trip the mandatory deletion protection rules.
     run = seeded("prod", {"platform:protectData": "false"})
-    found = evaluate(run, stack_policy_config("prod"))
+    found = evaluate(run, rules_of("prod", "rds-deletion-protection", "alb-deletion-protection"))
     mandatory = {v.policy for v in found if v.level == "mandatory"}
     assert all(v.resource.startswith("urn:pulumi:prod::platform::") for v in found)
     assert {"rds-deletion-protection", "alb-deletion-protection"} <= mandatory
@@ -118,17 +118,10 @@ def test_a_seeded_violation_is_reported_at_the_stack_level() -> None:
 
 def test_thresholds_come_from_each_stack_file() -> None:
     run = stack_run("staging")  # keeps 7 days of backups
-    strict = {
-        **stack_policy_config("staging"),
-        "rds-backup-retention": {"enforcementLevel": "mandatory", "minDays": 30},
-    }
+    strict = rules_of("staging", "rds-backup-retention", minDays=30)
     found = [v for v in evaluate(run, strict) if v.policy == "rds-backup-retention"]
     assert found and "keeps backups 7 days, fewer than 30" in found[0].message
-    assert [
-        v
-        for v in evaluate(run, stack_policy_config("staging"))
-        if v.policy == "rds-backup-retention"
-    ] == []
+    assert evaluate(run, rules_of("staging", "rds-backup-retention")) == []
 
 
 def test_disabled_rules_report_nothing() -> None:
@@ -174,3 +167,13 @@ def test_a_policy_config_value_of_the_wrong_type_is_refused_as_the_cli_refuses_i
         evaluate(stack_run("staging"), config)
     assert "rds-backup-retention.minDays: '7' is not of type integer" in str(error.value)
     assert "allowed-instance-sizes.allowedPatterns[1]: 5 is not of type string" in str(error.value)
+
+
+def test_leaving_out_rules_of_other_types_changes_no_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The evaluator sends each resource only to the rules whose type list covers it; every rule
+    # still sees exactly what the engine sends. With nothing left out, the verdicts are the same.
+    fast = stack_verdicts("dev", preview=True)
+    monkeypatch.setattr(policy_eval, "APPLIES_TO", {})
+    assert tuple(evaluate(stack_run("dev", preview=True), stack_policy_config("dev"))) == fast

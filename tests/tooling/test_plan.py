@@ -7,6 +7,7 @@ import inspect
 import json
 import re
 import shutil
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import stack_run
+from tests.conftest import stack_run, stack_verdicts
 from tooling import plan
 from tooling.offline import OfflineRun, run_stack, stack_config
 from tooling.plan import (
@@ -29,14 +30,24 @@ from tooling.plan import (
     load_replacements,
     main,
 )
+from tooling.policy_eval import Verdict, evaluate, stack_policy_config
 
 PRICES = load_prices()
 
 
+def _shared_evaluate(run: OfflineRun, config: Mapping[str, Any]) -> list[Verdict]:
+    shared = run is stack_run(run.stack, run.preview)
+    if shared and config == stack_policy_config(run.stack):
+        return list(stack_verdicts(run.stack, run.preview))
+    return evaluate(run, config)
+
+
 @pytest.fixture
 def shared_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The plan's own runs of unchanged stack files come from the session's shared runs."""
+    """The plan's own runs of unchanged stack files come from the session's shared runs, and
+    their policy verdicts are evaluated once."""
     monkeypatch.setattr(plan, "run_stack", stack_run)
+    monkeypatch.setattr(plan, "evaluate", _shared_evaluate)
 
 
 DATABASE = "urn:pulumi:prod::platform::platform:database:Database$aws:rds/cluster:Cluster::platform-prod-database-cluster"
