@@ -135,7 +135,13 @@ def _waf_logging(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, st
 
 def _waf_destination(props: Props, _: Config) -> Iterable[str]:
     for arn in listed(props.get("logDestinationConfigs")):
-        name = str(arn).split(":log-group:", 1)[-1].split(":::", 1)[-1].rsplit("/", 1)[-1]
+        # A log group's name is what follows ":log-group:" (it may contain "/"); a Firehose
+        # stream's what follows ":deliverystream/"; a bucket's what follows ":::".
+        text = str(arn)
+        if ":deliverystream/" in text:
+            name = text.split(":deliverystream/", 1)[1]
+        else:
+            name = text.split(":log-group:", 1)[-1].split(":::", 1)[-1]
         if not name.startswith("aws-waf-logs-"):
             yield f"logs to {arn}, whose name does not start with aws-waf-logs-"
 

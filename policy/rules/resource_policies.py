@@ -38,6 +38,10 @@ RESTRICTING_KEYS = {
     "aws:sourcevpc",
     "aws:sourcevpce",
     "kms:calleraccount",
+    # Data-perimeter keys of VPC endpoint policies: the resources reachable through the endpoint.
+    "aws:resourceaccount",
+    "aws:resourceorgid",
+    "aws:resourceorgpaths",
 }
 # The key policy AWS gives a key created without one ("Default key policy", AWS KMS Developer
 # Guide): a single statement with this Sid.

@@ -144,6 +144,9 @@ ACCESS_CASES = [
     public_cases("vpc-endpoint-policy-not-public", "aws:ec2/vpcEndpoint:VpcEndpoint", ENDPOINT),
     public_cases("vpc-endpoint-policy-not-public", "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy",
                  with_(ENDPOINT, Condition={"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}})),
+    # A data perimeter on the resources reached through the endpoint is a restriction too.
+    public_cases("vpc-endpoint-policy-not-public", "aws:ec2/vpcEndpoint:VpcEndpoint",
+                 with_(ENDPOINT, Condition={"StringEquals": {"aws:ResourceAccount": "123456789012"}})),
     Case("kms-no-policy-lockout-bypass", "aws:kms/key:Key", {"bypassPolicyLockoutSafetyCheck": False},
          [({"bypassPolicyLockoutSafetyCheck": True}, "bypasses the key policy lockout safety check")]),
     Case("kms-no-policy-lockout-bypass", "aws:kms/keyPolicy:KeyPolicy", {"keyId": "k"},

@@ -103,6 +103,10 @@ CONTROL_CASES = [
     Case("waf-logging-destination-name", "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
          {"resourceArn": "arn:waf", "logDestinationConfigs": ["arn:aws:logs:eu-west-1:1:log-group:aws-waf-logs-app"]},
          [({"resourceArn": "arn:waf", "logDestinationConfigs": ["arn:aws:logs:eu-west-1:1:log-group:/platform/waf"]}, "whose name does not start with aws-waf-logs-")]),
+    # A log group name may hold "/" (terraform-provider-aws#25296: aws-waf-logs-regional/dev).
+    Case("waf-logging-destination-name", "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+         {"resourceArn": "arn:waf", "logDestinationConfigs": ["arn:aws:logs:eu-west-1:1:log-group:aws-waf-logs-regional/dev"]},
+         [({"resourceArn": "arn:waf", "logDestinationConfigs": ["arn:aws:firehose:eu-west-1:1:deliverystream/app-logs"]}, "whose name does not start with aws-waf-logs-")]),
     Case("alb-desync-mitigation", "aws:lb/loadBalancer:LoadBalancer", ALB,
          [(with_(ALB, desyncMitigationMode="monitor"), "mitigates HTTP desync only in monitor mode")]),
     Case("ecs-no-host-namespaces", "aws:ecs/taskDefinition:TaskDefinition", TASK,
