@@ -143,7 +143,9 @@ class CiAccess(pulumi.ComponentResource):
                         boundary_arns=f"policy/{boundary_name}-*",
                     )
                 ),
-                tags=tags,
+                # Marks it as a boundary for the policy pack (iam-no-star-on-star,
+                # iam-boundary-policy-not-attached): it caps the role and grants nothing.
+                tags={**tags, "PolicyUse": "permissions-boundary"},
                 opts=child,
             ).arn
         deploy = aws.iam.Role(

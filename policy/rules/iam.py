@@ -11,11 +11,22 @@ from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from pulumi_policy import Severity
+from pulumi_policy import Severity, StackValidationArgs
 
-from .core import Config, Props, listed, mapping, resource_rule, statements
+from .core import (
+    Config,
+    Props,
+    depends_on,
+    listed,
+    mapping,
+    resource_rule,
+    stack_rule,
+    statements,
+)
+from .security import is_boundary
 
 ROLE = "aws:iam/role:Role"
+POLICY = "aws:iam/policy:Policy"
 IDENTITY_POLICIES = (
     "aws:iam/policy:Policy",
     "aws:iam/rolePolicy:RolePolicy",
@@ -29,13 +40,15 @@ ATTACHMENTS = (
     "aws:iam/policyAttachment:PolicyAttachment",
 )
 GITHUB = "token.actions.githubusercontent.com"
-# AWS managed policies that grant (nearly) every action or a path to it, beyond the
-# AdministratorAccess/IAMFullAccess that iam-no-star-on-star reports. PowerUserAccess allows
+# AWS managed policies that grant every action or a path to it: AdministratorAccess; IAMFullAccess
+# (it can grant itself anything); PowerUserAccess allows
 # every action outside IAM/Organizations/Account; the *-Amplify / *-AWSElasticBeanstalk admin
 # policies grant iam:CreateRole + iam:PassRole and wide service rights; AWSOrganizationsFullAccess
 # controls every account of the organisation. (AWS managed policy reference:
 # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/policy-list.html)
 ADMIN_EQUIVALENT = [
+    "AdministratorAccess",
+    "IAMFullAccess",
     "PowerUserAccess",
     "AdministratorAccess-Amplify",
     "AdministratorAccess-AWSElasticBeanstalk",
@@ -85,6 +98,24 @@ def _admin_equivalent(props: Props, config: Config) -> Iterable[str]:
             and arn.rsplit("/", 1)[-1] in names
         ):
             yield f"grants the admin-equivalent AWS managed policy {arn.rsplit('/', 1)[-1]}"
+
+
+def _boundaries_granted(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
+    """A policy tagged as a permissions boundary but attached as a grant: its Allow * would then
+    grant everything (iam-no-star-on-star lets a boundary's Allow * pass)."""
+    boundaries = [r for r in args.resources if r.resource_type == POLICY and is_boundary(r.props)]
+    grants = [
+        (r, "managedPolicyArns" if r.resource_type == ROLE else "policyArn")
+        for r in args.resources
+        if r.resource_type in (*ATTACHMENTS, ROLE)
+    ]
+    for boundary in boundaries:
+        for grant, prop in grants:
+            if depends_on(grant, boundary, prop):
+                yield (
+                    f"permissions boundary {boundary.name} is attached as a policy by {grant.name}",
+                    grant.urn,
+                )
 
 
 def _trust(props: Props) -> list[Mapping[str, Any]]:
@@ -182,6 +213,14 @@ def _decrypt_all_keys(props: Props, _: Config) -> Iterable[str]:
 
 
 RULES = [
+    stack_rule(
+        "iam-boundary-policy-not-attached",
+        "Policies tagged as permissions boundaries are never attached as grants.",
+        check=_boundaries_granted,
+        severity=Severity.CRITICAL,
+        fix="Use the policy only as a role's permissionsBoundary, or drop its PolicyUse tag and "
+        "scope its statements.",
+    ),
     resource_rule(
         "iam-no-admin-equivalent-policies",
         "No principal is granted an admin-equivalent AWS managed policy.",

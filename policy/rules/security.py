@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .core import Config, Props, everyone, listed, number, resource_rule, statements
+from .core import Config, Props, everyone, listed, mapping, number, resource_rule, statements
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 POLICY_DOCUMENTS = {
@@ -17,17 +17,11 @@ POLICY_DOCUMENTS = {
     "aws:iam/userPolicy:UserPolicy": "policy",
     "aws:iam/groupPolicy:GroupPolicy": "policy",
 }
-ATTACHMENTS = (
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
-    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
-    "aws:iam/policyAttachment:PolicyAttachment",
-)
 ROLE = "aws:iam/role:Role"
-# AWS managed policies that grant admin or a path to it (IAMFullAccess can grant itself
-# anything): https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AdministratorAccess.html
-# and .../IAMFullAccess.html. Matched on the ARN's policy name in any partition.
-ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess")
+# A customer managed policy tagged so is a permissions boundary: it caps what a role's other
+# policies grant and grants nothing itself, so its `Allow *` is no grant (AWS FSBP KMS.1 likewise
+# leaves boundaries out). iam-boundary-policy-not-attached keeps such a policy from being attached.
+BOUNDARY_TAG = ("PolicyUse", "permissions-boundary")
 
 
 def _rotation(props: Props, _: Config) -> Iterable[str]:
@@ -77,20 +71,22 @@ def _policy_statements(document: Any) -> Iterable[str]:
             yield "lets its holder pass any role (iam:PassRole on *)"
 
 
-def _admin_arns(arns: Iterable[Any]) -> Iterable[str]:
-    for arn in arns:
-        name = str(arn).rsplit("/", 1)[-1]
-        if str(arn).startswith("arn:") and name in ADMIN_POLICIES:
-            yield f"attaches the admin-equivalent policy {name}"
+def is_boundary(props: Props) -> bool:
+    key, value = BOUNDARY_TAG
+    return mapping(props.get("tags")).get(key) == value
 
 
 def _no_star(props: Props, _: Config) -> Iterable[str]:
     documents = [props.get("policy")] + [
         p.get("policy") for p in listed(props.get("inlinePolicies"))
     ]
+    boundary = is_boundary(props)
     for document in documents:
-        yield from _policy_statements(document)
-    yield from _admin_arns([*listed(props.get("managedPolicyArns")), props.get("policyArn")])
+        yield from (
+            problem
+            for problem in _policy_statements(document)
+            if not (boundary and problem == "allows every action on every resource")
+        )
     for statement in statements(props.get("assumeRolePolicy")):
         if everyone(statement):
             yield "lets any AWS principal assume it (trust Principal '*' without a source condition)"
@@ -134,15 +130,13 @@ RULES = [
     ),
     resource_rule(
         "iam-no-star-on-star",
-        "IAM policies, roles and attachments never grant admin: every action on every resource, "
-        "NotAction/NotResource allows, iam:PassRole on *, admin managed policies or a trust open "
+        "IAM policies and roles never grant admin: every action on every resource (but in a "
+        "permissions boundary), NotAction/NotResource allows, iam:PassRole on * or a trust open "
         "to every AWS principal.",
-        types=[*POLICY_DOCUMENTS, ROLE, *ATTACHMENTS],
+        types=[*POLICY_DOCUMENTS, ROLE],
         check=_no_star,
         severity=Severity.CRITICAL,
-        fix="List the actions needed and the ARNs they apply to; attach scoped policies (or a "
-        "permissions boundary) instead of AdministratorAccess/IAMFullAccess; name the principals "
-        "a role trusts.",
+        fix="List the actions needed and the ARNs they apply to; name the principals a role trusts.",
     ),
     resource_rule(
         "sns-encrypted",

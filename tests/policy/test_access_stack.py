@@ -55,3 +55,34 @@ def test_every_secret_has_a_rotation() -> None:
     )  # fmt: skip
     assert found("secrets-rotation", secret, rotation) == []
     assert found("secrets-rotation", secret)[0].startswith("secret s has no rotation")
+
+
+def test_a_boundary_policy_attached_as_a_grant_is_refused() -> None:
+    boundary = analyzer_resource(
+        "aws:iam/policy:Policy", "urn:b", "b", {"tags": {"PolicyUse": "permissions-boundary"}}
+    )
+    bounded = analyzer_resource(
+        "aws:iam/role:Role",
+        "urn:r",
+        "r",
+        {},
+        property_dependencies={"permissionsBoundary": ["urn:b"]},
+    )
+    assert found("iam-boundary-policy-not-attached", boundary, bounded) == []
+    attached = analyzer_resource(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "urn:a", "a", {},
+        property_dependencies={"policyArn": ["urn:b"]},
+    )  # fmt: skip
+    managed = analyzer_resource(
+        "aws:iam/role:Role",
+        "urn:m",
+        "m",
+        {},
+        property_dependencies={"managedPolicyArns": ["urn:b"]},
+    )
+    assert found("iam-boundary-policy-not-attached", boundary, attached, managed) == [
+        "permissions boundary b is attached as a policy by a. Use the policy only as a role's "
+        "permissionsBoundary, or drop its PolicyUse tag and scope its statements.",
+        "permissions boundary b is attached as a policy by m. Use the policy only as a role's "
+        "permissionsBoundary, or drop its PolicyUse tag and scope its statements.",
+    ]
