@@ -576,28 +576,40 @@ class RecordingMonitor(MockMonitor):
         if request.type == STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
         wire = json_format.MessageToDict(request.object)
-        checked = provider_check.checked(
-            request.type, request.name, urn, wire, self._default_tags(request.provider)
-        )
-        args = MockResourceArgs(
-            typ=request.type,
-            name=request.name,
-            inputs=rpc.deserialize_properties(_struct(checked)),
+        id_, state_proto, checked = self._create(
+            request.type,
+            request.name,
+            urn,
+            wire=wire,
             provider=request.provider,
-            resource_id=request.importId,
-            custom=request.custom or False,
+            custom=bool(request.custom),
         )
-        id_, state = self.platform_mocks.new_resource(args)
-        state_proto = _sync_await(rpc.serialize_properties(state, {}))
-        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", state)
         outputs = json_format.MessageToDict(state_proto)
-        self.records.append(_record(request, urn, id_ or "", checked, outputs))
+        self.records.append(_record(request, urn, id_, checked, outputs))
         children = _REMOTE_CHILDREN.get(request.type)
         if children is not None:
             provider = request.provider or request.providers.get("aws", "")
             for type_, name, inputs in children(request.name, checked, self.platform_mocks):
                 self._add_child(urn, provider, type_, name, inputs)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=state_proto)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=state_proto)
+
+    def _create(
+        self, type_: str, name: str, urn: str, *, wire: dict[str, Any], provider: str, custom: bool
+    ) -> tuple[str, struct_pb2.Struct, dict[str, Any]]:
+        """What the engine does for a registration: the provider's Check, then the (mocked)
+        create. The id, the state on the wire, and the checked inputs."""
+        checked = provider_check.checked(type_, name, urn, wire, self._default_tags(provider))
+        args = MockResourceArgs(
+            typ=type_,
+            name=name,
+            inputs=rpc.deserialize_properties(_struct(checked)),
+            provider=provider,
+            custom=custom,
+        )
+        id_, state = self.platform_mocks.new_resource(args)
+        state_proto = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", state)
+        return id_ or "", state_proto, checked
 
     def _add_child(
         self, parent: str, provider: str, type_: str, name: str, wire: dict[str, Any]
@@ -605,13 +617,9 @@ class RecordingMonitor(MockMonitor):
         """A resource a remote component creates in its own provider: invisible to the program,
         but the engine checks it against every policy and AWS against every limit."""
         urn = self.make_urn(parent, type_, name)
-        checked = provider_check.checked(type_, name, urn, wire, self._default_tags(provider))
-        args = MockResourceArgs(
-            typ=type_, name=name, inputs=rpc.deserialize_properties(_struct(checked))
+        id_, state_proto, checked = self._create(
+            type_, name, urn, wire=wire, provider=provider, custom=True
         )
-        id_, state = self.platform_mocks.new_resource(args)
-        state_proto = _sync_await(rpc.serialize_properties(state, {}))
-        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", state)
         self.records.append(
             Resource(
                 urn=urn,
@@ -620,7 +628,7 @@ class RecordingMonitor(MockMonitor):
                 inputs=dict(rpc.deserialize_properties(_struct(wire))),
                 checked_inputs=checked,
                 outputs=json_format.MessageToDict(state_proto),
-                id=id_ or "",
+                id=id_,
                 parent=parent,
                 provider=provider or None,
                 providers={},
