@@ -11,7 +11,7 @@ write them, and turn a malformed JSON document into a violation instead of an ex
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -222,19 +222,24 @@ def depends_on(resource: PolicyResource, target: PolicyResource, prop: str | Non
     return any(d.urn == target.urn for d in linked)
 
 
-def pins_source(condition: object) -> bool:
-    """Whether a statement's Condition names its callers by one of SOURCE_KEYS."""
-    return any(
-        str(key).lower() in SOURCE_KEYS
-        for test in mapping(condition).values()
-        for key in mapping(test)
-    )
+def pins_source(condition: object, keys: Collection[str] = SOURCE_KEYS) -> bool:
+    """Whether a statement's Condition names its callers by one of `keys` with fixed values. An
+    ...IfExists test (which absent keys pass) or a value of "*" pins nobody."""
+    for operator, block in mapping(condition).items():
+        if "ifexists" in str(operator).lower():
+            continue
+        for key, values in mapping(block).items():
+            pinned = [str(value) for value in listed(values)]
+            if str(key).lower() in keys and pinned and "*" not in pinned:
+                return True
+    return False
 
 
-def everyone(statement: Mapping[str, Any]) -> bool:
+def everyone(statement: Mapping[str, Any], keys: Collection[str] = SOURCE_KEYS) -> bool:
     """Whether an Allow statement admits any principal at all: `Principal: *`, `{"AWS": "*"}`
-    or a NotPrincipal (everyone but the few named), unless a condition pins the source."""
-    if statement.get("Effect") != "Allow" or pins_source(statement.get("Condition")):
+    or a NotPrincipal (everyone but the few named), unless a condition pins the source by one
+    of `keys`."""
+    if statement.get("Effect") != "Allow" or pins_source(statement.get("Condition"), keys):
         return False
     if statement.get("NotPrincipal") is not None:
         return True

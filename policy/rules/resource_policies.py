@@ -8,11 +8,11 @@ from typing import Any
 from pulumi_policy import PolicyResource, ResourceValidationPolicy, Severity, StackValidationArgs
 
 from .core import (
+    SOURCE_KEYS,
     Config,
     Props,
     ResourceCheck,
-    listed,
-    mapping,
+    everyone,
     resource_rule,
     stack_rule,
     statements,
@@ -26,17 +26,7 @@ SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 # global condition context keys"; kms:CallerAccount from the KMS Developer Guide). FSBP SNS.4 /
 # SQS.3 / KMS.5 likewise pass a wildcard principal only under a fixed-value condition.
 RESTRICTING_KEYS = {
-    "aws:sourceaccount",
-    "aws:sourcearn",
-    "aws:sourceowner",
-    "aws:sourceorgid",
-    "aws:sourceorgpaths",
-    "aws:principalaccount",
-    "aws:principalarn",
-    "aws:principalorgid",
-    "aws:principalorgpaths",
-    "aws:sourcevpc",
-    "aws:sourcevpce",
+    *SOURCE_KEYS,
     "kms:calleraccount",
     # Data-perimeter keys of VPC endpoint policies: the resources reachable through the endpoint.
     "aws:resourceaccount",
@@ -48,25 +38,12 @@ RESTRICTING_KEYS = {
 DEFAULT_KEY_POLICY_SID = "Enable IAM User Permissions"
 
 
-def _restricted(statement: Mapping[str, Any]) -> bool:
-    for operator, block in mapping(statement.get("Condition")).items():
-        if "ifexists" in str(operator).lower():
-            continue  # absent keys pass an ...IfExists test: it limits nobody
-        for key, values in mapping(block).items():
-            pinned = [str(v) for v in listed(values)]
-            if str(key).lower() in RESTRICTING_KEYS and pinned and "*" not in pinned:
-                return True
-    return False
-
-
 def _public(statement: Mapping[str, Any]) -> str | None:
     if statement.get("Effect") != "Allow":
         return None
     if "NotPrincipal" in statement:
         return "allows everyone outside its NotPrincipal list"
-    principal = statement.get("Principal")
-    everyone = principal == "*" or "*" in listed(mapping(principal).get("AWS"))
-    if everyone and not _restricted(statement):
+    if everyone(statement, RESTRICTING_KEYS):
         return "allows Principal '*' without a condition that pins the caller's account, organisation or source"
     return None
 

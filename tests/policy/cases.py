@@ -257,7 +257,10 @@ CASES = [
          {"policy": doc(TLS_DENY, {"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "*",
                                    "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}})},
          [({"policy": doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}})}, "allows Principal '*'"),
-          ({"policy": doc({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "s3:GetObject", "Resource": "*"})}, "allows everyone but the principals it names (NotPrincipal)")]),
+          ({"policy": doc({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "s3:GetObject", "Resource": "*"})}, "allows everyone but the principals it names (NotPrincipal)"),
+          # A pin that matches anything, or that absent keys pass (...IfExists), pins nobody.
+          ({"policy": doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringLike": {"aws:SourceArn": "*"}}})}, "allows Principal '*'"),
+          ({"policy": doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringEqualsIfExists": {"aws:SourceAccount": "123456789012"}}})}, "allows Principal '*'")]),
     Case("s3-tls-only", "aws:s3/bucketPolicy:BucketPolicy",
          {"policy": doc({**TLS_DENY, "Principal": {"AWS": "*"}, "Action": ["s3:*"], "Condition": {"BoolIfExists": {"aws:SecureTransport": ["false"]}}})},
          [({"policy": doc({**TLS_DENY, "Action": "s3:GetObject"})}, "does not deny requests made without TLS"),
