@@ -11,7 +11,7 @@ write them, and turn a malformed JSON document into a violation instead of an ex
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -220,6 +220,20 @@ def depends_on(resource: PolicyResource, target: PolicyResource, prop: str | Non
             *(d for ds in resource.property_dependencies.values() for d in ds),
         ]
     return any(d.urn == target.urn for d in linked)
+
+
+def unattached(
+    args: StackValidationArgs, owners: Collection[str], companions: Collection[str], prop: str
+) -> Iterator[PolicyResource]:
+    """The resources of types `owners` that no resource of types `companions` takes as its input
+    `prop` (a bucket's encryption through `bucket`, a web ACL's logging through `resourceArn`):
+    a companion that merely waits on one (`depends_on`) is not attached to it."""
+    attached = [r for r in args.resources if r.resource_type in companions]
+    for owner in args.resources:
+        if owner.resource_type in owners and not any(
+            depends_on(companion, owner, prop) for companion in attached
+        ):
+            yield owner
 
 
 def pins_source(condition: object, keys: Collection[str] = SOURCE_KEYS) -> bool:

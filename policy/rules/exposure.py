@@ -12,11 +12,11 @@ from .core import (
     TYPES,
     Config,
     Props,
-    depends_on,
     listed,
     mapping,
     resource_rule,
     stack_rule,
+    unattached,
 )
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -125,12 +125,8 @@ def _origin_tls(props: Props, _: Config) -> Iterable[str]:
 
 
 def _waf_logging(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
-    logs = [r for r in args.resources if r.resource_type == WEB_ACL_LOGGING]
-    for acl in args.resources:
-        if acl.resource_type == WEB_ACL and not any(
-            depends_on(log, acl, "resourceArn") for log in logs
-        ):
-            yield f"web ACL {acl.name} logs no requests", acl.urn
+    for acl in unattached(args, [WEB_ACL], [WEB_ACL_LOGGING], "resourceArn"):
+        yield f"web ACL {acl.name} logs no requests", acl.urn
 
 
 def _waf_destination(props: Props, _: Config) -> Iterable[str]:
@@ -147,16 +143,12 @@ def _waf_destination(props: Props, _: Config) -> Iterable[str]:
 
 
 def _alb_waf(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
-    associations = [r for r in args.resources if r.resource_type == WEB_ACL_ASSOCIATION]
-    for alb in args.resources:
-        if alb.resource_type not in LOAD_BALANCERS:
-            continue
+    for alb in unattached(args, LOAD_BALANCERS, [WEB_ACL_ASSOCIATION], "resourceArn"):
         if alb.props.get("internal") is True:
             continue
         if alb.props.get("loadBalancerType", "application") != "application":
             continue
-        if not any(depends_on(a, alb, "resourceArn") for a in associations):
-            yield f"internet-facing load balancer {alb.name} has no WAF web ACL", alb.urn
+        yield f"internet-facing load balancer {alb.name} has no WAF web ACL", alb.urn
 
 
 def _desync(props: Props, config: Config) -> Iterable[str]:

@@ -17,6 +17,7 @@ from .core import (
     resource_rule,
     stack_rule,
     statements,
+    unattached,
 )
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -33,10 +34,8 @@ BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "rest
 def companions(args: StackValidationArgs, kind: str) -> Iterable[tuple[str, str | None]]:
     """Buckets with no resource of type `kind` attached to them through its `bucket` input (a
     companion that merely waits on a bucket, `depends_on`, is not attached to it)."""
-    attached = [r for r in args.resources if r.resource_type == kind]
-    for bucket in (r for r in args.resources if r.resource_type == BUCKET):
-        if not any(depends_on(other, bucket, "bucket") for other in attached):
-            yield f"bucket {bucket.name} has no {kind.rsplit(':', 1)[1]}", bucket.urn
+    for bucket in unattached(args, [BUCKET], [kind], "bucket"):
+        yield f"bucket {bucket.name} has no {kind.rsplit(':', 1)[1]}", bucket.urn
 
 
 def _block(props: Props, _: Config) -> Iterable[str]:

@@ -18,6 +18,7 @@ from .core import (
     number,
     resource_rule,
     stack_rule,
+    unattached,
 )
 
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
@@ -124,21 +125,13 @@ def _multi_az(args: StackValidationArgs, config: Config) -> Iterable[tuple[str, 
 
 
 def _ecr_lifecycle(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
-    policies = [r for r in args.resources if r.resource_type == REPOSITORY_LIFECYCLE]
-    for repository in args.resources:
-        if repository.resource_type == REPOSITORY and not any(
-            depends_on(p, repository, "repository") for p in policies
-        ):
-            yield f"repository {repository.name} has no lifecycle policy", repository.urn
+    for repository in unattached(args, [REPOSITORY], [REPOSITORY_LIFECYCLE], "repository"):
+        yield f"repository {repository.name} has no lifecycle policy", repository.urn
 
 
 def _bucket_lifecycle(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
-    configurations = [r for r in args.resources if r.resource_type == BUCKET_LIFECYCLE]
-    for bucket in args.resources:
-        if bucket.resource_type == BUCKET and not any(
-            depends_on(c, bucket, "bucket") for c in configurations
-        ):
-            yield f"bucket {bucket.name} has no lifecycle configuration", bucket.urn
+    for bucket in unattached(args, [BUCKET], [BUCKET_LIFECYCLE], "bucket"):
+        yield f"bucket {bucket.name} has no lifecycle configuration", bucket.urn
 
 
 def _ecr_key(props: Props, _: Config) -> Iterable[str]:
