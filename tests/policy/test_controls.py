@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi.runtime.proto import analyzer_pb2 as proto
 
-from tests.policy.cases import CASES  # noqa: F401  (cases first: cases_controls builds on it)
+from tests.policy.cases import CASES, doc  # noqa: F401  (cases first: cases_controls builds on it)
 from tooling.policy_eval import Analyzer, analyzer_resource
 
 ACL = "aws:wafv2/webAcl:WebAcl"
@@ -250,3 +250,42 @@ def test_exec_sessions_go_to_a_customer_key_encrypted_log_group() -> None:
     for words, cluster in problems.items():
         messages = found("ecs-exec-session-logging", [cluster, group])
         assert any(words in m for m in messages), (words, messages)
+
+
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+ENDPOINT_POLICY = "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy"
+OWN_ACCOUNT = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "*", "Resource": "*",
+               "Condition": {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}}  # fmt: skip
+# What AWS attaches to an endpoint created without a policy (AWS PrivateLink Guide, "Default
+# endpoint policy"); the provider reads it back as the endpoint's `policy` output.
+FULL_ACCESS = {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}
+
+
+def test_every_gateway_and_interface_endpoint_has_its_own_policy() -> None:
+    scoped = resource(ENDPOINT, "s3", {"vpcEndpointType": "Gateway", "policy": doc(OWN_ACCOUNT)})
+    assert found("vpc-endpoint-has-policy", [scoped]) == []
+    bare = resource(ENDPOINT, "ecr", {"vpcEndpointType": "Interface"})
+    assert found("vpc-endpoint-has-policy", [bare]) == [
+        "VPC endpoint ecr has no endpoint policy (AWS's default allows every principal every "
+        "action). Give the endpoint a policy limited to this account's principals "
+        "(aws:PrincipalAccount) or resources (aws:ResourceAccount), with the AWS-owned "
+        "resources the workloads need."
+    ]
+    # No type means Gateway; AWS's default policy read back as the output is no policy either.
+    default = resource(ENDPOINT, "s3", {"policy": doc(FULL_ACCESS)})
+    assert len(found("vpc-endpoint-has-policy", [default])) == 1
+    # A Gateway Load Balancer endpoint takes no policy.
+    appliance = resource(ENDPOINT, "gwlb", {"vpcEndpointType": "GatewayLoadBalancer"})
+    assert found("vpc-endpoint-has-policy", [appliance]) == []
+
+
+def test_an_endpoint_policy_resource_counts_for_its_own_endpoint_only() -> None:
+    endpoint, other = resource(ENDPOINT, "sts", {}), resource(ENDPOINT, "logs", {})
+    policy = resource(ENDPOINT_POLICY, "sts-policy", {"policy": doc(OWN_ACCOUNT)},
+                      through={"vpcEndpointId": endpoint}, waits_on=[other])  # fmt: skip
+    assert [
+        m.split(" has")[0] for m in found("vpc-endpoint-has-policy", [endpoint, other, policy])
+    ] == ["VPC endpoint logs"]
+    opened = resource(ENDPOINT_POLICY, "sts-policy", {"policy": doc(FULL_ACCESS)},
+                      through={"vpcEndpointId": endpoint})  # fmt: skip
+    assert len(found("vpc-endpoint-has-policy", [endpoint, opened])) == 1
