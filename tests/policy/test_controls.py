@@ -289,3 +289,75 @@ def test_an_endpoint_policy_resource_counts_for_its_own_endpoint_only() -> None:
     opened = resource(ENDPOINT_POLICY, "sts-policy", {"policy": doc(FULL_ACCESS)},
                       through={"vpcEndpointId": endpoint})  # fmt: skip
     assert len(found("vpc-endpoint-has-policy", [endpoint, opened])) == 1
+
+
+S3_BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+DATA = {"bucketPatterns": ["*-uploads", "*-results"]}
+
+
+def test_data_buckets_log_their_requests_to_another_bucket() -> None:
+    uploads, logs = resource(S3_BUCKET, "pipe-uploads"), resource(S3_BUCKET, "pipe-access-logs")
+    logging = resource(BUCKET_LOGGING, "uploads-logging", {"targetPrefix": "uploads/"},
+                       through={"bucket": uploads, "targetBucket": logs})  # fmt: skip
+    assert found("s3-access-logging", [uploads, logs, logging]) == []
+    assert found("s3-access-logging", [uploads, logs]) == [
+        "bucket pipe-uploads has no server access logging. Add an aws.s3.BucketLogging whose "
+        "bucket is this bucket's ID and whose targetBucket is an SSE-S3 log bucket that admits "
+        "logging.s3.amazonaws.com for this account's sources."
+    ]
+    # Log buckets are exempt by name; only the configured data buckets are checked.
+    site = resource(S3_BUCKET, "site")
+    assert [m.split(" has")[0] for m in found("s3-access-logging", [uploads, site, logs])] == [
+        "bucket pipe-uploads",
+        "bucket site",
+    ]
+    assert len(found("s3-access-logging", [uploads, site, logs], DATA)) == 1
+    # A configuration of another bucket that waits on this one does not cover it.
+    results = resource(S3_BUCKET, "pipe-results")
+    stray = resource(BUCKET_LOGGING, "results-logging", through={"bucket": results, "targetBucket": logs},
+                     waits_on=[uploads])  # fmt: skip
+    assert [
+        m.split(" has")[0] for m in found("s3-access-logging", [uploads, results, stray], DATA)
+    ] == ["bucket pipe-uploads"]
+    looped = resource(
+        BUCKET_LOGGING, "uploads-logging", through={"bucket": uploads, "targetBucket": uploads}
+    )
+    assert found("s3-access-logging", [uploads, looped], DATA)[0].startswith(
+        "bucket pipe-uploads logs its requests into itself"
+    )
+
+
+LOCKED = {"objectLockEnabled": True}
+
+
+def lock_of(bucket: proto.AnalyzerResource, mode: str = "GOVERNANCE", days: int = 30) -> Any:
+    rule = {"defaultRetention": {"mode": mode, "days": days}}
+    return resource(OBJECT_LOCK, f"{bucket.name}-lock", {"rule": rule}, through={"bucket": bucket})
+
+
+def test_object_lock_is_checked_only_where_the_stack_asks_for_it() -> None:
+    results = resource(S3_BUCKET, "pipe-results")
+    assert found("s3-object-lock", [results]) == []
+    asked = {"bucketPatterns": ["*-results"]}
+    assert found("s3-object-lock", [results], asked) == [
+        "bucket pipe-results is not created with S3 Object Lock. Set the pipeline's "
+        "resultsObjectLock (objectLockEnabled on a new bucket, and an "
+        "aws.s3.BucketObjectLockConfiguration with a default retention)."
+    ]
+    locked = resource(S3_BUCKET, "pipe-results", LOCKED)
+    assert found("s3-object-lock", [locked, lock_of(locked)], asked) == []
+    assert found("s3-object-lock", [locked], asked)[0].startswith(
+        "bucket pipe-results has no default Object Lock retention"
+    )
+    strict = {**asked, "modes": ["COMPLIANCE"], "minDays": 365}
+    assert [
+        m.split(". ")[0] for m in found("s3-object-lock", [locked, lock_of(locked)], strict)
+    ] == [
+        "bucket pipe-results locks objects in GOVERNANCE mode, not one of COMPLIANCE",
+        "bucket pipe-results locks objects for 30 days, fewer than 365",
+    ]
+    years = resource(OBJECT_LOCK, "y", {"rule": {"defaultRetention": {"mode": "COMPLIANCE", "years": 1}}},
+                     through={"bucket": locked})  # fmt: skip
+    assert found("s3-object-lock", [locked, years], strict) == []
