@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from fnmatch import fnmatch
 
@@ -103,13 +104,23 @@ def _covers(rule: Props, port: int) -> bool:
     )
 
 
+def _family_range(cidr: object) -> object:
+    """A range covering a whole address family as 0.0.0.0/0 or ::/0 however it is written
+    (::0/0, 10.0.0.0/0); any other value as it is."""
+    try:
+        network = ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return cidr
+    return OPEN_CIDRS[network.version == 6] if network.prefixlen == 0 else cidr
+
+
 def _entry(props: Props, number: str, action: str) -> Props:
     """An ingress entry in one shape: inline entries say ruleNo/action, NetworkAclRule
     ruleNumber/ruleAction; a value of either CIDR family is the entry's range."""
     return {
         "number": props.get(number),
         "action": str(props.get(action)).lower(),
-        "cidr": props.get("cidrBlock") or props.get("ipv6CidrBlock"),
+        "cidr": _family_range(props.get("cidrBlock") or props.get("ipv6CidrBlock")),
         "protocol": props.get("protocol"),
         "fromPort": props.get("fromPort"),
         "toPort": props.get("toPort"),
@@ -120,10 +131,10 @@ def _acl_entries(args: StackValidationArgs) -> dict[str, tuple[str, str, list[Pr
     """Every ACL's ingress entries, by ACL: its inline `ingress` and the NetworkAclRules whose
     `networkAclId` is built from it (or, for an ACL the stack does not create, names its ID)."""
     acls = [r for r in args.resources if r.resource_type in NACLS]
-    grouped: dict[str, tuple[str, str, list[Props]]] = {
-        acl.urn: (acl.name, acl.urn, [_entry(mapping(e), "ruleNo", "action") for e in listed(acl.props.get("ingress"))])
-        for acl in acls
-    }  # fmt: skip
+    grouped: dict[str, tuple[str, str, list[Props]]] = {}
+    for acl in acls:
+        inline = [_entry(mapping(e), "ruleNo", "action") for e in listed(acl.props.get("ingress"))]
+        grouped[acl.urn] = (acl.name, acl.urn, inline)
     for rule in (r for r in args.resources if r.resource_type == NACL_RULE):
         if rule.props.get("egress") is True:
             continue

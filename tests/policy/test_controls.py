@@ -171,6 +171,13 @@ def test_nacl_entries_are_read_in_rule_number_order() -> None:
     assert [m.split(".")[0] for m in found("nacl-no-open-admin-ports", [v6])] == [
         "network ACL a admits ::/0 on admin port 22 (rule 20)"
     ]
+    # However the whole family is written.
+    spelled = resource(
+        NACL, "a", {"ingress": [entry(10, "deny", "0.0.0.0/0"), entry(20, "allow", "::0/0")]}
+    )
+    assert found("nacl-no-open-admin-ports", [spelled])[0].startswith(
+        "network ACL a admits ::/0 on admin port 22"
+    )
     every = resource(NACL, "a", {"ingress": [entry(10, "deny", protocol="-1", low=0, high=0),
                                              entry(20, "allow", low=0, high=65535)]})  # fmt: skip
     assert found("nacl-no-open-admin-ports", [every]) == []
