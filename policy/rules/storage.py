@@ -31,6 +31,17 @@ VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
 BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+LOGGING = "aws:s3/bucketLogging:BucketLogging"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+LOG_BUCKET_SUFFIXES = ["-logs", "-alb-logs", "-access-logs"]
+# The config option both the versioning and the access logging rule exempt log buckets by.
+LOG_BUCKET_EXEMPTION = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": LOG_BUCKET_SUFFIXES,
+    "description": "Buckets whose logical name ends with one of these (log buckets) are exempt.",
+}
+DAYS_PER_YEAR = 365
 
 
 def companions(args: StackValidationArgs, kind: str) -> Iterable[tuple[str, str | None]]:
@@ -111,12 +122,6 @@ def _versioned(args: StackValidationArgs, config: Config) -> Iterable[tuple[str,
         ):
             continue
         yield f"bucket {bucket.name} is not versioned", bucket.urn
-
-
-LOGGING = "aws:s3/bucketLogging:BucketLogging"
-OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
-LOG_BUCKET_SUFFIXES = ["-logs", "-alb-logs", "-access-logs"]
-DAYS_PER_YEAR = 365
 
 
 def _named(bucket: PolicyResource, patterns: Iterable[object]) -> bool:
@@ -229,15 +234,7 @@ RULES = [
         "S3 buckets, except log buckets, keep object versions.",
         check=_versioned,
         fix="Add an aws.s3.BucketVersioning with status Enabled, or name the bucket as a log bucket.",
-        schema={
-            "exemptNameSuffixes": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": LOG_BUCKET_SUFFIXES,
-                "description": "Buckets whose logical name ends with one of these (log buckets) "
-                "are exempt.",
-            }
-        },
+        schema={"exemptNameSuffixes": LOG_BUCKET_EXEMPTION},
     ),
     stack_rule(
         "s3-access-logging",
@@ -253,13 +250,7 @@ RULES = [
                 "default": ["*"],
                 "description": "Logical names (glob patterns) of the buckets that hold data.",
             },
-            "exemptNameSuffixes": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": LOG_BUCKET_SUFFIXES,
-                "description": "Buckets whose logical name ends with one of these (log buckets) "
-                "are exempt.",
-            },
+            "exemptNameSuffixes": LOG_BUCKET_EXEMPTION,
         },
     ),
     stack_rule(
