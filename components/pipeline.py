@@ -28,7 +28,12 @@ from components.common import (
 )
 from components.network import Network
 from components.notifications import Topic
-from components.settings import JOB_PARAMETERS, ComputeOrder, PipelineSettings
+from components.settings import (
+    JOB_PARAMETERS,
+    ComputeOrder,
+    ObjectLockSettings,
+    PipelineSettings,
+)
 from components.tagging import component_tags
 
 COMPONENT = "pipeline"
@@ -190,16 +195,7 @@ class Pipeline(pulumi.ComponentResource):
         lock = self._settings.results_object_lock
         results = self._bucket("results", self._results_lifecycle(), object_lock=lock is not None)
         if lock is not None:
-            aws.s3.BucketObjectLockConfiguration(
-                f"{name}-results-object-lock",
-                bucket=results.id,
-                rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
-                    default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
-                        mode=lock.mode.value.upper(), days=lock.days
-                    )
-                ),
-                opts=self._child,
-            )
+            self._default_retention(results, lock)
         if self._ctx.protect_data:
             self._access_logs({"uploads": uploads, "results": results})
         aws.s3.BucketNotification(
@@ -256,11 +252,24 @@ class Pipeline(pulumi.ComponentResource):
         bucket_policy(f"{name}-policy", bucket=bucket, statements=[], parent=self)
         return bucket
 
+    def _default_retention(self, bucket: aws.s3.Bucket, lock: ObjectLockSettings) -> None:
+        """Every new object version is locked for the configured days (S3 API DefaultRetention:
+        Mode GOVERNANCE or COMPLIANCE, Days)."""
+        retention = aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+            mode=lock.mode.value.upper(), days=lock.days
+        )
+        aws.s3.BucketObjectLockConfiguration(
+            f"{self._name}-results-object-lock",
+            bucket=bucket.id,
+            rule=aws.s3.BucketObjectLockConfigurationRuleArgs(default_retention=retention),
+            opts=self._child,
+        )
+
     def _access_logs(self, sources: dict[str, aws.s3.Bucket]) -> None:
         """Server access logs of the data buckets, each under its own prefix of one log bucket
         kept as long as the stack's logs. Log delivery writes only to buckets with SSE-S3
-        default encryption (S3 User Guide, "Enabling Amazon S3 server access logging"), so the
-        log bucket has no KMS key; the bucket policy admits the logging service only for these
+        default encryption (S3 User Guide, "Enabling Amazon S3 server access logging", as quoted
+        in aws-cdk#23513), so the log bucket has no KMS key; the bucket policy admits the logging service only for these
         sources in this account ("Permissions for log delivery": aws:SourceArn and
         aws:SourceAccount)."""
         name = f"{self._name}-access-logs"
