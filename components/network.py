@@ -11,10 +11,12 @@ import pulumi_awsx as awsx
 
 from components.common import (
     StackContext,
+    Statement,
     allow,
     kms_key,
     log_group,
     logs_key_statement,
+    policy_document,
     role,
     service_trust,
 )
@@ -32,6 +34,55 @@ NAT_STRATEGY = {
 # Services reached through interface endpoints, so image pulls, logs, secrets and STS calls stay
 # inside the VPC (and off the NAT gateways' per-GB charge).
 INTERFACE_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "sts")
+
+
+def own_principals(ctx: StackContext) -> Statement:
+    """Endpoint policy statement: anything, for principals of this account only. Data-perimeter
+    endpoint policies limit callers by aws:PrincipalAccount (AWS PrivateLink Guide, "Control
+    access to VPC endpoints using endpoint policies"; aws-samples/data-perimeter-policy-examples)."""
+    return {
+        "Sid": "OwnAccountPrincipals",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": ctx.account_id}},
+    }
+
+
+def ecr_layers(ctx: StackContext) -> Statement:
+    """ECR serves image layers from an AWS-owned bucket through presigned requests that carry
+    no credentials of this account: the S3 gateway must let them through (Amazon ECR User
+    Guide, "Amazon ECR interface VPC endpoints": minimum Amazon S3 bucket permissions)."""
+    return {
+        "Sid": "EcrImageLayers",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": ["s3:GetObject"],
+        "Resource": [f"arn:{ctx.partition}:s3:::prod-{ctx.region}-starport-layer-bucket/*"],
+    }
+
+
+def web_identities(ctx: StackContext) -> Statement:
+    """Pods' IAM roles for service accounts call AssumeRoleWithWebIdentity without AWS
+    credentials, so aws:PrincipalAccount is absent (IAM User Guide, "Control access to AWS STS
+    with VPC endpoint policies"); they may assume this account's roles only, pinned by the
+    resource's account as the data-perimeter STS endpoint policy does."""
+    return {
+        "Sid": "WebIdentitiesIntoOwnRoles",
+        "Effect": "Allow",
+        "Principal": {"Federated": "*"},
+        "Action": ["sts:AssumeRoleWithWebIdentity"],
+        "Resource": [f"arn:{ctx.partition}:iam::{ctx.account_id}:role/*"],
+        "Condition": {"StringEquals": {"aws:ResourceAccount": ctx.account_id}},
+    }
+
+
+def endpoint_policy(service: str, ctx: StackContext) -> pulumi.Output[str]:
+    """The least-privilege policy of the endpoint of `service` (s3, sts, ecr.api...); every
+    service the program reaches through an endpoint supports endpoint policies."""
+    extra = {"s3": [ecr_layers(ctx)], "sts": [web_identities(ctx)]}.get(service, [])
+    return policy_document([own_principals(ctx), *extra])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +226,7 @@ class Network(pulumi.ComponentResource):
             service_name=f"com.amazonaws.{ctx.region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=route_table_ids,
+            policy=endpoint_policy("s3", ctx),
             tags={**tags, "Name": f"{name}-s3"},
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -205,6 +257,7 @@ class Network(pulumi.ComponentResource):
                 private_dns_enabled=True,
                 subnet_ids=self.private_subnet_ids,
                 security_group_ids=[security_group.id],
+                policy=endpoint_policy(service, ctx),
                 tags={**tags, "Name": f"{name}-{service}"},
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -28,7 +28,12 @@ from components.common import (
 )
 from components.network import Network
 from components.notifications import Topic
-from components.settings import JOB_PARAMETERS, ComputeOrder, PipelineSettings
+from components.settings import (
+    JOB_PARAMETERS,
+    ComputeOrder,
+    ObjectLockSettings,
+    PipelineSettings,
+)
 from components.tagging import component_tags
 
 COMPONENT = "pipeline"
@@ -187,7 +192,12 @@ class Pipeline(pulumi.ComponentResource):
             tags=self._tags,
         )
         uploads = self._bucket("uploads", self._uploads_lifecycle())
-        results = self._bucket("results", self._results_lifecycle())
+        lock = self._settings.results_object_lock
+        results = self._bucket("results", self._results_lifecycle(), object_lock=lock is not None)
+        if lock is not None:
+            self._default_retention(results, lock)
+        if self._ctx.protect_data:
+            self._access_logs({"uploads": uploads, "results": results})
         aws.s3.BucketNotification(
             f"{name}-uploads-events", bucket=uploads.id, eventbridge=True, opts=self._child
         )
@@ -220,17 +230,78 @@ class Pipeline(pulumi.ComponentResource):
     # --- buckets ----------------------------------------------------------------------------------
 
     def _bucket(
-        self, role_name: str, rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs]
+        self,
+        role_name: str,
+        rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs],
+        *,
+        object_lock: bool = False,
     ) -> aws.s3.Bucket:
         name = f"{self._name}-{role_name}"
         bucket = private_bucket(
-            name, ctx=self._ctx, parent=self, tags=self._tags, key=self._key, versioned=True
+            name,
+            ctx=self._ctx,
+            parent=self,
+            tags=self._tags,
+            key=self._key,
+            versioned=True,
+            object_lock=object_lock,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=self._child
         )
         bucket_policy(f"{name}-policy", bucket=bucket, statements=[], parent=self)
         return bucket
+
+    def _default_retention(self, bucket: aws.s3.Bucket, lock: ObjectLockSettings) -> None:
+        """Every new object version is locked for the configured days (S3 API DefaultRetention:
+        Mode GOVERNANCE or COMPLIANCE, Days)."""
+        retention = aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+            mode=lock.mode.value.upper(), days=lock.days
+        )
+        aws.s3.BucketObjectLockConfiguration(
+            f"{self._name}-results-object-lock",
+            bucket=bucket.id,
+            rule=aws.s3.BucketObjectLockConfigurationRuleArgs(default_retention=retention),
+            opts=self._child,
+        )
+
+    def _access_logs(self, sources: dict[str, aws.s3.Bucket]) -> None:
+        """Server access logs of the data buckets, each under its own prefix of one log bucket
+        kept as long as the stack's logs. Log delivery writes only to buckets with SSE-S3
+        default encryption (S3 User Guide, "Enabling Amazon S3 server access logging", as quoted
+        in aws-cdk#23513), so the log bucket has no KMS key; the bucket policy admits the logging service only for these
+        sources in this account ("Permissions for log delivery": aws:SourceArn and
+        aws:SourceAccount)."""
+        name = f"{self._name}-access-logs"
+        logs = private_bucket(
+            name, ctx=self._ctx, parent=self, tags=self._tags, key=None, versioned=False
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=logs.id,
+            rules=[expiry_rule("expire-access-logs", current_days=self._ctx.log_retention_days)],
+            opts=self._child,
+        )
+        delivery = {
+            "Sid": "S3ServerAccessLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": logs.arn.apply(lambda arn: f"{arn}/*"),
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": self._ctx.account_id},
+                "ArnLike": {"aws:SourceArn": [bucket.arn for bucket in sources.values()]},
+            },
+        }
+        bucket_policy(f"{name}-policy", bucket=logs, statements=[delivery], parent=self)
+        for role_name, bucket in sources.items():
+            aws.s3.BucketLogging(
+                f"{self._name}-{role_name}-access-logging",
+                bucket=bucket.id,
+                target_bucket=logs.id,
+                target_prefix=f"{role_name}/",
+                opts=self._child,
+            )
 
     def _uploads_lifecycle(self) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
         settings = self._settings

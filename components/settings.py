@@ -872,6 +872,23 @@ class ComputeOrder(enum.StrEnum):
     ON_DEMAND_FIRST = "onDemandFirst"  # on-demand, then Spot
 
 
+class ObjectLockMode(enum.StrEnum):
+    """S3 Object Lock retention modes (S3 User Guide, "Locking objects with Object Lock")."""
+
+    GOVERNANCE = "governance"  # principals with s3:BypassGovernanceRetention may still delete
+    COMPLIANCE = "compliance"  # nobody, the root user included, deletes before the days pass
+
+
+class ObjectLockSettings(Section):
+    """`platform:pipeline.resultsObjectLock`: default retention of every new results version."""
+
+    mode: ObjectLockMode = Field(description="governance or compliance.")
+    # S3's DefaultRetention takes a positive number of days; 100 years bounds typos.
+    days: Annotated[int, between(1, 36500)] = Field(
+        description="Days each new object version is locked against deletion and overwrite."
+    )
+
+
 class PipelineSettings(Section):
     """`platform:pipeline`."""
 
@@ -928,6 +945,13 @@ class PipelineSettings(Section):
     )
     results_expire_days: Annotated[int, between(32, 36500)] = Field(
         1825, description="Results expire after this many days."
+    )
+    results_object_lock: ObjectLockSettings | None = Field(
+        None,
+        description="S3 Object Lock (WORM) on the results bucket: {mode, days}. Default: off. "
+        "Object Lock can only be switched on when the bucket is created (the bucket's "
+        "objectLockEnabled forces a replacement, which protect refuses in staging and prod) "
+        "and never switched off again.",
     )
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from fnmatch import fnmatch
 
@@ -12,8 +13,10 @@ from .core import (
     TYPES,
     Config,
     Props,
+    depends_on,
     listed,
     mapping,
+    number,
     resource_rule,
     stack_rule,
     unattached,
@@ -24,7 +27,7 @@ SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 SUBNET = "aws:ec2/subnet:Subnet"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-NACL = "aws:ec2/networkAcl:NetworkAcl"
+NACLS = ("aws:ec2/networkAcl:NetworkAcl", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl")
 NACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 LOAD_BALANCERS = TYPES["load_balancer"]
@@ -101,19 +104,70 @@ def _covers(rule: Props, port: int) -> bool:
     )
 
 
-def _nacl_admin(props: Props, _: Config) -> Iterable[str]:
-    entries: list[Props] = [mapping(e) for e in listed(props.get("ingress"))]
-    if props.get("ruleAction") is not None and props.get("egress") is not True:
-        entries.append(props)
-    for entry in entries:
-        if str(entry.get("action", entry.get("ruleAction"))).lower() != "allow":
+def _family_range(cidr: object) -> object:
+    """A range covering a whole address family as 0.0.0.0/0 or ::/0 however it is written
+    (::0/0, 10.0.0.0/0); any other value as it is."""
+    try:
+        network = ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return cidr
+    return OPEN_CIDRS[network.version == 6] if network.prefixlen == 0 else cidr
+
+
+def _entry(props: Props, number: str, action: str) -> Props:
+    """An ingress entry in one shape: inline entries say ruleNo/action, NetworkAclRule
+    ruleNumber/ruleAction; a value of either CIDR family is the entry's range."""
+    return {
+        "number": props.get(number),
+        "action": str(props.get(action)).lower(),
+        "cidr": _family_range(props.get("cidrBlock") or props.get("ipv6CidrBlock")),
+        "protocol": props.get("protocol"),
+        "fromPort": props.get("fromPort"),
+        "toPort": props.get("toPort"),
+    }
+
+
+def _acl_entries(args: StackValidationArgs) -> dict[str, tuple[str, str, list[Props]]]:
+    """Every ACL's ingress entries, by ACL: its inline `ingress` and the NetworkAclRules whose
+    `networkAclId` is built from it (or, for an ACL the stack does not create, names its ID)."""
+    acls = [r for r in args.resources if r.resource_type in NACLS]
+    grouped: dict[str, tuple[str, str, list[Props]]] = {}
+    for acl in acls:
+        inline = [_entry(mapping(e), "ruleNo", "action") for e in listed(acl.props.get("ingress"))]
+        grouped[acl.urn] = (acl.name, acl.urn, inline)
+    for rule in (r for r in args.resources if r.resource_type == NACL_RULE):
+        if rule.props.get("egress") is True:
             continue
-        cidr = entry.get("cidrBlock") or entry.get("ipv6CidrBlock")
-        if cidr not in OPEN_CIDRS:
+        owner = next((a for a in acls if depends_on(rule, a, "networkAclId")), None)
+        key = owner.urn if owner else str(rule.props.get("networkAclId"))
+        name, urn, entries = grouped.get(key) or (key, rule.urn, [])
+        grouped[key] = (name, urn, [*entries, _entry(rule.props, "ruleNumber", "ruleAction")])
+    return grouped
+
+
+def _first_match_admits(entries: list[Props], cidr: str, port: int) -> Props | None:
+    """The entry that decides traffic from every address of `cidr` (0.0.0.0/0 or ::/0) to `port`
+    when it allows it: rules are evaluated from the lowest number up and the first match wins
+    (VPC User Guide, "Network ACL rules"), so only a lower-numbered deny of the whole family
+    shadows an allow; a deny of part of the internet leaves the rest admitted."""
+    for entry in sorted(entries, key=lambda e: float(e.get("number") or 0)):
+        if entry.get("cidr") != cidr or not _covers(entry, port):
             continue
-        for port in ADMIN_PORTS:
-            if _covers(entry, port):
-                yield f"admits {cidr} on admin port {port}"
+        return entry if entry.get("action") == "allow" else None
+    return None
+
+
+def _nacl_admin(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
+    for name, urn, entries in _acl_entries(args).values():
+        for cidr in OPEN_CIDRS:
+            for port in ADMIN_PORTS:
+                allowed = _first_match_admits(entries, cidr, port)
+                if allowed is not None:
+                    rule = number(allowed.get("number"))
+                    yield (
+                        f"network ACL {name} admits {cidr} on admin port {port} (rule {rule})",
+                        urn,
+                    )
 
 
 def _origin_tls(props: Props, _: Config) -> Iterable[str]:
@@ -200,13 +254,12 @@ RULES = [
         fix="Set networkInterfaces[].associatePublicIpAddress=false and place instances in private "
         "subnets.",
     ),
-    resource_rule(
+    stack_rule(
         "nacl-no-open-admin-ports",
-        "Network ACLs never admit the internet on SSH (22) or RDP (3389).",
-        types=[NACL, NACL_RULE],
+        "Network ACLs never admit the internet on SSH (22) or RDP (3389), in rule-number order.",
         check=_nacl_admin,
-        fix="Limit the rule to known CIDRs or deny 22 and 3389 from 0.0.0.0/0 and ::/0; use SSM "
-        "Session Manager instead of open admin ports.",
+        fix="Limit the rule to known CIDRs or deny 22 and 3389 from 0.0.0.0/0 and ::/0 in a "
+        "lower-numbered rule; use SSM Session Manager instead of open admin ports.",
     ),
     resource_rule(
         "cloudfront-origin-tls",

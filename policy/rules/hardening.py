@@ -6,12 +6,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pulumi_policy import Severity
+from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
-from .core import Config, Props, listed, mapping, pins_source, resource_rule, statements
+from .core import (
+    Config,
+    Props,
+    depends_on,
+    listed,
+    mapping,
+    pins_source,
+    resource_rule,
+    stack_rule,
+    statements,
+)
 
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 ECS_CLUSTER = "aws:ecs/cluster:Cluster"
+ECS_SERVICE = "aws:ecs/service:Service"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
@@ -33,16 +45,67 @@ def _known_bad_inputs(props: Props, config: Config) -> Iterable[str]:
             yield f"lacks the managed rule group {group}"
 
 
-def _exec_logging(props: Props, _: Config) -> Iterable[str]:
-    configuration = mapping(mapping(props.get("configuration")).get("executeCommandConfiguration"))
-    logging = configuration.get("logging") or "DEFAULT"
-    log = mapping(configuration.get("logConfiguration"))
+def _exec_services(args: StackValidationArgs, cluster: PolicyResource) -> list[str]:
+    """The services whose `cluster` input is built from `cluster` and that enable ECS Exec."""
+    return [
+        s.name
+        for s in args.resources
+        if s.resource_type == ECS_SERVICE
+        and depends_on(s, cluster, "cluster")
+        and s.props.get("enableExecuteCommand") is True
+    ]
+
+
+def _exec_group(
+    args: StackValidationArgs, cluster: PolicyResource, name: object
+) -> PolicyResource | None:
+    """The log group of the stack that receives the sessions: the one the cluster's
+    configuration is built from, or the one of that name."""
+    groups = [r for r in args.resources if r.resource_type == LOG_GROUP]
+    return next(
+        (
+            g
+            for g in groups
+            if depends_on(cluster, g, "configuration") or g.props.get("name") == name
+        ),
+        None,
+    )
+
+
+def _exec_problems(
+    args: StackValidationArgs, cluster: PolicyResource, settings: Mapping[str, Any]
+) -> Iterable[str]:
+    logging = settings.get("logging") or "DEFAULT"
+    log = mapping(settings.get("logConfiguration"))
+    name = log.get("cloudWatchLogGroupName")
     if logging != "OVERRIDE":
         yield f"leaves ECS Exec session logging at {logging} (no audited log group)"
-    elif not log.get("cloudWatchLogGroupName"):
+    elif not name:
         yield "logs ECS Exec sessions to no CloudWatch log group"
     elif log.get("cloudWatchEncryptionEnabled") is not True:
         yield "logs ECS Exec sessions without encryption"
+    else:
+        group = _exec_group(args, cluster, name)
+        # A group the stack does not create is checked where it is created.
+        if group is not None and not group.props.get("kmsKeyId"):
+            yield f"logs ECS Exec sessions to log group {name}, which has no customer KMS key"
+    if not settings.get("kmsKeyId"):
+        yield "encrypts ECS Exec session data with no customer key (kmsKeyId)"
+
+
+def _exec_logging(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
+    for cluster in (r for r in args.resources if r.resource_type == ECS_CLUSTER):
+        settings = mapping(
+            mapping(cluster.props.get("configuration")).get("executeCommandConfiguration")
+        )
+        services = _exec_services(args, cluster)
+        # A cluster none of whose services enables exec needs no session logging, unless it
+        # configures exec all the same: then the configuration must be the audited one.
+        if not services and not settings:
+            continue
+        users = f" (service {', '.join(services)} enables exec)" if services else ""
+        for problem in _exec_problems(args, cluster, settings):
+            yield f"ECS cluster {cluster.name} {problem}{users}", cluster.urn
 
 
 def _schedule_key(props: Props, _: Config) -> Iterable[str]:
@@ -50,14 +113,27 @@ def _schedule_key(props: Props, _: Config) -> Iterable[str]:
         yield "encrypts its target input with an AWS-owned key"
 
 
+# Filter fields that narrow a lifecycle rule to part of the bucket (S3 API LifecycleRuleFilter:
+# Prefix, Tag, ObjectSizeGreaterThan, ObjectSizeLessThan, and And of them).
+NARROWING_FILTERS = ("prefix", "tag", "objectSizeGreaterThan", "objectSizeLessThan")
+
+
+def _whole_bucket(rule: Mapping[str, Any]) -> bool:
+    """Whether a rule applies to every object: no filter, or a filter (or its `and`) that sets
+    no prefix, tag or size; the rule's deprecated top-level `prefix` narrows it too."""
+    if rule.get("prefix"):
+        return False
+    found = mapping(rule.get("filter"))
+    conditions = [found, mapping(found.get("and"))]
+    return not any(c.get(field) or c.get("tags") for c in conditions for field in NARROWING_FILTERS)
+
+
 def _aborts_multipart(props: Props, _: Config) -> Iterable[str]:
     rules = [mapping(r) for r in listed(props.get("rules"))]
     enabled = [r for r in rules if r.get("status") == "Enabled"]
     if not any(
         mapping(r.get("abortIncompleteMultipartUpload")).get("daysAfterInitiation")
-        and not mapping(r.get("filter")).get("prefix")
-        and not mapping(r.get("filter")).get("and")
-        and not mapping(r.get("filter")).get("tag")
+        and _whole_bucket(r)
         for r in enabled
     ):
         yield "never aborts incomplete multipart uploads across the whole bucket"
@@ -121,13 +197,13 @@ RULES = [
             }
         },
     ),
-    resource_rule(
+    stack_rule(
         "ecs-exec-session-logging",
-        "ECS clusters log ECS Exec sessions to an encrypted CloudWatch log group.",
-        types=[ECS_CLUSTER],
+        "ECS clusters whose services enable ECS Exec (or that configure it) log the sessions to a "
+        "customer-key encrypted CloudWatch log group.",
         check=_exec_logging,
         fix="Set configuration.executeCommandConfiguration to logging OVERRIDE with "
-        "logConfiguration {cloudWatchLogGroupName: <KMS-encrypted group>, "
+        "logConfiguration {cloudWatchLogGroupName: <group with a kmsKeyId>, "
         "cloudWatchEncryptionEnabled: true} and a kmsKeyId.",
     ),
     resource_rule(

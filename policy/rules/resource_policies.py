@@ -13,6 +13,7 @@ from .core import (
     Props,
     ResourceCheck,
     everyone,
+    listed,
     resource_rule,
     stack_rule,
     statements,
@@ -22,6 +23,8 @@ KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+ENDPOINT_POLICY = "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy"
 # Condition keys that limit a Principal "*" statement to known callers (IAM User Guide, "AWS
 # global condition context keys"; kms:CallerAccount from the KMS Developer Guide). FSBP SNS.4 /
 # SQS.3 / KMS.5 likewise pass a wildcard principal only under a fixed-value condition.
@@ -48,14 +51,73 @@ def _public(statement: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _not_public(field: str) -> ResourceCheck:
+def _not_public(field: str, reach: bool = False) -> ResourceCheck:
+    """A check that flags public statements; with `reach` (VPC endpoint policies, whose Resource
+    is what callers reach through the endpoint, not the endpoint itself), a statement limited
+    to named resources is not public either."""
+
     def check(props: Props, _: Config) -> Iterable[str]:
         for statement in statements(props.get(field)):
             problem = _public(statement)
-            if problem:
+            if problem and not (reach and _named_resources(statement)):
                 yield problem
 
     return check
+
+
+def _named_arn(arn: str) -> bool:
+    """An ARN that names one bucket (S3: no wildcard in the bucket name) or one account's
+    resources (a 12-digit account field): never '*' or a pattern over owners."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return False
+    service, account, resource = parts[2], parts[4], parts[5]
+    if service == "s3":
+        bucket = resource.split("/", 1)[0]
+        return bool(bucket) and not any(c in bucket for c in "*?")
+    return account.isdigit() and len(account) == 12
+
+
+def _named_resources(statement: Mapping[str, Any]) -> bool:
+    resources = [str(r) for r in listed(statement.get("Resource"))]
+    return (
+        "NotResource" not in statement and bool(resources) and all(_named_arn(r) for r in resources)
+    )
+
+
+# Endpoint types that take an endpoint policy: gateway and interface endpoints (AWS PrivateLink
+# Guide, "Control access to VPC endpoints using endpoint policies"); Gateway Load Balancer
+# endpoints do not. An endpoint without `vpcEndpointType` is a Gateway endpoint (provider default).
+POLICY_ENDPOINT_TYPES = ("Gateway", "Interface")
+
+
+def _full_access(policy: Any) -> bool:
+    """AWS's default endpoint policy: one Allow of every action on every resource to '*'."""
+    found = statements(policy)
+    return (
+        len(found) == 1
+        and all(found[0].get(k) in ("*", ["*"]) for k in ("Principal", "Action", "Resource"))
+        and found[0].get("Effect") == "Allow"
+        and not found[0].get("Condition")
+    )
+
+
+def _endpoint_policies(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
+    resources = args.resources
+    attached = [r for r in resources if r.resource_type == ENDPOINT_POLICY]
+    for endpoint in (r for r in resources if r.resource_type == ENDPOINT):
+        if endpoint.props.get("vpcEndpointType", "Gateway") not in POLICY_ENDPOINT_TYPES:
+            continue
+        policies = [
+            endpoint.props.get("policy"),
+            *(p.props.get("policy") for p in attached if _targets(p, endpoint, "vpcEndpointId")),
+        ]
+        if not any(p and not _full_access(p) for p in policies):
+            yield (
+                f"VPC endpoint {endpoint.name} has no endpoint policy (AWS's default allows "
+                "every principal every action)",
+                endpoint.urn,
+            )
 
 
 def _no_lockout_bypass(props: Props, _: Config) -> Iterable[str]:
@@ -95,13 +157,13 @@ def _rotated_secrets(args: StackValidationArgs, _: Config) -> Iterable[tuple[str
 
 
 def _public_rule(
-    name: str, what: str, types: list[str], field: str = "policy"
+    name: str, what: str, types: list[str], *, reach: bool = False
 ) -> ResourceValidationPolicy:
     return resource_rule(
         name,
         f"{what} never allow anyone on the internet.",
         types=types,
-        check=_not_public(field),
+        check=_not_public("policy", reach),
         severity=Severity.CRITICAL,
         fix="Name the principals, or add a condition on aws:SourceArn, aws:SourceAccount, "
         "aws:PrincipalOrgID or aws:PrincipalAccount; never use NotPrincipal with Allow.",
@@ -128,7 +190,17 @@ RULES = [
     _public_rule(
         "vpc-endpoint-policy-not-public",
         "VPC endpoint policies",
-        ["aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy"],
+        [ENDPOINT, ENDPOINT_POLICY],
+        reach=True,
+    ),
+    stack_rule(
+        "vpc-endpoint-has-policy",
+        "Every gateway and interface VPC endpoint has an endpoint policy of its own.",
+        check=_endpoint_policies,
+        severity=Severity.MEDIUM,
+        fix="Give the endpoint a policy limited to this account's principals "
+        "(aws:PrincipalAccount) or resources (aws:ResourceAccount), with the AWS-owned "
+        "resources the workloads need.",
     ),
     resource_rule(
         "kms-no-policy-lockout-bypass",

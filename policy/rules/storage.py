@@ -1,11 +1,12 @@
-"""S3: private, encrypted, TLS-only, versioned buckets."""
+"""S3: private, encrypted, TLS-only, versioned buckets; access logs for data; Object Lock on demand."""
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pulumi_policy import Severity, StackValidationArgs
+from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
 from .core import (
     Config,
@@ -14,6 +15,7 @@ from .core import (
     everyone,
     listed,
     mapping,
+    number,
     resource_rule,
     stack_rule,
     statements,
@@ -29,6 +31,17 @@ VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
 BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+LOGGING = "aws:s3/bucketLogging:BucketLogging"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+LOG_BUCKET_SUFFIXES = ["-logs", "-alb-logs", "-access-logs"]
+# The config option both the versioning and the access logging rule exempt log buckets by.
+LOG_BUCKET_EXEMPTION = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": LOG_BUCKET_SUFFIXES,
+    "description": "Buckets whose logical name ends with one of these (log buckets) are exempt.",
+}
+DAYS_PER_YEAR = 365
 
 
 def companions(args: StackValidationArgs, kind: str) -> Iterable[tuple[str, str | None]]:
@@ -111,6 +124,62 @@ def _versioned(args: StackValidationArgs, config: Config) -> Iterable[tuple[str,
         yield f"bucket {bucket.name} is not versioned", bucket.urn
 
 
+def _named(bucket: PolicyResource, patterns: Iterable[object]) -> bool:
+    return any(fnmatch.fnmatchcase(bucket.name, str(p)) for p in patterns)
+
+
+def _access_logged(args: StackValidationArgs, config: Config) -> Iterable[tuple[str, str | None]]:
+    exempt = tuple(str(suffix) for suffix in listed(config["exemptNameSuffixes"]))
+    loggings = [r for r in args.resources if r.resource_type == LOGGING]
+    for bucket in (r for r in args.resources if r.resource_type == BUCKET):
+        if bucket.name.endswith(exempt) or not _named(bucket, listed(config["bucketPatterns"])):
+            continue
+        own = [g for g in loggings if depends_on(g, bucket, "bucket")]
+        if not own:
+            yield f"bucket {bucket.name} has no server access logging", bucket.urn
+        elif any(depends_on(g, bucket, "targetBucket") for g in own):
+            yield (
+                f"bucket {bucket.name} logs its requests into itself (each log adds a request)",
+                bucket.urn,
+            )
+
+
+def _retention_days(retention: Mapping[str, Any]) -> float:
+    return float(retention.get("days") or 0) or float(retention.get("years") or 0) * DAYS_PER_YEAR
+
+
+def _lock_problems(
+    bucket: PolicyResource, locks: list[PolicyResource], config: Config
+) -> Iterable[str]:
+    if bucket.props.get("objectLockEnabled") is not True:
+        yield "is not created with S3 Object Lock"
+        return
+    retentions = [
+        mapping(mapping(lock.props.get("rule")).get("defaultRetention"))
+        for lock in locks
+        if depends_on(lock, bucket, "bucket")
+    ]
+    retention = next((r for r in retentions if r), None)
+    if retention is None:
+        yield "has no default Object Lock retention"
+        return
+    modes = [str(m).upper() for m in listed(config["modes"])]
+    mode = str(retention.get("mode")).upper()
+    if mode not in modes:
+        yield f"locks objects in {mode} mode, not one of {', '.join(modes)}"
+    days = _retention_days(retention)
+    if days < config["minDays"]:
+        yield f"locks objects for {number(days)} days, fewer than {number(config['minDays'])}"
+
+
+def _object_lock(args: StackValidationArgs, config: Config) -> Iterable[tuple[str, str | None]]:
+    locks = [r for r in args.resources if r.resource_type == OBJECT_LOCK]
+    for bucket in (r for r in args.resources if r.resource_type == BUCKET):
+        if _named(bucket, listed(config["bucketPatterns"])):
+            for problem in _lock_problems(bucket, locks, config):
+                yield f"bucket {bucket.name} {problem}", bucket.urn
+
+
 RULES = [
     resource_rule(
         "s3-public-access-fully-blocked",
@@ -165,14 +234,51 @@ RULES = [
         "S3 buckets, except log buckets, keep object versions.",
         check=_versioned,
         fix="Add an aws.s3.BucketVersioning with status Enabled, or name the bucket as a log bucket.",
+        schema={"exemptNameSuffixes": LOG_BUCKET_EXEMPTION},
+    ),
+    stack_rule(
+        "s3-access-logging",
+        "Data buckets log every request to a log bucket (server access logging).",
+        check=_access_logged,
+        severity=Severity.MEDIUM,
+        fix="Add an aws.s3.BucketLogging whose bucket is this bucket's ID and whose targetBucket "
+        "is an SSE-S3 log bucket that admits logging.s3.amazonaws.com for this account's sources.",
         schema={
-            "exemptNameSuffixes": {
+            "bucketPatterns": {
                 "type": "array",
                 "items": {"type": "string"},
-                "default": ["-logs", "-alb-logs", "-access-logs"],
-                "description": "Buckets whose logical name ends with one of these (log buckets) "
-                "are exempt.",
-            }
+                "default": ["*"],
+                "description": "Logical names (glob patterns) of the buckets that hold data.",
+            },
+            "exemptNameSuffixes": LOG_BUCKET_EXEMPTION,
+        },
+    ),
+    stack_rule(
+        "s3-object-lock",
+        "Buckets the stack's policy config names keep objects under S3 Object Lock.",
+        check=_object_lock,
+        severity=Severity.MEDIUM,
+        fix="Set the pipeline's resultsObjectLock (objectLockEnabled on a new bucket, and an "
+        "aws.s3.BucketObjectLockConfiguration with a default retention).",
+        schema={
+            "bucketPatterns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Logical names (glob patterns) of the buckets that must be "
+                "locked; none by default.",
+            },
+            "modes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["GOVERNANCE", "COMPLIANCE"],
+                "description": "Retention modes a locked bucket may use.",
+            },
+            "minDays": {
+                "type": "integer",
+                "default": 1,
+                "description": "Fewest days of default retention (years count 365 days).",
+            },
         },
     ),
 ]

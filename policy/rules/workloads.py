@@ -94,16 +94,33 @@ def _insights_key(props: Props, _: Config) -> Iterable[str]:
         yield "encrypts Performance Insights with the AWS-managed key"
 
 
+# RDS for PostgreSQL 15 and later sets rds.force_ssl to 1 by default, 14 and older to 0 (Amazon
+# RDS User Guide, "Using SSL with a PostgreSQL DB instance": "Requiring an SSL connection").
+# Aurora PostgreSQL documents the default as 0 (off) with no version exception (Aurora User Guide,
+# "Updating applications to connect to Aurora PostgreSQL DB clusters using new SSL/TLS
+# certificates"), so an Aurora group must set it.
+RDS_POSTGRES = re.compile(r"^postgres(\d+)")
+FORCE_SSL_DEFAULT_FROM = 15
+
+
+def _default_force_ssl(family: str) -> str:
+    found = RDS_POSTGRES.match(family)
+    return "1" if found and int(found.group(1)) >= FORCE_SSL_DEFAULT_FROM else "0"
+
+
 def _force_ssl(props: Props, _: Config) -> Iterable[str]:
     family = str(props.get("family", ""))
     if "postgres" not in family:
         return
     values = {
-        mapping(p).get("name"): str(mapping(p).get("value"))
+        mapping(p).get("name"): number(mapping(p).get("value"))
         for p in listed(props.get("parameters"))
     }
-    if values.get("rds.force_ssl") != "1":
-        yield "lets clients connect without TLS (rds.force_ssl is not 1)"
+    value = values.get("rds.force_ssl")
+    if value is None and _default_force_ssl(family) != "1":
+        yield f"leaves rds.force_ssl at its default 0 for {family}, so clients may connect without TLS"
+    elif value is not None and value != "1":
+        yield f"lets clients connect without TLS (rds.force_ssl is {value})"
 
 
 def _multi_az(args: StackValidationArgs, config: Config) -> Iterable[tuple[str, str | None]]:
@@ -230,10 +247,12 @@ RULES = [
     ),
     resource_rule(
         "rds-force-ssl",
-        "PostgreSQL parameter groups refuse connections without TLS.",
+        "PostgreSQL parameter groups refuse connections without TLS (rds.force_ssl 1, set or by "
+        "the family's default).",
         types=(CLUSTER_PARAMETERS, PARAMETERS),
         check=_force_ssl,
-        fix="Set the parameter rds.force_ssl to 1.",
+        fix="Set the parameter rds.force_ssl to 1 (required for Aurora PostgreSQL and RDS for "
+        "PostgreSQL 14 and older, whose default is 0).",
     ),
     stack_rule(
         "ecr-lifecycle-policy",

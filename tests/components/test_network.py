@@ -11,7 +11,7 @@ from components.common import StackContext
 from components.network import INTERFACE_ENDPOINT_SERVICES, Network, NetworkArgs
 from components.settings import Settings
 from tests.conftest import Offline, statements
-from tooling.offline import OfflineRun, ProgramError
+from tooling.offline import ACCOUNT_ID, OfflineRun, ProgramError
 
 VPC = "awsx:ec2:Vpc"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
@@ -166,3 +166,32 @@ def test_too_few_zones_in_the_region_is_a_clear_error(offline: Offline) -> None:
             ),
             "prod",
         )
+
+
+OWN_PRINCIPALS = {"StringEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
+
+
+def test_every_endpoint_admits_only_this_accounts_principals(offline: Offline) -> None:
+    run = network_with(offline, interfaceEndpoints=True)
+    for endpoint in run.of_type(ENDPOINT):
+        first, *_ = statements(endpoint.inputs["policy"])
+        assert first["Principal"] == {"AWS": "*"}, endpoint.name
+        assert first["Condition"] == OWN_PRINCIPALS, endpoint.name
+
+
+def test_the_s3_gateway_also_reaches_ecrs_layer_bucket_and_nothing_else(offline: Offline) -> None:
+    # Image layers are fetched with ECR's presigned requests, not this account's credentials.
+    endpoint = network_with(offline).one(ENDPOINT, "-s3")
+    layers = statements(endpoint.inputs["policy"])[1]
+    assert layers["Action"] == ["s3:GetObject"]
+    assert layers["Resource"] == ["arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"]
+    assert len(statements(endpoint.inputs["policy"])) == 2
+
+
+def test_sts_lets_web_identities_assume_only_this_accounts_roles(offline: Offline) -> None:
+    run = network_with(offline, interfaceEndpoints=True)
+    federated = statements(run.one(ENDPOINT, "-sts").inputs["policy"])[1]
+    assert federated["Principal"] == {"Federated": "*"}
+    assert federated["Action"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert federated["Resource"] == [f"arn:aws:iam::{ACCOUNT_ID}:role/*"]
+    assert federated["Condition"] == {"StringEquals": {"aws:ResourceAccount": ACCOUNT_ID}}

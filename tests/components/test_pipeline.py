@@ -14,7 +14,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.pipeline import LOG_DELIVERY_ACTIONS, XRAY_ACTIONS, Pipeline, PipelineArgs
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import STACKS, Offline, statements
-from tooling.offline import OfflineRun
+from tooling.offline import OfflineRun, stack_config
 
 BUCKET = "aws:s3/bucket:Bucket"
 COMPUTE_ENVIRONMENT = "aws:batch/computeEnvironment:ComputeEnvironment"
@@ -211,17 +211,22 @@ def test_trigger_starts_only_this_state_machine_with_retries_and_a_dead_letter_q
 def test_buckets_per_stack(stack: str, protected: bool) -> None:
     run = stack_run(stack)
     buckets = run.of_type(BUCKET)
-    assert len(buckets) == 2
+    # Protected stacks add the data buckets' access log bucket (tested below).
+    assert len(buckets) == 2 + protected
     assert all(
         b.inputs["forceDestroy"] is (not protected) and b.protect is protected for b in buckets
     )
     assert len(run.of_type("aws:s3/bucketVersioning:BucketVersioning")) == 2
     blocks = run.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert len(blocks) == 2 and all(
+    assert len(blocks) == 2 + protected and all(
         all(v for k, v in b.inputs.items() if k != "bucket") for b in blocks
     )
-    for encryption in run.of_type(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    for encryption in (
+        e
+        for e in run.of_type(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        )
+        if "access-logs" not in e.name
     ):
         [rule] = encryption.inputs["rules"]
         assert rule["applyServerSideEncryptionByDefault"] == {
@@ -229,7 +234,9 @@ def test_buckets_per_stack(stack: str, protected: bool) -> None:
             "kmsMasterKeyId": KEY,
         }
         assert rule["bucketKeyEnabled"] is True
-    for policy in run.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+    for policy in (
+        p for p in run.of_type("aws:s3/bucketPolicy:BucketPolicy") if "access-logs" not in p.name
+    ):
         assert [s["Sid"] for s in statements(policy.inputs["policy"])] == ["DenyInsecureTransport"]
     assert run.one("aws:s3/bucketNotification:BucketNotification").inputs["eventbridge"] is True
 
@@ -459,3 +466,92 @@ def test_job_role_covers_the_default_copy_and_nothing_more() -> None:
 )
 def test_bad_job_settings_are_reported(values: dict[str, object], message: str) -> None:
     assert message in pipeline_error(**values)
+
+
+# --- server access logs and object lock (issue 18) ------------------------------------------------
+
+LOGGING = "aws:s3/bucketLogging:BucketLogging"
+LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+
+
+def pipeline_with(stack: str, **values: object) -> OfflineRun:
+    section = {**json.loads(stack_config(stack)["platform:pipeline"]), **values}
+    return Offline().component(build, stack, {"platform:pipeline": json.dumps(section)})
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_protected_stacks_log_every_request_to_the_data_buckets(stack: str) -> None:
+    run = stack_run(stack)
+    targets = {r.name: r.inputs for r in run.of_type(LOGGING)}
+    assert set(targets) == {"pipe-uploads-access-logging", "pipe-results-access-logging"}
+    for name, inputs in targets.items():
+        role = name.removeprefix("pipe-").removesuffix("-access-logging")
+        assert inputs["bucket"] == f"pipe-{role}-id"
+        assert inputs["targetBucket"] == "pipe-access-logs-id"
+        assert inputs["targetPrefix"] == f"{role}/"
+
+
+def test_dev_keeps_no_access_logs() -> None:
+    run = stack_run("dev")
+    assert run.of_type(LOGGING) == []
+    assert [r.name for r in run.of_type(BUCKET)] == ["pipe-uploads", "pipe-results"]
+
+
+def test_the_access_log_bucket_uses_s3_keys_and_admits_only_the_logging_service() -> None:
+    run = stack_run("prod")
+    [rule] = run.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "access-logs-encryption",
+    ).inputs["rules"]
+    # Server access log delivery writes only to SSE-S3 destinations (S3 User Guide, "Enabling
+    # Amazon S3 server access logging").
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    logs = run.physical_name(BUCKET, "pipe-access-logs")
+    delivery, _deny = statements(
+        run.one("aws:s3/bucketPolicy:BucketPolicy", "access-logs-policy").inputs["policy"]
+    )
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Action"] == "s3:PutObject"
+    assert delivery["Resource"] == f"arn:aws:s3:::{logs}/*"
+    assert delivery["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {
+            "aws:SourceArn": [
+                f"arn:aws:s3:::{run.physical_name(BUCKET, 'pipe-uploads')}",
+                f"arn:aws:s3:::{run.physical_name(BUCKET, 'pipe-results')}",
+            ]
+        },
+    }
+    [expiry] = run.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "access-logs-lifecycle"
+    ).inputs["rules"]
+    assert expiry["expiration"] == {"days": 365}  # prod's log retention
+    assert run.one(BUCKET, "pipe-access-logs").protect
+
+
+def test_object_lock_is_off_unless_asked_for() -> None:
+    run = stack_run("prod")
+    assert run.of_type(LOCK) == []
+    assert "objectLockEnabled" not in run.one(BUCKET, "pipe-results").inputs
+
+
+def test_object_lock_keeps_results_for_the_configured_days_and_mode() -> None:
+    run = pipeline_with("prod", resultsObjectLock={"mode": "compliance", "days": 400})
+    assert run.one(BUCKET, "pipe-results").inputs["objectLockEnabled"] is True
+    assert "objectLockEnabled" not in run.one(BUCKET, "pipe-uploads").inputs
+    lock = run.one(LOCK, "results-object-lock").inputs
+    assert lock["bucket"] == "pipe-results-id"
+    assert lock["rule"] == {"defaultRetention": {"mode": "COMPLIANCE", "days": 400}}
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ({"mode": "legal", "days": 30}, "platform:pipeline.resultsObjectLock.mode = 'legal'"),
+        ({"mode": "governance", "days": 0}, "platform:pipeline.resultsObjectLock.days = 0: 0 is not between 1 and 36500"),
+        ({"mode": "governance"}, "platform:pipeline.resultsObjectLock.days"),
+        ({"mode": "governance", "days": 30, "years": 1}, "platform:pipeline.resultsObjectLock.years"),
+    ],
+)  # fmt: skip
+def test_a_bad_object_lock_is_reported(value: dict[str, object], words: str) -> None:
+    assert words in pipeline_error(resultsObjectLock=value)

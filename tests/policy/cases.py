@@ -308,6 +308,8 @@ CASES = [
           ({}, "does not let RDS manage the master password")]),
     # A read replica takes its credentials from its source.
     Case("rds-managed-master-password", "aws:rds/instance:Instance", {"replicateSourceDb": "arn:aws:rds:eu-west-1:123456789012:db:src"}),
+    Case("rds-managed-master-password", "aws:rds/cluster:Cluster", {"replicationSourceIdentifier": "arn:aws:rds:eu-west-1:123456789012:cluster:src"},
+         [({"replicationSourceIdentifier": "arn:aws:rds:eu-west-1:123456789012:cluster:src", "masterPassword": "x"}, "takes its master password")]),
     Case("rds-deletion-protection", "aws:rds/cluster:Cluster", CLUSTER,
          [(with_(CLUSTER, deletionProtection=False), "has deletion protection off"),
           (with_(CLUSTER, skipFinalSnapshot=True), "skips its final snapshot")], protect=True),

@@ -144,6 +144,17 @@ ACCESS_CASES = [
     public_cases("vpc-endpoint-policy-not-public", "aws:ec2/vpcEndpoint:VpcEndpoint", ENDPOINT),
     public_cases("vpc-endpoint-policy-not-public", "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy",
                  with_(ENDPOINT, Condition={"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}})),
+    # Named resources reached through an endpoint limit it too: ECR's image layers come from an
+    # AWS-owned bucket with presigned requests (Amazon ECR User Guide, "Amazon ECR interface VPC
+    # endpoints": minimum S3 gateway endpoint policy); a wildcard bucket or "*" names nothing.
+    Case("vpc-endpoint-policy-not-public", "aws:ec2/vpcEndpoint:VpcEndpoint",
+         {"policy": doc(with_(PUBLIC, Action="s3:GetObject", Resource=["arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"]),
+                        with_(PUBLIC, Action="sts:AssumeRoleWithWebIdentity", Resource="arn:aws:iam::123456789012:role/*"))},
+         [({"policy": doc(with_(PUBLIC, Action="s3:GetObject", Resource=["arn:aws:s3:::*/*"]))}, "allows Principal '*'"),
+          ({"policy": doc(with_(PUBLIC, Action="s3:GetObject", Resource=["arn:aws:s3:::prod-*-starport-layer-bucket/*"]))}, "allows Principal '*'"),
+          ({"policy": doc(with_(PUBLIC, Resource="arn:aws:iam::*:role/*"))}, "allows Principal '*'"),
+          ({"policy": doc(with_(PUBLIC, Resource=["arn:aws:s3:::b/*", "*"]))}, "allows Principal '*'"),
+          ({"policy": doc(with_(PUBLIC, NotResource="arn:aws:s3:::b/*"))}, "allows Principal '*'")]),
     # A data perimeter on the resources reached through the endpoint is a restriction too.
     public_cases("vpc-endpoint-policy-not-public", "aws:ec2/vpcEndpoint:VpcEndpoint",
                  with_(ENDPOINT, Condition={"StringEquals": {"aws:ResourceAccount": "123456789012"}})),

@@ -11,14 +11,6 @@ from tests.policy.cases import KEY, Case, doc, with_
 ALL_OUT = {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}
 HTTPS_OUT = {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}
 GROUP = {"name": "app-sg-1234567", "egress": [HTTPS_OUT]}
-NACL = {
-    "ingress": [
-        {"protocol": "tcp", "ruleNo": 100, "action": "allow", "cidrBlock": "0.0.0.0/0", "fromPort": 443, "toPort": 443},
-        {"protocol": "tcp", "ruleNo": 110, "action": "allow", "cidrBlock": "10.0.0.0/16", "fromPort": 22, "toPort": 22},
-        {"protocol": "tcp", "ruleNo": 120, "action": "deny", "cidrBlock": "0.0.0.0/0", "fromPort": 22, "toPort": 22},
-    ]
-}  # fmt: skip
-NACL_RULE = {"ruleAction": "allow", "egress": False, "protocol": "tcp", "cidrBlock": "0.0.0.0/0", "fromPort": 443, "toPort": 443}  # fmt: skip
 ORIGIN = {
     "originId": "api",
     "domainName": "alb.example.com",
@@ -60,7 +52,6 @@ REPO = {"encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": KEY}]}
 QUEUE = {"name": "jobs-1234567", "redrivePolicy": json.dumps({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:1:dlq", "maxReceiveCount": 5})}  # fmt: skip
 WAF_RULE = {"name": "bad", "priority": 1, "statement": {"managedRuleGroupStatement": {"vendorName": "AWS", "name": "AWSManagedRulesKnownBadInputsRuleSet"}}}  # fmt: skip
 ACL = {"scope": "REGIONAL", "rules": [WAF_RULE]}
-EXEC = {"executeCommandConfiguration": {"kmsKeyId": KEY, "logging": "OVERRIDE", "logConfiguration": {"cloudWatchLogGroupName": "/p/exec", "cloudWatchEncryptionEnabled": True}}}  # fmt: skip
 LIFECYCLE = {"bucket": "b", "rules": [{"id": "x", "status": "Enabled", "filter": {"prefix": ""}, "expiration": {"days": 30}, "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]}  # fmt: skip
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:t"
 OWN = {"StringEquals": {"aws:SourceAccount": "123456789012"}}
@@ -93,11 +84,6 @@ CONTROL_CASES = [
     Case("launch-template-no-public-ip", "aws:ec2/launchTemplate:LaunchTemplate",
          {"networkInterfaces": [{"associatePublicIpAddress": "false"}]},
          [({"networkInterfaces": [{"associatePublicIpAddress": "true"}]}, "gives its instances public IP addresses")]),
-    Case("nacl-no-open-admin-ports", "aws:ec2/networkAcl:NetworkAcl", NACL,
-         [({"ingress": [{"protocol": "tcp", "action": "allow", "cidrBlock": "0.0.0.0/0", "fromPort": 0, "toPort": 65535}]}, "admits 0.0.0.0/0 on admin port 22"),
-          ({"ingress": [{"protocol": "-1", "action": "allow", "ipv6CidrBlock": "::/0", "fromPort": 0, "toPort": 0}]}, "admits ::/0 on admin port 3389")]),
-    Case("nacl-no-open-admin-ports", "aws:ec2/networkAclRule:NetworkAclRule", NACL_RULE,
-         [(with_(NACL_RULE, fromPort=3389, toPort=3389), "admits 0.0.0.0/0 on admin port 3389")]),
     Case("cloudfront-origin-tls", "aws:cloudfront/distribution:Distribution", CDN,
          [(with_(CDN, origins=[{**ORIGIN, "customOriginConfig": {**ORIGIN["customOriginConfig"], "originSslProtocols": ["TLSv1", "TLSv1.2"]}}]), "offers origin api TLSv1")]),
     Case("waf-logging-destination-name", "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
@@ -132,8 +118,16 @@ CONTROL_CASES = [
     Case("rds-performance-insights-cmk", "aws:rds/clusterInstance:ClusterInstance", DB,
          [(with_(DB, performanceInsightsKmsKeyId=None), "AWS-managed key")]),
     Case("rds-force-ssl", "aws:rds/clusterParameterGroup:ClusterParameterGroup", PARAMS,
-         [(with_(PARAMS, parameters=[{"name": "rds.force_ssl", "value": "0"}]), "rds.force_ssl is not 1"),
-          (with_(PARAMS, parameters=[]), "without TLS")]),
+         [(with_(PARAMS, parameters=[{"name": "rds.force_ssl", "value": "0"}]), "rds.force_ssl is 0"),
+          (with_(PARAMS, parameters=[]), "leaves rds.force_ssl at its default 0 for aurora-postgresql16"),
+          (with_(PARAMS, family="aurora-postgresql17", parameters=[]), "default 0")]),
+    # RDS for PostgreSQL 15 and later defaults rds.force_ssl to 1: unset is fine there, 0 is not.
+    Case("rds-force-ssl", "aws:rds/parameterGroup:ParameterGroup", {"family": "postgres16", "parameters": []},
+         [({"family": "postgres14", "parameters": []}, "leaves rds.force_ssl at its default 0 for postgres14"),
+          ({"family": "postgres16", "parameters": [{"name": "rds.force_ssl", "value": "0"}]}, "rds.force_ssl is 0")]),
+    Case("rds-force-ssl", "aws:rds/parameterGroup:ParameterGroup", {"family": "postgres15", "parameters": [{"name": "rds.force_ssl", "value": 1.0}]},
+         [({"family": "postgres9.6", "parameters": []}, "default 0 for postgres9.6")]),
+    Case("rds-force-ssl", "aws:rds/parameterGroup:ParameterGroup", {"family": "mysql8.0", "parameters": []}, []),
     Case("ecr-customer-key", "aws:ecr/repository:Repository", REPO,
          [({"encryptionConfigurations": [{"encryptionType": "AES256"}]}, "without a customer KMS key"), ({}, "without a customer KMS key")]),
     Case("sqs-dead-letter-queue", "aws:sqs/queue:Queue", QUEUE,
@@ -142,17 +136,23 @@ CONTROL_CASES = [
          [({"name": "jobs-1234567"}, "has no dead-letter queue")]),
     Case("waf-known-bad-inputs", "aws:wafv2/webAcl:WebAcl", ACL,
          [(with_(ACL, rules=[]), "lacks the managed rule group AWS:AWSManagedRulesKnownBadInputsRuleSet")]),
-    Case("ecs-exec-session-logging", "aws:ecs/cluster:Cluster", {"configuration": EXEC},
-         [({"configuration": {"executeCommandConfiguration": {"kmsKeyId": KEY, "logging": "DEFAULT"}}}, "at DEFAULT"),
-          ({}, "at DEFAULT"),
-          ({"configuration": {"executeCommandConfiguration": {"logging": "OVERRIDE", "logConfiguration": {"cloudWatchLogGroupName": "/p/exec"}}}}, "without encryption"),
-          ({"configuration": {"executeCommandConfiguration": {"logging": "OVERRIDE", "logConfiguration": {"s3BucketName": "b"}}}}, "to no CloudWatch log group")]),
     Case("scheduler-customer-key", "aws:scheduler/schedule:Schedule", {"kmsKeyArn": KEY, "scheduleExpression": "rate(1 hour)"},
          [({"scheduleExpression": "rate(1 hour)"}, "AWS-owned key")]),
     Case("s3-lifecycle-aborts-multipart", "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LIFECYCLE,
          [({"bucket": "b", "rules": [{"id": "x", "status": "Enabled", "filter": {"prefix": ""}, "expiration": {"days": 30}}]}, "never aborts incomplete multipart uploads"),
           ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "filter": {"prefix": "tmp/"}}]}, "across the whole bucket"),
-          ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "status": "Disabled"}]}, "never aborts")]),
+          ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "status": "Disabled"}]}, "never aborts"),
+          # A size filter or a prefix inside `and` covers part of the bucket only.
+          ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "filter": {"objectSizeGreaterThan": 1024}}]}, "across the whole bucket"),
+          ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "filter": {"objectSizeLessThan": 1024}}]}, "across the whole bucket"),
+          ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "filter": {"and": {"prefix": "tmp/"}}}]}, "across the whole bucket"),
+          ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "filter": {"and": {"objectSizeGreaterThan": 1}}}]}, "across the whole bucket"),
+          ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "filter": {"tag": {"key": "k", "value": "v"}}}]}, "across the whole bucket"),
+          ({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "prefix": "logs/", "filter": None}]}, "across the whole bucket")]),
+    # No filter at all, or an empty `and`, covers every object.
+    Case("s3-lifecycle-aborts-multipart", "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+         {"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "filter": None}, {**LIFECYCLE["rules"][0], "id": "y", "filter": {"and": {}}}]},
+         [({"bucket": "b", "rules": [{**LIFECYCLE["rules"][0], "filter": {"and": {"tags": {"k": "v"}}}}]}, "across the whole bucket")]),
     Case("sns-topic-policy-own-account", "aws:sns/topicPolicy:TopicPolicy", TOPIC_POLICY,
          [(with_(TOPIC_POLICY, policy=doc({"Sid": "Alarms", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish", "Resource": TOPIC_ARN})), "for any account in Alarms"),
           (with_(TOPIC_POLICY, policy=doc({"Sid": "All", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:Publish", "Resource": TOPIC_ARN})), "lets any AWS account use the topic in All"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pulumi_policy import StackValidationPolicy
 
 from components.kubernetes import LOG_TYPES as PROGRAM_LOG_TYPES
 from components.settings import KUBERNETES_VERSIONS
@@ -76,8 +77,48 @@ def test_dev_accepts_exactly_the_destroyable_http_only_and_no_waf_findings() -> 
         "cloudfront-origin-https",
         "cloudfront-waf",
         "rds-deletion-protection",
+        "s3-access-logging",
     }
     assert verdicts("staging") == () and verdicts("prod") == ()
+
+
+def readme_policy_rows() -> dict[str, list[str]]:
+    """The README's policy table: the cells of each rule's row, by rule name."""
+    rows: dict[str, list[str]] = {}
+    for line in Path("README.md").read_text().splitlines():
+        found = re.fullmatch(r"\| `([a-z0-9-]+)` \| (.*) \|", line)
+        if found and found.group(1) in NAMES:
+            assert found.group(1) not in rows, f"two rows for {found.group(1)}"
+            rows[found.group(1)] = [c.strip() for c in found.group(2).split(" | ")]
+    return rows
+
+
+# A control cell: FSBP control IDs of one service family, CIS items, both, or "—" (with a note).
+CONTROL_CELL = re.compile(
+    r"—( \(.+\))?|(FSBP [A-Za-z0-9]+\.\d+(, [A-Za-z0-9]+\.\d+)*)?(; )?(CIS v\d\.\d\.\d \d+(\.\d+)*)?"
+)
+
+
+def test_the_readme_table_has_one_row_per_rule_with_kind_severity_levels_and_control() -> None:
+    rows = readme_policy_rows()
+    assert set(rows) == NAMES
+    configs = {stack: stack_policy_config(stack) for stack in ("dev", "staging", "prod")}
+    for policy in POLICIES:
+        kind, severity, dev, staging, prod, control, text = rows[policy.name]
+        expected_kind = "stack" if isinstance(policy, StackValidationPolicy) else "resource"
+        assert policy.severity is not None, policy.name
+        assert (kind, severity) == (expected_kind, policy.severity.value), policy.name
+        assert [dev, staging, prod] == [level_of(policy.name, configs[s]) for s in configs]
+        assert control and CONTROL_CELL.fullmatch(control), (policy.name, control)
+        assert text.endswith("."), policy.name
+
+
+def test_the_readme_lists_exactly_the_advisories_dev_accepts() -> None:
+    readme = Path("README.md").read_text()
+    section = readme.split("Advisory findings accepted today", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^- (.+?):", section, re.M))
+    named = {name for entry in listed for name in re.findall(r"`([a-z0-9-]+)`", entry)}
+    assert named == {v.policy for v in verdicts("dev")}
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -13,8 +13,9 @@ from pulumi_policy import (
 )
 
 from policy.rules import POLICIES
+from policy.rules.core import APPLIES_TO
 from tests.policy.cases import CASES, Case
-from tooling.policy_eval import Analyzer, analyzer_resource
+from tooling.policy_eval import Analyzer, analyzer_resource, level_of, stack_policy_config
 
 BY_NAME = {policy.name: policy for policy in POLICIES}
 
@@ -48,6 +49,23 @@ def test_every_rule_is_described_and_says_how_to_fix() -> None:
         assert policy.description.endswith("."), policy.name
         assert policy.remediation_steps, policy.name
         assert policy.severity is not None, policy.name
+
+
+def test_no_rule_remediates_and_no_config_asks_for_it() -> None:
+    # A finding is fixed in the program: remediation paths nobody used were removed.
+    assert [
+        p.name for p in POLICIES if isinstance(p, ResourceValidationPolicy) and p.has_remediation()
+    ] == []
+    for stack in ("dev", "staging", "prod"):
+        config = stack_policy_config(stack)
+        assert "remediate" not in {level_of(name, config) for name in BY_NAME}, stack
+
+
+def test_every_resource_rule_comes_from_the_factory() -> None:
+    # One factory: its type table lets the evaluator leave out resources of other types, and
+    # no rule needs an exception in the tests.
+    resource_rules = {p.name for p in POLICIES if isinstance(p, ResourceValidationPolicy)}
+    assert resource_rules <= set(APPLIES_TO)
 
 
 def test_every_resource_rule_has_a_case() -> None:

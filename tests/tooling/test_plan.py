@@ -366,7 +366,10 @@ def _args_class(token: str) -> type:
     package, module, name = token.split(":")
     sdk = {"aws": "pulumi_aws", "eks": "pulumi_eks", "awsx": "pulumi_awsx"}[package]
     service = module.split("/")[0]
-    found = getattr(importlib.import_module(sdk if service == "index" else f"{sdk}.{service}"), f"{name}Args")  # fmt: skip
+    found_in = importlib.import_module(sdk if service == "index" else f"{sdk}.{service}")
+    # Where an input type has the same name (pulumi_aws.s3.BucketLoggingArgs is the Bucket's
+    # inline `logging`), the SDK names the resource's own args class ...InitArgs.
+    found = getattr(found_in, f"{name}InitArgs", None) or getattr(found_in, f"{name}Args")
     assert isinstance(found, type)
     return found
 
@@ -478,3 +481,19 @@ def test_the_example_value_check_defers_to_the_program_on_an_encrypted_value(
     assert stack_config("dev", root=tmp_path)["platform:observability"] == (
         '{"alarmEmails": ["[secret]"]}'
     )
+
+
+def test_diff_reports_that_object_lock_replaces_the_results_bucket() -> None:
+    # objectLockEnabled is ForceNew on a bucket: switching the option on for an existing stack
+    # replaces the results bucket (which protect then refuses), and the diff says so first.
+    section = json.loads(stack_config("prod")["platform:pipeline"])
+    section["resultsObjectLock"] = {"mode": "governance", "days": 30}
+    run = run_stack("prod", overrides={"platform:pipeline": json.dumps(section)})
+    locked = build_plan("prod", run, [], PRICES)
+    changes = diff(locked, prod_plan())
+    # The bucket, and what takes its name as a replacement-forcing input (its logging).
+    assert [c.name for c in changes.replaced] == [
+        "platform-prod-pipeline-results",
+        "platform-prod-pipeline-results-access-logging",
+    ]
+    assert any("platform-prod-pipeline-results would be REPLACED" in d for d in changes.stateful)
