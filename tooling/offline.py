@@ -136,6 +136,10 @@ class OfflineRun:
 
 # --- the mocks ------------------------------------------------------------------------------------
 
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+# What pulumi-random computes (unknown in a preview): the generated value and its hash.
+_RANDOM_COMPUTED = {RANDOM_PASSWORD: frozenset({"result", "bcryptHash"})}
+
 
 def _camel_service(token: str) -> tuple[str, str]:
     """('ec2', 'vpc') from 'aws:ec2/vpc:Vpc'."""
@@ -163,6 +167,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if special is not None:
             return f"{args.name}-id", special(self, args)
         outputs = dict(args.inputs)
+        if args.typ == RANDOM_PASSWORD:
+            outputs["result"] = f"offline{provider_check.random_suffix(args.name)}Secret0"
         if args.typ.startswith("aws:"):
             outputs.setdefault("name", args.name)
             outputs.setdefault("arn", self._arn(args.typ, str(outputs["name"])))
@@ -178,7 +184,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         that do not exist yet, so all of them are unknown."""
         if args.typ in _REMOTE_OUTPUTS:
             return {}
-        computed = provider_check.output_names(args.typ) - set(args.inputs)
+        computed = (
+            provider_check.output_names(args.typ) | _RANDOM_COMPUTED.get(args.typ, frozenset())
+        ) - set(args.inputs)
         return {**args.inputs, **dict.fromkeys(computed, rpc.UNKNOWN)}
 
     def _arn(self, token: str, name: str) -> str:
@@ -479,6 +487,23 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
     },
     "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": lambda _m, _n, _o: {
         "id": "67f7725c-6f97-4210-82d7-5512b31e9d03",
+    },
+    "aws:mq/broker:Broker": lambda m, name, out: {
+        "id": f"b-{name}",
+        "instances": [
+            {
+                "consoleUrl": f"https://b-{name}.mq.{m.region}.on.aws",
+                "endpoints": [f"amqps://b-{name}.mq.{m.region}.on.aws:5671"],
+            }
+        ],
+    },
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda m, _, out: {
+        "id": out["replicationGroupId"],
+        "primaryEndpointAddress": f"master.{out['replicationGroupId']}.abc.euw1.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{out['replicationGroupId']}.abc.euw1.cache.amazonaws.com",
+    },
+    "aws:secretsmanager/secret:Secret": lambda m, name, _: {
+        "arn": f"arn:aws:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:{name}-AbCdEf",
     },
     "aws:sqs/queue:Queue": lambda m, _, out: {
         "arn": f"arn:aws:sqs:{m.region}:{ACCOUNT_ID}:{out['name']}",
