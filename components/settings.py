@@ -828,7 +828,9 @@ SINGLE_INSTANCE_ONLY = ("mq.t3.micro",)
 _MQ_INSTANCE = re.compile(r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
 _WEEKLY_START = re.compile(f"^{_DAY}:{_TIME}$")
 # Valkey versions of ElastiCache node-based clusters (ElastiCache User Guide, "Engine versions
-# and upgrading in ElastiCache"): a replication group names major.minor.
+# and upgrading in ElastiCache"): a replication group names major.minor, the only form the
+# provider accepts for Valkey (terraform-provider-aws elasticache/validate.go
+# validValkeyVersionString, `^[7-9]\.[0-9]+$`).
 VALKEY_VERSIONS = ("7.2", "8.0", "8.1", "8.2", "9.0")
 _CACHE_NODE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
 # ElastiCache: "The minimum maintenance window is a 60 minute period" (API reference,

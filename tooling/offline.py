@@ -608,6 +608,7 @@ class RecordingMonitor(MockMonitor):
             wire=wire,
             provider=request.provider,
             custom=bool(request.custom),
+            secret_outputs=tuple(request.additionalSecretOutputs),
         )
         outputs = json_format.MessageToDict(state_proto)
         self.records.append(_record(request, urn, id_, checked, outputs))
@@ -619,10 +620,20 @@ class RecordingMonitor(MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=state_proto)
 
     def _create(
-        self, type_: str, name: str, urn: str, *, wire: dict[str, Any], provider: str, custom: bool
+        self,
+        type_: str,
+        name: str,
+        urn: str,
+        *,
+        wire: dict[str, Any],
+        provider: str,
+        custom: bool,
+        secret_outputs: tuple[str, ...] = (),
     ) -> tuple[str, struct_pb2.Struct, dict[str, Any]]:
         """What the engine does for a registration: the provider's Check, then the (mocked)
-        create. The id, the state on the wire, and the checked inputs."""
+        create. The id, the state on the wire (the outputs named by the resource's
+        `additional_secret_outputs` marked secret, as the engine marks them), and the checked
+        inputs."""
         checked = provider_check.checked(type_, name, urn, wire, self._default_tags(provider))
         args = MockResourceArgs(
             typ=type_,
@@ -632,6 +643,8 @@ class RecordingMonitor(MockMonitor):
             custom=custom,
         )
         id_, state = self.platform_mocks.new_resource(args)
+        for key in (key for key in secret_outputs if key in state):
+            state[key] = {rpc._special_sig_key: rpc._special_secret_sig, "value": state[key]}
         state_proto = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", state)
         return id_ or "", state_proto, checked
