@@ -76,6 +76,9 @@ def test_dev_accepts_exactly_the_destroyable_http_only_and_no_waf_findings() -> 
         "cloudfront-origin-https",
         "cloudfront-waf",
         "rds-deletion-protection",
+        "mq-multi-az",
+        "elasticache-multi-az",
+        "elasticache-snapshot-retention",
     }
     assert verdicts("staging") == () and verdicts("prod") == ()
 
