@@ -9,7 +9,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.common import StackContext, kms_key, log_group, logs_key_statement, tcp_rule
+from components.common import (
+    StackContext,
+    generated_secret,
+    kms_key,
+    log_group,
+    logs_key_statement,
+    tcp_rule,
+)
 from components.naming import Limit, child
 from components.network import Network
 from components.settings import CacheSettings
@@ -139,21 +146,14 @@ class Cache(pulumi.ComponentResource):
                 parent=self, protect=protect, additional_secret_outputs=["authToken"]
             ),
         )
-        secret = aws.secretsmanager.Secret(
+        secret = generated_secret(
             f"{name}-auth",
             description=f"{name}: Valkey AUTH token",
-            kms_key_id=key.arn,
-            recovery_window_in_days=30 if protect else 0,
+            fields={"authToken": token.result},
+            ctx=ctx,
+            key=key,
+            parent=self,
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=protect),
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-auth-value",
-            secret_id=secret.id,
-            secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps({"authToken": token.result})
-            ),
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secretString"]),
         )
 
         self.primary_endpoint = group.primary_endpoint_address

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.common import StackContext, kms_key, tcp_rule
+from components.common import StackContext, generated_secret, kms_key, tcp_rule
 from components.naming import Limit, child
 from components.network import Network
 from components.settings import BrokerDeployment, MessagingSettings
@@ -127,23 +127,14 @@ class Messaging(pulumi.ComponentResource):
                 parent=self, protect=protect, additional_secret_outputs=["users"]
             ),
         )
-        secret = aws.secretsmanager.Secret(
+        secret = generated_secret(
             f"{name}-admin",
             description=f"{name}: RabbitMQ administrator (username, password)",
-            kms_key_id=key.arn,
-            recovery_window_in_days=30 if protect else 0,
+            fields={"username": settings.admin_username, "password": password.result},
+            ctx=ctx,
+            key=key,
+            parent=self,
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=protect),
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-admin-value",
-            secret_id=secret.id,
-            secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps(
-                    {"username": settings.admin_username, "password": password.result}
-                )
-            ),
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secretString"]),
         )
 
         self.amqps_endpoint = broker.instances.apply(_amqps_endpoint)

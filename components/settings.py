@@ -872,6 +872,7 @@ class MessagingSettings(Section):
     maintenance_start: Annotated[str, AfterValidator(_weekly_start)] = Field(
         "sun:05:00", description="Weekly maintenance start, UTC (ddd:hh24:mi)."
     )
+    # Amazon MQ API reference, User Username: 2-100 letters, digits, '-', '.', '_' and '~'.
     admin_username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.~-]{2,100}$")] = Field(
         "platform_admin",
         description="Broker administrator; its password is generated into Secrets Manager.",
