@@ -2,10 +2,12 @@
 
 import pulumi
 
+from components.cache import Cache, CacheArgs
 from components.ci_access import CiAccess, CiAccessArgs
 from components.common import lookup_context
 from components.database import Database, DatabaseArgs
 from components.kubernetes import Kubernetes, KubernetesArgs
+from components.messaging import Messaging, MessagingArgs
 from components.naming import Naming
 from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
@@ -72,6 +74,28 @@ pipeline = Pipeline(
 )
 database.admit("batch", pipeline.security_group_id)
 
+# The broker and the cache: clients get their endpoints in the environment and their credentials
+# by reference, like the database's; each is admitted below once its clients exist.
+messaging = (
+    Messaging(
+        naming.component("messaging"),
+        MessagingArgs(settings=settings.config.messaging, ctx=ctx, network=network),
+        opts=with_provider,
+    )
+    if settings.config.messaging.enabled
+    else None
+)
+cache = (
+    Cache(
+        naming.component("cache"),
+        CacheArgs(settings=settings.config.cache, ctx=ctx, network=network),
+        opts=with_provider,
+    )
+    if settings.config.cache.enabled
+    else None
+)
+tiers = [tier for tier in (messaging, cache) if tier]
+
 # The service reads the database's credentials by reference: ECS resolves them at task start.
 # The API writes uploads where the pipeline watches for them.
 service = Service(
@@ -85,13 +109,15 @@ service = Service(
             "DB_READER_HOST": database.reader_endpoint,
             "DB_PORT": str(database.port),
             "DB_NAME": settings.config.database.database_name,
+            **{k: v for tier in tiers for k, v in tier.environment().items()},
         },
         secrets={
             "DB_USERNAME": database.secret_arn.apply(lambda arn: f"{arn}:username::"),
             "DB_PASSWORD": database.secret_arn.apply(lambda arn: f"{arn}:password::"),
+            **{k: v for tier in tiers for k, v in tier.secrets().items()},
         },
-        readable_secret_arns=[database.secret_arn],
-        decrypt_key_arns=[database.key_arn],
+        readable_secret_arns=[database.secret_arn, *(tier.secret_arn for tier in tiers)],
+        decrypt_key_arns=[database.key_arn, *(tier.key_arn for tier in tiers)],
         uploads=UploadsAccess(
             bucket_name=pipeline.uploads_bucket,
             bucket_arn=pipeline.uploads_bucket_arn,
@@ -134,6 +160,13 @@ kubernetes = (
 if kubernetes:
     database.admit("eks", kubernetes.node_security_group_id)
 
+# The broker and the cache admit the service, the pipeline's jobs and the EKS nodes.
+for tier in tiers:
+    tier.admit("service", service.security_group_id)
+    tier.admit("batch", pipeline.security_group_id)
+    if kubernetes:
+        tier.admit("eks", kubernetes.node_security_group_id)
+
 observability = Observability(
     naming.component("observability"),
     ObservabilityArgs(
@@ -149,6 +182,8 @@ observability = Observability(
         pipeline=pipeline,
         kubernetes=kubernetes,
         static_site=static_site,
+        messaging=messaging,
+        cache=cache,
         edge_topic=notifications.edge_topic,
         edge_provider=edge_provider,
     ),
@@ -186,6 +221,17 @@ if static_site:
     pulumi.export("siteDistributionId", static_site.distribution_id)
     pulumi.export("siteDistributionDomainName", static_site.domain_name)
     pulumi.export("siteBucket", static_site.bucket_name)
+
+if messaging:
+    pulumi.export("messagingAmqpsEndpoint", messaging.amqps_endpoint)
+    pulumi.export("messagingConsoleUrl", messaging.console_url)
+    pulumi.export("messagingSecretArn", messaging.secret_arn)
+
+if cache:
+    pulumi.export("cachePrimaryEndpoint", cache.primary_endpoint)
+    pulumi.export("cacheReaderEndpoint", cache.reader_endpoint)
+    pulumi.export("cachePort", cache.port)
+    pulumi.export("cacheSecretArn", cache.secret_arn)
 
 if kubernetes:
     pulumi.export("kubernetesClusterName", kubernetes.cluster_name)

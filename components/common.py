@@ -268,6 +268,39 @@ def logs_key_statement(ctx: StackContext) -> Statement:
     }
 
 
+# --- secrets --------------------------------------------------------------------------------------
+
+
+def generated_secret(
+    name: str,
+    *,
+    description: str,
+    fields: Mapping[str, pulumi.Input[str]],
+    ctx: StackContext,
+    key: aws.kms.Key,
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+) -> aws.secretsmanager.Secret:
+    """A Secrets Manager secret under a customer key holding `fields` as one JSON object, secret
+    in state and in outputs; protected (with a recovery window) when the stack keeps its data,
+    deleted at once where the stack is destroyable."""
+    secret = aws.secretsmanager.Secret(
+        name,
+        description=description,
+        kms_key_id=key.arn,
+        recovery_window_in_days=30 if ctx.protect_data else 0,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent, protect=ctx.protect_data),
+    )
+    aws.secretsmanager.SecretVersion(
+        f"{name}-value",
+        secret_id=secret.id,
+        secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(dict(fields))),
+        opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["secretString"]),
+    )
+    return secret
+
+
 # --- logs -----------------------------------------------------------------------------------------
 
 

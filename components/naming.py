@@ -24,6 +24,10 @@ class Limit(enum.IntEnum):
     TARGET_GROUP = 32
     IAM_ROLE = 64
     BACKUP = 50
+    # terraform-provider-aws internal/service/mq/broker.go ValidateBrokerName: 1-50 characters.
+    MQ_BROKER = 50
+    # ElastiCache CreateReplicationGroup ReplicationGroupId: 1-40 characters, lower case.
+    REPLICATION_GROUP = 40
     S3_BUCKET = 63
     RDS_IDENTIFIER = 63
     ECS = 255

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.cache import Cache
 from components.common import StackContext
 from components.database import Database
 from components.kubernetes import Kubernetes
+from components.messaging import Messaging
 from components.network import Network
 from components.notifications import Topic
 from components.pipeline import Pipeline
@@ -80,6 +82,8 @@ class ObservabilityArgs:
     pipeline: Pipeline | None = None
     kubernetes: Kubernetes | None = None
     static_site: StaticSite | None = None
+    messaging: Messaging | None = None
+    cache: Cache | None = None
     edge_topic: Topic | None = None
     edge_provider: aws.Provider | None = None
     extra: Sequence[AlarmSpec] = field(default_factory=tuple)
@@ -295,6 +299,159 @@ def network_alarms(s: ObservabilitySettings, network: Network) -> list[AlarmSpec
     return specs
 
 
+# Amazon MQ for RabbitMQ publishes to AWS/AmazonMQ by broker name (dimension Broker); for a
+# cluster, memory, disk and connection metrics on Broker alone are the sum over its three nodes
+# (Amazon MQ Developer Guide, "Available CloudWatch metrics for Amazon MQ for RabbitMQ brokers").
+# Ratios of two such sums (used / limit) hold for the cluster as a whole.
+MQ = "AWS/AmazonMQ"
+
+
+def messaging_alarms(s: ObservabilitySettings, messaging: Messaging) -> list[AlarmSpec]:
+    broker = {"Broker": messaging.broker_name}
+    return [
+        AlarmSpec(
+            "broker-memory", "Messaging", "RabbitMQ memory",
+            "RabbitMQ nears its memory alarm, at which it blocks every publisher. Check queue "
+            "depth, consumers and unacknowledged messages first.",
+            {"used": Metric(MQ, "RabbitMQMemUsed", broker, "Maximum"),
+             "limit": Metric(MQ, "RabbitMQMemLimit", broker, "Maximum")},
+            GREATER, s.broker_memory_percent, "missing",
+            expression="IF(limit > 0, 100 * used / limit, 0)",
+        ),
+        AlarmSpec(
+            "broker-disk", "Messaging", "RabbitMQ free disk",
+            "Free disk nears RabbitMQ's disk alarm limit, at which it blocks every publisher. "
+            "Check for queues nobody consumes.",
+            {"free": Metric(MQ, "RabbitMQDiskFree", broker, "Minimum"),
+             "limit": Metric(MQ, "RabbitMQDiskFreeLimit", broker, "Maximum")},
+            LESS, s.broker_disk_free_factor, "missing",
+            expression="IF(limit > 0, free / limit, 100)",
+        ),
+        AlarmSpec(
+            "broker-connections", "Messaging", "RabbitMQ connections",
+            "Many connections on the broker. Check for clients that open a connection per "
+            "message instead of reusing one.",
+            {"m": Metric(MQ, "ConnectionCount", broker, "Maximum")},
+            GREATER, s.broker_connections, "missing",
+        ),
+        AlarmSpec(
+            "broker-queue-depth", "Messaging", "RabbitMQ queue depth",
+            "Messages pile up in the queues (ready and unacknowledged). Check that consumers run "
+            "and keep up.",
+            {"m": Metric(MQ, "MessageCount", broker, "Maximum")},
+            GREATER, s.broker_messages, "missing",
+        ),
+        AlarmSpec(
+            "broker-unacked", "Messaging", "RabbitMQ unacknowledged messages",
+            "Consumers hold many messages without acknowledging them. Check for stuck consumers "
+            "and their prefetch.",
+            {"m": Metric(MQ, "MessageUnacknowledgedCount", broker, "Maximum")},
+            GREATER, s.broker_unacked_messages, "missing",
+        ),
+        # CloudWatch has no running-node count for Amazon MQ: a broker that publishes no CPU
+        # sample is down (or all its nodes are), so missing data counts as breaching.
+        AlarmSpec(
+            "broker-running", "Messaging", "RabbitMQ reporting",
+            "The broker publishes no metrics: it is down or rebooting. Check its status and "
+            "events in the Amazon MQ console.",
+            {"m": Metric(MQ, "SystemCpuUtilization", broker, "SampleCount")},
+            LESS, 1, "breaching",
+        ),
+    ]  # fmt: skip
+
+
+def _worst(metric: str, stat: str, nodes: list[str]) -> tuple[dict[str, Metric], str]:
+    """One metric of every node and the expression that picks the worst of them: ElastiCache
+    publishes per node, by CacheClusterId (ElastiCache User Guide, "Host-Level Metrics" and
+    "Metrics for Valkey and Redis OSS")."""
+    metrics = {
+        f"n{number}": Metric("AWS/ElastiCache", metric, {"CacheClusterId": node}, stat)
+        for number, node in enumerate(nodes, start=1)
+    }
+    return metrics, f"MAX([{', '.join(metrics)}])"
+
+
+def cache_alarms(s: ObservabilitySettings, cache: Cache) -> list[AlarmSpec]:
+    nodes = cache.member_clusters
+    specs: list[AlarmSpec] = []
+    for key, title, description, metric, stat, threshold in (
+        (
+            "cache-engine-cpu",
+            "Valkey engine CPU",
+            "The Valkey engine thread is busy on some node. Check for slow commands (slow log) "
+            "and hot keys; add replicas for reads or scale up.",
+            "EngineCPUUtilization",
+            "Average",
+            s.cache_engine_cpu_percent,
+        ),
+        (
+            "cache-memory",
+            "Valkey memory used",
+            "A node nears its maxmemory and will evict keys. Check key TTLs and scale up.",
+            "DatabaseMemoryUsagePercentage",
+            "Maximum",
+            s.cache_memory_percent,
+        ),
+        (
+            "cache-evictions",
+            "Valkey evictions",
+            "Nodes evict keys for lack of memory. Check key TTLs and memory use; scale up.",
+            "Evictions",
+            "Sum",
+            s.cache_evictions,
+        ),
+        (
+            "cache-connections",
+            "Valkey connections",
+            "Many client connections on a node. Check for clients that do not pool connections.",
+            "CurrConnections",
+            "Maximum",
+            s.cache_connections,
+        ),
+        (
+            "cache-swap",
+            "Valkey swap",
+            "A node swaps to disk, which makes every command slow. Check memory use and reserved "
+            "memory.",
+            "SwapUsage",
+            "Maximum",
+            s.cache_swap_mib * 1024 * 1024,
+        ),
+    ):
+        metrics, worst = _worst(metric, stat, nodes)
+        specs.append(
+            AlarmSpec(
+                key,
+                "Cache",
+                title,
+                description,
+                metrics,
+                GREATER,
+                threshold,
+                "missing",
+                expression=worst,
+            )
+        )
+    if len(nodes) > 1:
+        # Replicas only publish ReplicationLag; ElastiCache may promote any of them, so every
+        # node is watched.
+        metrics, worst = _worst("ReplicationLag", "Maximum", nodes)
+        specs.append(
+            AlarmSpec(
+                "cache-replication-lag",
+                "Cache",
+                "Valkey replication lag",
+                "Replicas fall behind the primary. Check write volume and network throughput.",
+                metrics,
+                GREATER,
+                s.cache_replication_lag_seconds,
+                "notBreaching",
+                expression=worst,
+            )
+        )
+    return specs  # fmt: skip
+
+
 class Observability(pulumi.ComponentResource):
     """Alarms with alarm and OK actions to the topic, a composite availability alarm, Batch
     failure notifications and one dashboard."""
@@ -340,6 +497,10 @@ class Observability(pulumi.ComponentResource):
             specs += static_site_alarms(s, args.static_site)
         if args.network:
             specs += network_alarms(s, args.network)
+        if args.messaging:
+            specs += messaging_alarms(s, args.messaging)
+        if args.cache:
+            specs += cache_alarms(s, args.cache)
         return [*specs, *args.extra]
 
     def _alarm(self, spec: AlarmSpec, args: ObservabilityArgs) -> aws.cloudwatch.MetricAlarm:

@@ -812,6 +812,139 @@ class DatabaseSettings(Section):
         return problems
 
 
+# --- messaging and cache --------------------------------------------------------------------------
+
+# The RabbitMQ lines Amazon MQ offers, and the instance families each runs on: 4.2 only on mq.m7g,
+# 3.13 on mq.t3, mq.m5 and mq.m7g (Amazon MQ Developer Guide, "Managing Amazon MQ for RabbitMQ
+# engine versions"). A new broker names the line only ("4.2"); Amazon MQ picks and upgrades the
+# patch version.
+RABBITMQ_VERSIONS: Mapping[str, tuple[str, ...]] = {
+    "3.13": ("mq.t3.", "mq.m5.", "mq.m7g."),
+    "4.2": ("mq.m7g.",),
+}
+# mq.t3.micro runs single-instance brokers only (Amazon MQ Developer Guide, "Amazon MQ for
+# RabbitMQ broker instance types").
+SINGLE_INSTANCE_ONLY = ("mq.t3.micro",)
+_MQ_INSTANCE = re.compile(r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
+_WEEKLY_START = re.compile(f"^{_DAY}:{_TIME}$")
+# Valkey versions of ElastiCache node-based clusters (ElastiCache User Guide, "Engine versions
+# and upgrading in ElastiCache"): a replication group names major.minor, the only form the
+# provider accepts for Valkey (terraform-provider-aws elasticache/validate.go
+# validValkeyVersionString, `^[7-9]\.[0-9]+$`).
+VALKEY_VERSIONS = ("7.2", "8.0", "8.1", "8.2", "9.0")
+_CACHE_NODE = re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+# ElastiCache: "The minimum maintenance window is a 60 minute period" (API reference,
+# CreateReplicationGroup PreferredMaintenanceWindow).
+_CACHE_MIN_WINDOW_MINUTES = 60
+
+
+def _weekly_start(value: str) -> str:
+    if not _WEEKLY_START.match(value):
+        raise ValueError("not a weekly start ddd:hh24:mi (UTC), days mon to sun, such as sun:05:00")
+    return value
+
+
+class BrokerDeployment(enum.StrEnum):
+    SINGLE_INSTANCE = "singleInstance"  # one node in one zone: a restart is an outage
+    CLUSTER_MULTI_AZ = "clusterMultiAz"  # three nodes across three zones behind one endpoint
+
+    @property
+    def aws(self) -> str:
+        """The DeploymentMode value Amazon MQ takes."""
+        return {"singleInstance": "SINGLE_INSTANCE", "clusterMultiAz": "CLUSTER_MULTI_AZ"}[self]
+
+
+class MessagingSettings(Section):
+    """`platform:messaging`: Amazon MQ for RabbitMQ."""
+
+    enabled: bool = Field(True, description="Create the RabbitMQ broker.")
+    engine_version: Annotated[
+        str, BeforeValidator(_version_text), one_of(tuple(RABBITMQ_VERSIONS))
+    ] = Field(
+        "4.2", description="RabbitMQ line, 3.13 or 4.2; Amazon MQ applies the patch versions."
+    )
+    instance_type: Annotated[str, Field(pattern=_MQ_INSTANCE.pattern)] = Field(
+        "mq.m7g.large", description="Broker instance type (each node of a cluster)."
+    )
+    deployment: BrokerDeployment = Field(
+        BrokerDeployment.CLUSTER_MULTI_AZ, description="singleInstance or clusterMultiAz."
+    )
+    maintenance_start: Annotated[str, AfterValidator(_weekly_start)] = Field(
+        "sun:05:00", description="Weekly maintenance start, UTC (ddd:hh24:mi)."
+    )
+    # Amazon MQ API reference, User Username: 2-100 letters, digits, '-', '.', '_' and '~'.
+    admin_username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.~-]{2,100}$")] = Field(
+        "platform_admin",
+        description="Broker administrator; its password is generated into Secrets Manager.",
+    )
+
+    @model_validator(mode="after")
+    def _supported(self) -> MessagingSettings:
+        families = RABBITMQ_VERSIONS[self.engine_version]
+        raise_problems(
+            [
+                f"instanceType {self.instance_type!r} does not run RabbitMQ "
+                f"{self.engine_version} (engineVersion); it runs on {', '.join(f + '*' for f in families)}"
+                if not self.instance_type.startswith(families)
+                else None,
+                f"instanceType {self.instance_type!r} runs single-instance brokers only; "
+                "deployment clusterMultiAz needs mq.m5 or mq.m7g"
+                if self.instance_type in SINGLE_INSTANCE_ONLY
+                and self.deployment is BrokerDeployment.CLUSTER_MULTI_AZ
+                else None,
+            ]
+        )
+        return self
+
+
+class CacheSettings(Section):
+    """`platform:cache`: an ElastiCache for Valkey replication group."""
+
+    enabled: bool = Field(True, description="Create the Valkey replication group.")
+    engine_version: Annotated[str, BeforeValidator(_version_text), one_of(VALKEY_VERSIONS)] = Field(
+        "8.2", description="Valkey major.minor; ElastiCache applies the patch versions."
+    )
+    node_type: Annotated[str, Field(pattern=_CACHE_NODE.pattern)] = Field(
+        "cache.m7g.large", description="Node type of every node."
+    )
+    nodes: Annotated[int, between(1, 6)] = Field(
+        3,
+        description="Nodes: one primary and the rest replicas across zones; 2 or more turn on "
+        "automatic failover and Multi-AZ.",
+    )
+    snapshot_retention_days: Annotated[int, between(0, 35)] = Field(
+        7, description="Daily snapshots kept; 0 keeps none."
+    )
+    snapshot_window: Annotated[str, AfterValidator(_daily_window)] = Field(
+        "03:00-04:00", description="Daily snapshot window, UTC (hh24:mi-hh24:mi)."
+    )
+    maintenance_window: Annotated[str, AfterValidator(_weekly_window)] = Field(
+        "sun:05:00-sun:06:00",
+        description="Weekly maintenance window, UTC (ddd:hh24:mi-ddd:hh24:mi), at least 60 "
+        "minutes, never overlapping the snapshot window.",
+    )
+
+    @model_validator(mode="after")
+    def _windows(self) -> CacheSettings:
+        snapshot, maintenance = (
+            _daily_span(self.snapshot_window),
+            _weekly_span(self.maintenance_window),
+        )
+        raise_problems(
+            [
+                f"maintenanceWindow {self.maintenance_window!r} is {maintenance[1]} minutes "
+                f"long; ElastiCache needs at least {_CACHE_MIN_WINDOW_MINUTES}"
+                if maintenance[1] < _CACHE_MIN_WINDOW_MINUTES
+                else None,
+                f"snapshotWindow {self.snapshot_window!r} overlaps maintenanceWindow "
+                f"{self.maintenance_window!r} (ElastiCache rejects windows that overlap)"
+                if self.snapshot_retention_days and _overlaps_weekly(snapshot, maintenance)
+                else None,
+            ]
+        )
+        return self
+
+
 # --- pipeline -------------------------------------------------------------------------------------
 
 BATCH_VCPUS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -1032,6 +1165,41 @@ class ObservabilitySettings(Section):
     )
     eks_node_memory_percent: Annotated[int, between(1, 100)] = Field(
         85, description="EKS node average memory, in percent."
+    )
+    broker_memory_percent: Annotated[int, between(1, 100)] = Field(
+        80, description="RabbitMQ memory used, in percent of its memory alarm limit."
+    )
+    broker_disk_free_factor: Annotated[float, between(1.0, 100.0)] = Field(
+        2.0,
+        description="RabbitMQ free disk below this multiple of its disk alarm limit (publishers "
+        "block at 1).",
+    )
+    broker_connections: Annotated[int, between(1, 1_000_000)] = Field(
+        1000, description="RabbitMQ connections."
+    )
+    broker_messages: Annotated[int, between(1, 1_000_000_000)] = Field(
+        10_000, description="RabbitMQ messages waiting in all queues (ready and unacknowledged)."
+    )
+    broker_unacked_messages: Annotated[int, between(1, 1_000_000_000)] = Field(
+        1000, description="RabbitMQ messages delivered and not yet acknowledged."
+    )
+    cache_engine_cpu_percent: Annotated[int, between(1, 100)] = Field(
+        80, description="Valkey engine thread CPU per node, in percent."
+    )
+    cache_memory_percent: Annotated[int, between(1, 100)] = Field(
+        80, description="Valkey memory used per node, in percent of its maxmemory."
+    )
+    cache_evictions: Annotated[int, between(1, 1_000_000_000)] = Field(
+        100, description="Keys evicted per node per minute."
+    )
+    cache_connections: Annotated[int, between(1, 65_000)] = Field(
+        1000, description="Client connections per node."
+    )
+    cache_replication_lag_seconds: Annotated[float, between(0.1, 3600.0)] = Field(
+        5.0, description="Replica lag behind the primary, in seconds."
+    )
+    cache_swap_mib: Annotated[int, between(1, 1_000_000)] = Field(
+        50, description="Swap used per node, in MiB."
     )
 
 
@@ -1384,6 +1552,14 @@ class StackConfig(Section):
     database: DatabaseSettings = Field(
         default_factory=lambda: DatabaseSettings.model_validate({}),
         description="Aurora PostgreSQL: see DatabaseSettings.",
+    )
+    messaging: MessagingSettings = Field(
+        default_factory=lambda: MessagingSettings.model_validate({}),
+        description="Amazon MQ for RabbitMQ: see MessagingSettings.",
+    )
+    cache: CacheSettings = Field(
+        default_factory=lambda: CacheSettings.model_validate({}),
+        description="ElastiCache for Valkey: see CacheSettings.",
     )
     pipeline: PipelineSettings = Field(
         default_factory=lambda: PipelineSettings.model_validate({}),

@@ -136,6 +136,10 @@ class OfflineRun:
 
 # --- the mocks ------------------------------------------------------------------------------------
 
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+# What pulumi-random computes (unknown in a preview): the generated value and its hash.
+_RANDOM_COMPUTED = {RANDOM_PASSWORD: frozenset({"result", "bcryptHash"})}
+
 
 def _camel_service(token: str) -> tuple[str, str]:
     """('ec2', 'vpc') from 'aws:ec2/vpc:Vpc'."""
@@ -163,6 +167,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if special is not None:
             return f"{args.name}-id", special(self, args)
         outputs = dict(args.inputs)
+        if args.typ == RANDOM_PASSWORD:
+            outputs["result"] = f"offline{provider_check.random_suffix(args.name)}Secret0"
         if args.typ.startswith("aws:"):
             outputs.setdefault("name", args.name)
             outputs.setdefault("arn", self._arn(args.typ, str(outputs["name"])))
@@ -178,7 +184,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         that do not exist yet, so all of them are unknown."""
         if args.typ in _REMOTE_OUTPUTS:
             return {}
-        computed = provider_check.output_names(args.typ) - set(args.inputs)
+        computed = (
+            provider_check.output_names(args.typ) | _RANDOM_COMPUTED.get(args.typ, frozenset())
+        ) - set(args.inputs)
         return {**args.inputs, **dict.fromkeys(computed, rpc.UNKNOWN)}
 
     def _arn(self, token: str, name: str) -> str:
@@ -480,6 +488,23 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
     "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": lambda _m, _n, _o: {
         "id": "67f7725c-6f97-4210-82d7-5512b31e9d03",
     },
+    "aws:mq/broker:Broker": lambda m, name, out: {
+        "id": f"b-{name}",
+        "instances": [
+            {
+                "consoleUrl": f"https://b-{name}.mq.{m.region}.on.aws",
+                "endpoints": [f"amqps://b-{name}.mq.{m.region}.on.aws:5671"],
+            }
+        ],
+    },
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda m, _, out: {
+        "id": out["replicationGroupId"],
+        "primaryEndpointAddress": f"master.{out['replicationGroupId']}.abc.euw1.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{out['replicationGroupId']}.abc.euw1.cache.amazonaws.com",
+    },
+    "aws:secretsmanager/secret:Secret": lambda m, name, _: {
+        "arn": f"arn:aws:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:{name}-AbCdEf",
+    },
     "aws:sqs/queue:Queue": lambda m, _, out: {
         "arn": f"arn:aws:sqs:{m.region}:{ACCOUNT_ID}:{out['name']}",
         "url": f"https://sqs.{m.region}.amazonaws.com/{ACCOUNT_ID}/{out['name']}",
@@ -583,6 +608,7 @@ class RecordingMonitor(MockMonitor):
             wire=wire,
             provider=request.provider,
             custom=bool(request.custom),
+            secret_outputs=tuple(request.additionalSecretOutputs),
         )
         outputs = json_format.MessageToDict(state_proto)
         self.records.append(_record(request, urn, id_, checked, outputs))
@@ -594,10 +620,20 @@ class RecordingMonitor(MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=state_proto)
 
     def _create(
-        self, type_: str, name: str, urn: str, *, wire: dict[str, Any], provider: str, custom: bool
+        self,
+        type_: str,
+        name: str,
+        urn: str,
+        *,
+        wire: dict[str, Any],
+        provider: str,
+        custom: bool,
+        secret_outputs: tuple[str, ...] = (),
     ) -> tuple[str, struct_pb2.Struct, dict[str, Any]]:
         """What the engine does for a registration: the provider's Check, then the (mocked)
-        create. The id, the state on the wire, and the checked inputs."""
+        create. The id, the state on the wire (the outputs named by the resource's
+        `additional_secret_outputs` marked secret, as the engine marks them), and the checked
+        inputs."""
         checked = provider_check.checked(type_, name, urn, wire, self._default_tags(provider))
         args = MockResourceArgs(
             typ=type_,
@@ -607,6 +643,8 @@ class RecordingMonitor(MockMonitor):
             custom=custom,
         )
         id_, state = self.platform_mocks.new_resource(args)
+        for key in (key for key in secret_outputs if key in state):
+            state[key] = {rpc._special_sig_key: rpc._special_secret_sig, "value": state[key]}
         state_proto = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_ or "", state)
         return id_ or "", state_proto, checked

@@ -192,6 +192,27 @@ def _node_group(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
     return [(f"EKS nodes {instance} x{nodes}", nodes * hourly * p["hoursPerMonth"])]
 
 
+def _broker(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
+    instance = str(r.inputs["hostInstanceType"])
+    # A RabbitMQ cluster is three nodes, each billed as a broker instance with its own storage.
+    nodes = 3 if r.inputs.get("deploymentMode") == "CLUSTER_MULTI_AZ" else 1
+    hourly = _instance_hourly(p, instance)
+    if instance not in p["brokerStorageGb"]:
+        raise UnpricedError(f"{instance}: no storage size in tooling/prices.json")
+    gb = p["brokerStorageGb"][instance]
+    return [
+        (f"Amazon MQ {instance} x{nodes}", nodes * hourly * p["hoursPerMonth"]),
+        (f"Amazon MQ storage {gb} GB x{nodes}", nodes * gb * p["monthly"]["mqStorageGb"]),
+    ]
+
+
+def _replication_group(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
+    node, nodes = str(r.inputs["nodeType"]), int(r.inputs.get("numCacheClusters") or 1)
+    return [
+        (f"ElastiCache {node} x{nodes}", nodes * _instance_hourly(p, node) * p["hoursPerMonth"])
+    ]
+
+
 def _cluster(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
     items = [("Aurora storage 10 GB", 10 * p["monthly"]["auroraStorageGb"])]
     if r.inputs.get("manageMasterUserPassword"):
@@ -231,6 +252,8 @@ PRICERS: dict[str, Pricer] = {
         )
     ],
     "aws:rds/cluster:Cluster": _cluster,
+    "aws:mq/broker:Broker": _broker,
+    "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
     "eks:index:Cluster": _flat("EKS control plane", "hourly", "eksControlPlane"),
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:wafv2/webAcl:WebAcl": _waf,

@@ -96,6 +96,8 @@ NAME_LIMITS: dict[str, tuple[str, int]] = {
     "aws:cloudtrail/trail:Trail": ("name", 128),  # cloudtrail/trail.go
     "aws:budgets/budget:Budget": ("name", 100),  # AWS Budgets API BudgetName, no TF check
     "aws:mq/broker:Broker": ("brokerName", 50),  # mq/broker.go ValidateBrokerName
+    # elasticache/validate.go validateReplicationGroupID: 1-40 characters (stored lower case).
+    "aws:elasticache/replicationGroup:ReplicationGroup": ("replicationGroupId", 40),
     "aws:ecs/taskDefinition:TaskDefinition": ("family", 255),
     "aws:rds/cluster:Cluster": ("clusterIdentifier", 63),  # RDS CreateDBCluster (Aurora)
     "aws:rds/clusterInstance:ClusterInstance": ("identifier", 63),  # RDS CreateDBInstance

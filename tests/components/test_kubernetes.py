@@ -539,7 +539,9 @@ def test_autoscaler_image_matches_the_cluster_minor_version(offline: Offline, ve
 @pytest.mark.parametrize("stack", STACKS)
 def test_nodes_reach_the_database_and_the_kubeconfig_is_secret(stack: str) -> None:
     run = program_run(stack)
-    rule = run.one("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "from-eks").inputs
+    rule = run.one(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "database-from-eks"
+    ).inputs
     assert rule["referencedSecurityGroupId"] == f"sg-platform-{stack}-kubernetes-cluster"
     assert (rule["fromPort"], rule["toPort"]) == (5432, 5432)
     assert "kubeconfig" in run.secret_outputs

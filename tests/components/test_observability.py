@@ -253,6 +253,8 @@ def test_dashboard_shows_only_metrics_the_alarms_use(stack: str) -> None:
         "## Kubernetes",
         "## Static site",
         "## Network",
+        "## Messaging",
+        "## Cache",
     ]
 
 

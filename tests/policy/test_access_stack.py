@@ -57,6 +57,22 @@ def test_every_secret_has_a_rotation() -> None:
     assert found("secrets-rotation", secret)[0].startswith("secret s has no rotation")
 
 
+def test_a_secret_the_stack_names_as_not_rotating_yet_is_exempt_and_no_other() -> None:
+    admin = analyzer_resource(SECRET, "urn:a", "platform-prod-messaging-admin", {})
+    other = analyzer_resource(SECRET, "urn:o", "platform-prod-other", {})
+    analyzer = Analyzer(
+        {
+            "all": "disabled",
+            "secrets-rotation": {
+                "enforcementLevel": "mandatory",
+                "exemptNameSuffixes": ["-messaging-admin"],
+            },
+        }
+    )
+    messages = [v.message for v in analyzer.stack([admin, other])]
+    assert [m.split(".")[0] for m in messages] == ["secret platform-prod-other has no rotation"]
+
+
 def test_a_boundary_policy_attached_as_a_grant_is_refused() -> None:
     boundary = analyzer_resource(
         "aws:iam/policy:Policy", "urn:b", "b", {"tags": {"PolicyUse": "permissions-boundary"}}

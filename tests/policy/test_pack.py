@@ -78,6 +78,9 @@ def test_dev_accepts_exactly_the_destroyable_http_only_and_no_waf_findings() -> 
         "cloudfront-waf",
         "rds-deletion-protection",
         "s3-access-logging",
+        "mq-multi-az",
+        "elasticache-multi-az",
+        "elasticache-snapshot-retention",
     }
     assert verdicts("staging") == () and verdicts("prod") == ()
 

@@ -54,6 +54,23 @@ def test_an_explicit_name_over_the_aws_limit_is_refused() -> None:
     assert "AWS accepts at most 32" in str(problem)
 
 
+@pytest.mark.parametrize(
+    "type_, prop, limit",
+    [
+        ("aws:mq/broker:Broker", "brokerName", 50),
+        ("aws:elasticache/replicationGroup:ReplicationGroup", "replicationGroupId", 40),
+    ],
+)
+def test_broker_and_cache_names_over_their_limits_are_refused(
+    type_: str, prop: str, limit: int
+) -> None:
+    urn = f"urn:pulumi:prod::platform::{type_}::x"
+    fits, over = {prop: "x" * limit}, {prop: "x" * (limit + 1)}
+    assert name_problems(type_, urn, fits, fits) == []
+    [problem] = name_problems(type_, urn, over, over)
+    assert f"AWS accepts at most {limit}" in str(problem)
+
+
 def test_a_name_aws_takes_only_in_lower_case_is_refused() -> None:
     urn = "urn:pulumi:prod::platform::aws:rds/subnetGroup:SubnetGroup::Db"
     [problem] = name_problems("aws:rds/subnetGroup:SubnetGroup", urn, {}, {"name": "Db-0abc123"})

@@ -259,7 +259,9 @@ def test_vpc_replacement_replaces_the_security_groups_in_it(
     _, out = diff_against_prod(run, tmp_path, monkeypatch, capsys)
     replaced = re.findall(r"^  \+- \S+SecurityGroup::(\S+): replaced by vpcId comes from platform-prod-network-vpc", out, re.M)  # fmt: skip
     assert replaced == [
+        "platform-prod-cache-sg",
         "platform-prod-database-sg",
+        "platform-prod-messaging-sg",
         "platform-prod-network-endpoints-sg",
         "platform-prod-pipeline-jobs-sg",
         "platform-prod-service-alb-sg",
