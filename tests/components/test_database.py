@@ -464,3 +464,129 @@ def test_aws_backup_job_starts_after_both_windows() -> None:
     assert rule["schedule"] == "cron(0 5 * * ? *)"
     assert rule["scheduleExpressionTimezone"] == "Etc/UTC"
     assert (rule["startWindow"], rule["completionWindow"]) == (60, 180)
+
+
+# --- issue 23: events, audit, rotation --------------------------------------------------------------
+
+SUBSCRIPTION = "aws:rds/eventSubscription:EventSubscription"
+
+
+def parameters_of(run: OfflineRun) -> dict[str, tuple[str, str]]:
+    group = run.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs
+    return {p["name"]: (p["value"], p.get("applyMethod", "immediate")) for p in group["parameters"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_pgaudit_is_preloaded_at_the_next_reboot_and_logs_ddl_and_roles(stack: str) -> None:
+    parameters = parameters_of(stack_run(stack))
+    # shared_preload_libraries is static: RDS refuses the immediate apply method for it.
+    assert parameters["shared_preload_libraries"] == (
+        "pg_stat_statements,pgaudit",
+        "pending-reboot",
+    )
+    assert parameters["pgaudit.log"] == ("ddl,role", "immediate")
+    assert parameters["log_connections"] == ("1", "immediate")
+    assert parameters["log_disconnections"] == ("1", "immediate")
+
+
+def test_audit_classes_and_connection_logging_follow_the_stack(offline: Offline) -> None:
+    section = {"instances": 1, "auditLog": ["write", "DDL", "-misc"], "logDisconnections": False}
+    parameters = parameters_of(
+        offline.component(build, "dev", {"platform:database": json.dumps(section)})
+    )
+    assert parameters["pgaudit.log"] == ("write,ddl,-misc", "immediate")
+    assert parameters["log_disconnections"] == ("0", "immediate")
+
+
+def test_audit_log_all_is_never_the_default() -> None:
+    assert defaults_of(DatabaseSettings)["auditLog"] == ["ddl", "role"]
+
+
+def test_unknown_audit_class_is_reported() -> None:
+    message = database_error(auditLog=["ddl", "selects"])
+    assert "platform:database.auditLog" in message
+    assert "not pgAudit classes: selects; allowed: read, write, function" in message
+
+
+def test_empty_audit_log_is_reported() -> None:
+    assert "empty: list at least one class, or 'none'" in database_error(auditLog=[])
+
+
+@pytest.mark.parametrize("stack, days", [("dev", 7), ("staging", 30), ("prod", 365)])
+def test_audit_logs_keep_the_stack_retention_and_a_year_in_prod(stack: str, days: int) -> None:
+    run = stack_run_of_program(stack)
+    group = run.one("aws:cloudwatch/logGroup:LogGroup", "database-postgresql-logs").inputs
+    # The cluster identifier is fixed by the program, so RDS writes into this very group.
+    assert group["name"] == f"/aws/rds/cluster/platform-{stack}-database/postgresql"
+    assert run.one(CLUSTER).inputs["clusterIdentifier"] == f"platform-{stack}-database"
+    assert group["retentionInDays"] == days
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_and_instance_events_reach_the_alarm_topic(stack: str) -> None:
+    run = stack_run_of_program(stack)
+    topic = run.one("aws:sns/topic:Topic", "notifications-topic").outputs["arn"]
+    cluster = run.one(SUBSCRIPTION, "database-cluster-events").inputs
+    assert cluster["snsTopic"] == topic
+    assert cluster["sourceType"] == "db-cluster"
+    assert cluster["sourceIds"] == [f"platform-{stack}-database"]
+    assert set(cluster["eventCategories"]) == {
+        "configuration change", "failover", "failure", "maintenance", "notification",
+    }  # fmt: skip
+    instance = run.one(SUBSCRIPTION, "database-instance-events").inputs
+    assert instance["snsTopic"] == topic
+    assert instance["sourceType"] == "db-instance"
+    count = {"dev": 1, "staging": 2, "prod": 3}[stack]
+    assert instance["sourceIds"] == [f"platform-{stack}-database-{n}" for n in range(1, count + 1)]
+    assert {"availability", "failover", "failure", "low storage"} <= set(
+        instance["eventCategories"]
+    )
+
+
+def test_failed_backup_and_copy_jobs_of_the_cluster_reach_the_topic() -> None:
+    run = stack_run_of_program("prod")
+    rule = run.one("aws:cloudwatch/eventRule:EventRule", "database-backup-failed").inputs
+    pattern = json.loads(rule["eventPattern"])
+    assert pattern == {
+        "source": ["aws.backup"],
+        "detail-type": ["Backup Job State Change", "Copy Job State Change"],
+        "detail": {
+            "state": ["FAILED", "ABORTED", "EXPIRED", "PARTIAL"],
+            "resourceArn": ["arn:aws:rds:eu-west-1:123456789012:cluster:platform-prod-database"],
+        },
+    }
+    target = run.one("aws:cloudwatch/eventTarget:EventTarget", "database-backup-failed-topic")
+    topic = run.one("aws:sns/topic:Topic", "notifications-topic").outputs["arn"]
+    assert target.inputs["arn"] == topic
+    # Without AWS Backup (dev, staging) there is no job to watch.
+    assert not [
+        r
+        for r in stack_run_of_program("dev").of_type("aws:cloudwatch/eventRule:EventRule")
+        if "backup" in r.name
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_master_secret_rotates_on_the_stack_schedule_without_a_function(stack: str) -> None:
+    run = stack_run_of_program(stack)
+    rotation = run.one("aws:secretsmanager/secretRotation:SecretRotation").inputs
+    cluster = run.one(CLUSTER)
+    assert rotation["secretId"] == cluster.outputs["masterUserSecrets"][0]["secretArn"]
+    assert rotation["rotationRules"] == {"automaticallyAfterDays": 30}
+    assert "rotationLambdaArn" not in rotation
+    assert rotation["rotateImmediately"] is False
+
+
+def test_rotation_days_outside_1_to_365_are_reported() -> None:
+    assert "secretRotationDays = 400: 400 is not between 1 and 365" in database_error(
+        secretRotationDays=400
+    )
+
+
+@pytest.mark.parametrize("acknowledged", [False, True])
+def test_major_upgrades_are_allowed_only_when_acknowledged(
+    offline: Offline, acknowledged: bool
+) -> None:
+    section = {"instances": 1, "allowMajorVersionUpgrade": acknowledged}
+    run = offline.component(build, "dev", {"platform:database": json.dumps(section)})
+    assert run.one(CLUSTER).inputs["allowMajorVersionUpgrade"] is acknowledged
