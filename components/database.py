@@ -103,8 +103,6 @@ class Database(pulumi.ComponentResource):
     cluster_identifier: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     instance_identifiers: list[pulumi.Output[str]]
-    subnet_group_name: pulumi.Output[str]
-    parameter_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:database:Database", name, None, opts)
@@ -253,8 +251,6 @@ class Database(pulumi.ComponentResource):
         self.key_arn = key.arn
         self.cluster_identifier = cluster.cluster_identifier
         self.security_group_id = self._security_group.id
-        self.subnet_group_name = subnets.name
-        self.parameter_group_name = parameters.name
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -263,8 +259,6 @@ class Database(pulumi.ComponentResource):
                 "secretArn": self.secret_arn,
                 "clusterIdentifier": self.cluster_identifier,
                 "securityGroupId": self.security_group_id,
-                "subnetGroupName": self.subnet_group_name,
-                "parameterGroupName": self.parameter_group_name,
             }
         )
 
