@@ -21,6 +21,7 @@ from components.settings import (
 from tests.conftest import STACKS, Offline, statements
 from tests.conftest import stack_run as stack_run_of_program
 from tooling.offline import OfflineRun, stack_config
+from tooling.plan import diff as plan_diff
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
@@ -590,3 +591,38 @@ def test_major_upgrades_are_allowed_only_when_acknowledged(
     section = {"instances": 1, "allowMajorVersionUpgrade": acknowledged}
     run = offline.component(build, "dev", {"platform:database": json.dumps(section)})
     assert run.one(CLUSTER).inputs["allowMajorVersionUpgrade"] is acknowledged
+
+
+# --- issue 23.6: a major version change needs the stack file's acknowledgement ---------------------
+
+
+def cluster_plan(version: str, acknowledged: bool | None = None) -> dict[str, object]:
+    inputs: dict[str, object] = {"engineVersion": version, "clusterIdentifier": "platform-prod-db"}
+    if acknowledged is not None:
+        inputs["allowMajorVersionUpgrade"] = acknowledged
+    cluster = {"urn": "urn:cluster", "type": CLUSTER, "name": "platform-prod-database-cluster"}
+    return {"resources": [{**cluster, "inputs": inputs, "replaceOnChanges": [], "dependsOn": {}}]}
+
+
+@pytest.mark.parametrize(
+    "before, after, acknowledged, refused",
+    [
+        ("16", "17", False, True),
+        ("16", "17", None, True),
+        ("16", "17", True, False),
+        ("16", "16", False, False),
+        # A minor pin written before the major-only policy is not a major change.
+        ("16.4", "16", False, False),
+        # RDS never downgrades a major: no acknowledgement makes it possible.
+        ("17", "16", True, True),
+    ],
+)
+def test_plan_refuses_an_unacknowledged_major_version_change(
+    before: str, after: str, acknowledged: bool | None, refused: bool
+) -> None:
+    changes = plan_diff(cluster_plan(after, acknowledged), cluster_plan(before, False))
+    upgrades = [line for line in changes.stateful if "major version" in line]
+    assert bool(upgrades) is refused
+    if refused:
+        assert f"{before} -> {after}" in upgrades[0]
+        assert ("database.allowMajorVersionUpgrade" in upgrades[0]) is (after > before)
