@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,6 +54,14 @@ INSTANCE_EVENTS = (
 # AWS Backup job states that mean no recovery point (or no copy) was made (AWS Backup Developer
 # Guide, "Monitoring AWS Backup events using Amazon EventBridge": Backup Job and Copy Job events).
 BACKUP_FAILED_STATES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
+# The operator access instance (tooling/dbops.py connect): Amazon Linux 2023 on Graviton, whose
+# image ships the SSM agent; launch templates resolve an SSM public parameter given as
+# "resolve:ssm:<name>" at launch (EC2 User Guide, "Use a Systems Manager parameter instead of an
+# AMI ID"), so the template never pins an AMI that ages.
+ACCESS_IMAGE = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+# A forgotten instance (the CLI killed before it cleans up) powers off, and so terminates, after
+# this many minutes.
+ACCESS_MAX_MINUTES = 240
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +112,8 @@ class Database(pulumi.ComponentResource):
     cluster_identifier: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     instance_identifiers: list[pulumi.Output[str]]
+    cluster_resource_id: pulumi.Output[str]
+    access_launch_template_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:database:Database", name, None, opts)
@@ -242,6 +253,7 @@ class Database(pulumi.ComponentResource):
             self._backups(ctx, settings, key, cluster, args.backup_provider)
         if args.topic:
             self._events(args.topic, cluster, settings.backup_copy_region is not None)
+        self.access_launch_template_id = self._operator_access(ctx, args.network)
 
         self.endpoint = cluster.endpoint
         self.reader_endpoint = cluster.reader_endpoint
@@ -251,6 +263,7 @@ class Database(pulumi.ComponentResource):
         self.key_arn = key.arn
         self.cluster_identifier = cluster.cluster_identifier
         self.security_group_id = self._security_group.id
+        self.cluster_resource_id = cluster.cluster_resource_id
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -259,6 +272,7 @@ class Database(pulumi.ComponentResource):
                 "secretArn": self.secret_arn,
                 "clusterIdentifier": self.cluster_identifier,
                 "securityGroupId": self.security_group_id,
+                "accessLaunchTemplateId": self.access_launch_template_id,
             }
         )
 
@@ -275,6 +289,98 @@ class Database(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
+
+    def _operator_access(self, ctx: StackContext, network: Network) -> pulumi.Output[str]:
+        """What `dbops connect` launches an instance from, when asked, and terminates after: a
+        template, its instance profile and a security group. Nothing runs until then."""
+        group = aws.ec2.SecurityGroup(
+            f"{self._name}-access-sg",
+            description="Operator access: out to PostgreSQL and to SSM over HTTPS, nothing in",
+            vpc_id=network.vpc_id,
+            tags={**self._tags, "Name": f"{self._name}-access"},
+            opts=self._child,
+        )
+        tcp_rule(
+            f"{self._name}-access-to-db",
+            direction="out",
+            group_id=group.id,
+            ports=(PORT, PORT),
+            description="PostgreSQL on the cluster",
+            peer_group_id=self._security_group.id,
+            parent=self,
+            tags=self._tags,
+        )
+        # The SSM agent reaches Systems Manager (ssm, ssmmessages, ec2messages) on 443 through
+        # the NAT gateway (EC2 User Guide / Systems Manager "Setting up": outbound HTTPS).
+        tcp_rule(
+            f"{self._name}-access-to-ssm",
+            direction="out",
+            group_id=group.id,
+            ports=(443, 443),
+            description="HTTPS to the Systems Manager endpoints",
+            cidr_ipv4="0.0.0.0/0",
+            parent=self,
+            tags=self._tags,
+        )
+        self.admit("access", group.id)
+        # The trust AWS documents for instance roles (no aws:SourceAccount: see the EKS nodes).
+        access_role = role(
+            f"{self._name}-access",
+            description="Operator access instance: Systems Manager sessions only",
+            trust=[
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ec2.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+            statements=[],
+            parent=self,
+            tags=self._tags,
+        )
+        attach_managed(
+            f"{self._name}-access-ssm",
+            role=access_role,
+            policy="AmazonSSMManagedInstanceCore",
+            ctx=ctx,
+            parent=self,
+        )
+        profile = aws.iam.InstanceProfile(
+            f"{self._name}-access", role=access_role.name, tags=self._tags, opts=self._child
+        )
+        shutdown = f"#!/bin/sh\nshutdown -h +{ACCESS_MAX_MINUTES}\n"
+        template = aws.ec2.LaunchTemplate(
+            f"{self._name}-access",
+            description="dbops connect: a short-lived SSM port-forwarding host to PostgreSQL",
+            image_id=ACCESS_IMAGE,
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            vpc_security_group_ids=[group.id],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=8,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            instance_initiated_shutdown_behavior="terminate",
+            user_data=base64.b64encode(shutdown.encode()).decode(),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=kind, tags={**self._tags, "Name": f"{self._name}-access"}
+                )
+                for kind in ("instance", "volume")
+            ],
+            tags=self._tags,
+            opts=self._child,
+        )
+        return template.id
 
     def _rotation(self, days: int) -> None:
         # The master secret belongs to RDS, which rotates it itself (every 7 days unless told

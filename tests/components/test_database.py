@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from functools import cache
 
@@ -86,7 +87,12 @@ def test_security_group_sources_are_exactly_the_admitted_clients() -> None:
         for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
         if r.inputs["securityGroupId"] == "sg-db-sg"
     ]
-    assert sorted(r["referencedSecurityGroupId"] for r in rules) == ["sg-batch", "sg-service"]
+    # The clients, and the operator access instance `dbops connect` launches when asked.
+    assert sorted(r["referencedSecurityGroupId"] for r in rules) == [
+        "sg-batch",
+        "sg-db-access-sg",
+        "sg-service",
+    ]
     assert {(r["fromPort"], r["toPort"]) for r in rules} == {(5432, 5432)}
     assert not any("cidrIpv4" in r or "cidrIpv6" in r for r in rules)
     group = run.one("aws:ec2/securityGroup:SecurityGroup", "db-sg").inputs
@@ -626,3 +632,54 @@ def test_plan_refuses_an_unacknowledged_major_version_change(
     if refused:
         assert f"{before} -> {after}" in upgrades[0]
         assert ("database.allowMajorVersionUpgrade" in upgrades[0]) is (after > before)
+
+
+# --- issue 23.5: the operator access `dbops connect` launches ---------------------------------------
+
+
+def test_access_template_is_locked_down_and_terminates_itself() -> None:
+    run = stack_run("prod")
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate", "db-access").inputs
+    assert template["imageId"].startswith("resolve:ssm:/aws/service/ami-amazon-linux-latest/")
+    assert template["metadataOptions"]["httpTokens"] == "required"
+    assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    [device] = template["blockDeviceMappings"]
+    assert device["ebs"]["encrypted"] == "true"
+    assert template["vpcSecurityGroupIds"] == ["sg-db-access-sg"]
+    assert "networkInterfaces" not in template  # no public address: the CLI picks a private subnet
+    assert template["instanceInitiatedShutdownBehavior"] == "terminate"
+    script = base64.b64decode(template["userData"]).decode()
+    assert "shutdown -h +240" in script
+    # The CLI chooses a small instance type at launch; the template pins none.
+    assert "instanceType" not in template
+
+
+def test_access_group_reaches_only_postgresql_and_https() -> None:
+    run = stack_run("prod")
+    egress = [
+        r.inputs
+        for r in run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r.inputs["securityGroupId"] == "sg-db-access-sg"
+    ]
+    assert sorted(
+        (r["fromPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in egress
+    ) == [
+        (443, None, "0.0.0.0/0"),
+        (5432, "sg-db-sg", None),
+    ]
+    assert not [
+        r
+        for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == "sg-db-access-sg"
+    ]
+
+
+def test_access_role_holds_only_the_ssm_managed_policy() -> None:
+    run = stack_run("prod")
+    attached = [
+        r.inputs["policyArn"]
+        for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if "access" in r.name
+    ]
+    assert attached == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    assert not [r for r in run.of_type("aws:iam/rolePolicy:RolePolicy") if "access" in r.name]
