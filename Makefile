@@ -69,7 +69,7 @@ destroy: pulumi-ready ## pulumi destroy of STACK (protected resources in staging
 
 # Database runbooks (tooling/dbops.py; README "Database operations"). They read the stack's
 # outputs through the Pulumi CLI and call RDS with your AWS credentials; prod needs CONFIRM_PROD=1.
-.PHONY: db-snapshot db-restore db-failover
+.PHONY: db-snapshot db-restore db-failover db-connect
 DBOPS = $(BIN)/python -m tooling.dbops
 DBOPS_PROD = $(if $(CONFIRM_PROD),--confirm-prod)
 
@@ -81,3 +81,6 @@ db-restore: pulumi-ready ## Restore STACK's cluster to TIME (ISO, UTC) or the la
 
 db-failover: pulumi-ready ## Failover drill of STACK's cluster: writer before/after and elapsed time.
 	$(DBOPS) failover --stack $(STACK) $(DBOPS_PROD)
+
+db-connect: pulumi-ready ## psql on STACK's cluster through SSM from an access instance launched for it (DB_USER, default operator).
+	$(DBOPS) connect --stack $(STACK) --db-user $(or $(DB_USER),operator) $(DBOPS_PROD)

@@ -1,10 +1,13 @@
 """Database runbooks as commands: snapshot now, point-in-time restore into a new cluster, failover
-drill. Each reads the stack's identifiers from `pulumi stack output --json` and talks to RDS.
+drill, and a psql session through SSM. Each reads the stack's identifiers from
+`pulumi stack output --json` and talks to AWS with the caller's credentials.
 
     python -m tooling.dbops snapshot --stack STACK [--confirm-prod]
     python -m tooling.dbops restore  --stack STACK (--time 2026-11-27T09:30:00Z | --latest)
                                      [--confirm-prod]
     python -m tooling.dbops failover --stack STACK [--target INSTANCE] [--timeout 600]
+                                     [--confirm-prod]
+    python -m tooling.dbops connect  --stack STACK [--db-user operator] [--local-port 15432]
                                      [--confirm-prod]
 
 Exits 2 on bad usage (prod without --confirm-prod included), 1 when AWS refuses or the drill times
@@ -16,20 +19,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
-    # Type stubs only (types-boto3-rds): boto3 builds the client at run time.
+    # Type stubs only (types-boto3 rds, ec2, ssm): boto3 builds the clients at run time.
+    from types_boto3_ec2 import EC2Client
     from types_boto3_rds import RDSClient
     from types_boto3_rds.type_defs import (
         DBClusterTypeDef,
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
         TagTypeDef,
         WaiterConfigTypeDef,
     )
+    from types_boto3_ssm import SSMClient
 
 PROD = "prod"
 # RDS identifiers (DB cluster, DB instance, cluster snapshot): letters, digits and hyphens, a
@@ -77,20 +86,79 @@ def pulumi_outputs(stack: str) -> Outputs:
     return {str(key): value for key, value in parsed.items()}
 
 
-def rds_client(region: str) -> RDSClient:
-    return boto3.client("rds", region_name=region)
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients of the stack's region."""
+
+    region: str
+    rds: RDSClient
+    ec2: EC2Client
+    ssm: SSMClient
+
+
+def aws_clients(region: str) -> Clients:
+    return Clients(
+        region=region,
+        rds=boto3.client("rds", region_name=region),
+        ec2=boto3.client("ec2", region_name=region),
+        ssm=boto3.client("ssm", region_name=region),
+    )
+
+
+class Shell(Protocol):
+    """The local programs `connect` runs: the AWS CLI's SSM session and psql."""
+
+    def missing(self, programs: Sequence[str]) -> list[str]: ...
+
+    def forward(self, argv: Sequence[str], port: int) -> AbstractContextManager[None]: ...
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str]) -> int: ...
+
+
+class LocalShell:
+    def missing(self, programs: Sequence[str]) -> list[str]:
+        return [program for program in programs if shutil.which(program) is None]
+
+    @contextmanager
+    def forward(self, argv: Sequence[str], port: int) -> Iterator[None]:
+        """Runs the port-forwarding session while the block runs, once the local port answers."""
+        session = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(60):
+                if session.poll() is not None:
+                    raise DrillError("the SSM session ended before it forwarded the port")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                raise DrillError(f"nothing answers on 127.0.0.1:{port} after 30 s")
+            yield
+        finally:
+            session.terminate()
+            session.wait(timeout=10)
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str]) -> int:
+        return subprocess.run(list(argv), env={**os.environ, **env}, check=False).returncode
 
 
 @dataclass(frozen=True)
 class Context:
-    """What a command needs: the stack's outputs, an RDS client, a clock and where to print."""
+    """What a command needs: the stack's outputs, AWS clients, local programs, a clock and where
+    to print."""
 
     stack: str
     outputs: Outputs
-    rds: RDSClient
+    aws: Clients
     out: TextIO
+    shell: Shell
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def rds(self) -> RDSClient:
+        return self.aws.rds
 
     def output(self, key: str) -> str:
         value = self.outputs.get(key)
@@ -251,7 +319,10 @@ def restore(ctx: Context, args: argparse.Namespace) -> None:
     ctx.say(f"  writer endpoint: {restored.get('Endpoint')}")
     ctx.say(f"  reader endpoint: {restored.get('ReaderEndpoint')}")
     ctx.say("What to switch afterwards (the stack still manages the original cluster):")
-    ctx.say(f"  1. check the data on {target} (make db-connect reaches it by endpoint);")
+    ctx.say(
+        f"  1. check the data on {target}: python -m tooling.dbops connect --stack {ctx.stack} "
+        f"--endpoint {restored.get('Endpoint')};"
+    )
     ctx.say(
         f"  2. either copy what was lost back into {source} (pg_dump the tables from {target}), "
         "or point the service at the new endpoints (DB_HOST, DB_READER_HOST) and its new "
@@ -291,6 +362,88 @@ def failover(ctx: Context, args: argparse.Namespace) -> None:
             break
     elapsed = (ctx.now() - started).total_seconds()
     ctx.say(f"writer after {writer}; elapsed {elapsed:.0f} s")
+
+
+# --- connect --------------------------------------------------------------------------------------
+
+# The programs connect needs on the operator's machine: the AWS CLI with its Session Manager
+# plugin (Systems Manager User Guide, "Install the Session Manager plugin for the AWS CLI") and psql.
+CONNECT_PROGRAMS = ("aws", "session-manager-plugin", "psql")
+# Port forwarding to a host the instance reaches (Systems Manager User Guide, "Port forwarding
+# to a remote host": document AWS-StartPortForwardingSessionToRemoteHost).
+FORWARD_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
+
+
+def _private_subnet(ctx: Context) -> str:
+    subnets = ctx.outputs.get("privateSubnetIds")
+    if not isinstance(subnets, list) or not subnets or not isinstance(subnets[0], str):
+        raise UsageError(f"stack {ctx.stack} has no output 'privateSubnetIds'")
+    return subnets[0]
+
+
+def _await_ssm(ctx: Context, instance: str, timeout: float, poll: float) -> None:
+    """Until the instance's SSM agent reports Online, at most `timeout` seconds."""
+    started = ctx.now()
+    while True:
+        found = ctx.aws.ssm.describe_instance_information(
+            Filters=[{"Key": "InstanceIds", "Values": [instance]}]
+        )["InstanceInformationList"]
+        if any(info.get("PingStatus") == "Online" for info in found):
+            return
+        if (ctx.now() - started).total_seconds() > timeout:
+            raise DrillError(f"the SSM agent of {instance} is not online after {timeout:.0f} s")
+        ctx.sleep(poll)
+
+
+def connect(ctx: Context, args: argparse.Namespace) -> None:
+    missing = ctx.shell.missing(CONNECT_PROGRAMS)
+    if missing:
+        raise UsageError(f"connect needs {', '.join(missing)} on this machine (README)")
+    template = ctx.output("databaseAccessLaunchTemplateId")
+    endpoint = args.endpoint or ctx.output("databaseEndpoint")
+    database = ctx.output("databaseName")
+    subnet = _private_subnet(ctx)
+    launched = ctx.aws.ec2.run_instances(
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        InstanceType=args.instance_type,
+        SubnetId=subnet,
+        MinCount=1,
+        MaxCount=1,
+    )
+    instance = _known(launched["Instances"][0].get("InstanceId"), "instance ID")
+    ctx.say(f"access instance {instance}: launching in {subnet}")
+    try:
+        ctx.aws.ec2.get_waiter("instance_running").wait(
+            InstanceIds=[instance], WaiterConfig={"Delay": 5, "MaxAttempts": 60}
+        )
+        _await_ssm(ctx, instance, timeout=args.timeout, poll=5)
+        # A token, not a password: valid 15 minutes for new connections, signed locally with the
+        # caller's credentials (needs rds-db:connect on this user; README).
+        token = ctx.rds.generate_db_auth_token(
+            DBHostname=endpoint, Port=5432, DBUsername=args.db_user, Region=ctx.aws.region
+        )
+        parameters = {
+            "host": [endpoint],
+            "portNumber": ["5432"],
+            "localPortNumber": [str(args.local_port)],
+        }
+        forward = ["aws", "ssm", "start-session", "--region", ctx.aws.region, "--target"]
+        forward += [instance, "--document-name", FORWARD_DOCUMENT]
+        forward += ["--parameters", json.dumps(parameters)]
+        # TLS is required (rds.force_ssl); the certificate names the endpoint, not 127.0.0.1,
+        # so psql encrypts without checking the name.
+        psql = [
+            "psql",
+            f"host=127.0.0.1 port={args.local_port} dbname={database} user={args.db_user} "
+            "sslmode=require",
+        ]
+        ctx.say(f"psql as {args.db_user} to {endpoint} through 127.0.0.1:{args.local_port}")
+        with ctx.shell.forward(forward, args.local_port):
+            code = ctx.shell.run(psql, {"PGPASSWORD": token})
+        ctx.say(f"psql exited with {code}")
+    finally:
+        ctx.aws.ec2.terminate_instances(InstanceIds=[instance])
+        ctx.say(f"access instance {instance}: terminating")
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -335,6 +488,24 @@ def parser() -> argparse.ArgumentParser:
     drill.add_argument("--target", help="the reader to promote (default: RDS chooses)")
     drill.add_argument("--timeout", type=int, default=600, help="seconds to wait (default 600)")
     drill.add_argument("--poll", type=float, default=5, help="seconds between checks (default 5)")
+    session = command(
+        "connect",
+        connect,
+        "Open psql on the cluster through SSM port forwarding: launches the stack's access "
+        "instance, authenticates with an IAM token, terminates the instance when psql exits.",
+    )
+    session.add_argument("--db-user", default="operator", help="database user with rds_iam")
+    session.add_argument(
+        "--endpoint",
+        help="another cluster endpoint, such as a restored copy's (default: the writer)",
+    )
+    session.add_argument("--local-port", type=int, default=15432, help="local port (15432)")
+    session.add_argument(
+        "--instance-type", default="t4g.nano", help="Graviton type for the instance (t4g.nano)"
+    )
+    session.add_argument(
+        "--timeout", type=int, default=300, help="seconds to wait for the instance (300)"
+    )
     return root
 
 
@@ -342,7 +513,8 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     outputs: Callable[[str], Outputs] = pulumi_outputs,
-    client: Callable[[str], RDSClient] = rds_client,
+    clients: Callable[[str], Clients] = aws_clients,
+    shell: Shell | None = None,
     out: TextIO = sys.stdout,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
@@ -355,7 +527,7 @@ def main(
         region = found.get("region")
         if not isinstance(region, str):
             raise UsageError(f"stack {args.stack} has no output 'region': run `pulumi up` first")
-        ctx = Context(args.stack, found, client(region), out, now, sleep)
+        ctx = Context(args.stack, found, clients(region), out, shell or LocalShell(), now, sleep)
         run: Command = args.run
         run(ctx, args)
     except UsageError as error:

@@ -4,18 +4,33 @@ against a stubbed client (botocore Stubber checks both and refuses anything else
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import json
+import socket
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from types_boto3_ec2 import EC2Client
 from types_boto3_rds import RDSClient
+from types_boto3_ssm import SSMClient
 
 from tooling import dbops
 
 CLUSTER = "platform-staging-database"
-OUTPUTS = {"region": "eu-west-1", "databaseClusterIdentifier": CLUSTER}
+ENDPOINT = f"{CLUSTER}.cluster-abc.eu-west-1.rds.amazonaws.com"
+OUTPUTS = {
+    "region": "eu-west-1",
+    "databaseClusterIdentifier": CLUSTER,
+    "databaseEndpoint": ENDPOINT,
+    "databaseName": "app",
+    "databaseAccessLaunchTemplateId": "lt-0123456789abcdef0",
+    "privateSubnetIds": ["subnet-private-1", "subnet-private-2"],
+}
 START = datetime(2026, 11, 27, 9, 30, 0, tzinfo=UTC)
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/db"
 
@@ -35,21 +50,69 @@ class Clock:
         self.moment += timedelta(seconds=seconds)
 
 
+# Fake credentials: the Stubber answers every call, and the IAM token is signed locally.
+KEY_ID, SECRET = "testing", "testing"
+
+
 @pytest.fixture
 def rds() -> Iterator[tuple[RDSClient, Stubber]]:
     client = boto3.client(
-        "rds",
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        "rds", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
     )
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
 
 
+@pytest.fixture
+def ec2() -> Iterator[tuple[EC2Client, Stubber]]:
+    client = boto3.client(
+        "ec2", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def ssm() -> Iterator[tuple[SSMClient, Stubber]]:
+    client = boto3.client(
+        "ssm", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+@dataclass
+class FakeShell:
+    """Records what connect would run; `absent` programs are not installed."""
+
+    absent: Sequence[str] = ()
+    calls: list[tuple[str, list[str], dict[str, str]]] = field(default_factory=list)
+
+    def missing(self, programs: Sequence[str]) -> list[str]:
+        return [p for p in programs if p in self.absent]
+
+    @contextmanager
+    def forward(self, argv: Sequence[str], port: int) -> Iterator[None]:
+        self.calls.append(("forward", list(argv), {"port": str(port)}))
+        yield
+        self.calls.append(("forward-ended", [], {}))
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str]) -> int:
+        self.calls.append(("run", list(argv), dict(env)))
+        return 0
+
+
 def run(
-    client: RDSClient, *argv: str, clock: Clock | None = None, outputs: object = None
+    client: RDSClient,
+    *argv: str,
+    clock: Clock | None = None,
+    outputs: object = None,
+    ec2: EC2Client | None = None,
+    ssm: SSMClient | None = None,
+    shell: FakeShell | None = None,
 ) -> tuple[int, str, list[str]]:
     clock = clock or Clock()
     out, asked = io.StringIO(), []
@@ -58,14 +121,26 @@ def run(
         asked.append(stack)
         return OUTPUTS if outputs is None else {}
 
-    def make_client(region: str) -> RDSClient:
+    def make_clients(region: str) -> dbops.Clients:
         assert region == "eu-west-1"
-        return client
+        return dbops.Clients(
+            region=region,
+            rds=client,
+            ec2=ec2
+            or boto3.client(
+                "ec2", region_name=region, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+            ),
+            ssm=ssm
+            or boto3.client(
+                "ssm", region_name=region, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+            ),
+        )
 
     code = dbops.main(
         list(argv),
         outputs=read_outputs,
-        client=make_client,
+        clients=make_clients,
+        shell=shell or FakeShell(),
         out=out,
         now=clock.now,
         sleep=clock.sleep,
@@ -104,6 +179,7 @@ def cluster(writer: str, *readers: str, name: str = CLUSTER) -> dict[str, object
         ["snapshot", "--stack", "prod"],
         ["restore", "--stack", "prod", "--latest"],
         ["failover", "--stack", "prod"],
+        ["connect", "--stack", "prod"],
     ],
 )
 def test_prod_is_refused_without_confirmation_before_anything_is_called(
@@ -116,7 +192,7 @@ def test_prod_is_refused_without_confirmation_before_anything_is_called(
     assert "--confirm-prod" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["snapshot", "restore", "failover"])
+@pytest.mark.parametrize("command", ["snapshot", "restore", "failover", "connect"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         dbops.main([command, "--help"])
@@ -254,6 +330,7 @@ def test_restore_creates_a_new_cluster_and_instance_beside_the_original(
     assert f"new cluster {target} with instance {target}-1: available" in out
     assert f"writer endpoint: {target}.cluster-abc" in out
     assert "What to switch afterwards" in out and "DB_HOST" in out
+    assert f"connect --stack staging --endpoint {target}.cluster-abc" in out
 
 
 def test_restore_to_the_latest_time_names_it_so(rds: tuple[RDSClient, Stubber]) -> None:
@@ -354,3 +431,143 @@ def test_failover_of_a_single_instance_cluster_is_refused(
     code, _, _ = run(client, "failover", "--stack", "dev")
     assert code == 2
     assert "needs a reader" in capsys.readouterr().err
+
+
+# --- connect --------------------------------------------------------------------------------------
+
+
+def test_connect_launches_forwards_runs_psql_with_a_token_and_terminates(
+    rds: tuple[RDSClient, Stubber],
+    ec2: tuple[EC2Client, Stubber],
+    ssm: tuple[SSMClient, Stubber],
+) -> None:
+    (rds_client, _), (ec2_client, ec2_stub), (ssm_client, ssm_stub) = rds, ec2, ssm
+    instance = "i-0123456789abcdef0"
+    ec2_stub.add_response(
+        "run_instances",
+        {"Instances": [{"InstanceId": instance}]},
+        {
+            "LaunchTemplate": {"LaunchTemplateId": "lt-0123456789abcdef0", "Version": "$Latest"},
+            "InstanceType": "t4g.nano",
+            "SubnetId": "subnet-private-1",
+            "MinCount": 1,
+            "MaxCount": 1,
+        },
+    )
+    ec2_stub.add_response(
+        "describe_instances",
+        {"Reservations": [{"Instances": [{"InstanceId": instance, "State": {"Name": "running"}}]}]},
+        {"InstanceIds": [instance]},
+    )
+    filters = {"Filters": [{"Key": "InstanceIds", "Values": [instance]}]}
+    ssm_stub.add_response("describe_instance_information", {"InstanceInformationList": []}, filters)
+    ssm_stub.add_response(
+        "describe_instance_information",
+        {"InstanceInformationList": [{"InstanceId": instance, "PingStatus": "Online"}]},
+        filters,
+    )
+    ec2_stub.add_response(
+        "terminate_instances",
+        {"TerminatingInstances": [{"InstanceId": instance}]},
+        {"InstanceIds": [instance]},
+    )
+    shell = FakeShell()
+    clock = Clock()
+    code, out, _ = run(
+        rds_client, "connect", "--stack", "staging", ec2=ec2_client, ssm=ssm_client, shell=shell,
+        clock=clock,
+    )  # fmt: skip
+    assert code == 0
+    assert clock.slept == 5  # one wait for the SSM agent
+    [(kind, forward, port), (_, psql, env), (ended, _, _)] = shell.calls
+    assert (kind, ended, port) == ("forward", "forward-ended", {"port": "15432"})
+    assert forward[:7] == [
+        "aws",
+        "ssm",
+        "start-session",
+        "--region",
+        "eu-west-1",
+        "--target",
+        instance,
+    ]
+    assert forward[7:9] == ["--document-name", "AWS-StartPortForwardingSessionToRemoteHost"]
+    assert json.loads(forward[10]) == {
+        "host": [ENDPOINT],
+        "portNumber": ["5432"],
+        "localPortNumber": ["15432"],
+    }
+    assert psql == [
+        "psql",
+        "host=127.0.0.1 port=15432 dbname=app user=operator sslmode=require",
+    ]
+    # An IAM authentication token for the endpoint and user, not a password.
+    token = env["PGPASSWORD"]
+    assert token.startswith(f"{ENDPOINT}:5432/?Action=connect&DBUser=operator")
+    assert "X-Amz-Signature=" in token
+    assert out.splitlines()[-1] == f"access instance {instance}: terminating"
+
+
+def test_connect_terminates_the_instance_when_it_never_comes_online(
+    rds: tuple[RDSClient, Stubber],
+    ec2: tuple[EC2Client, Stubber],
+    ssm: tuple[SSMClient, Stubber],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (rds_client, _), (ec2_client, ec2_stub), (ssm_client, ssm_stub) = rds, ec2, ssm
+    instance = "i-0123456789abcdef0"
+    ec2_stub.add_response("run_instances", {"Instances": [{"InstanceId": instance}]}, None)
+    ec2_stub.add_response(
+        "describe_instances",
+        {"Reservations": [{"Instances": [{"InstanceId": instance, "State": {"Name": "running"}}]}]},
+        None,
+    )
+    # Checked at 0, 5, 10 and 15 s: past the 10 s timeout.
+    for _ in range(4):
+        ssm_stub.add_response(
+            "describe_instance_information", {"InstanceInformationList": []}, None
+        )
+    ec2_stub.add_response(
+        "terminate_instances", {"TerminatingInstances": []}, {"InstanceIds": [instance]}
+    )
+    shell = FakeShell()
+    argv = ["connect", "--stack", "staging", "--timeout", "10"]
+    code, _, _ = run(rds_client, *argv, ec2=ec2_client, ssm=ssm_client, shell=shell)
+    assert code == 1
+    assert shell.calls == []
+    assert "not online after 10 s" in capsys.readouterr().err
+
+
+def test_connect_needs_the_session_plugin_and_psql_before_launching_anything(
+    rds: tuple[RDSClient, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, _ = rds
+    shell = FakeShell(absent=("session-manager-plugin", "psql"))
+    code, _, _ = run(client, "connect", "--stack", "staging", shell=shell)
+    assert code == 2
+    assert "needs session-manager-plugin, psql" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_local_forward_waits_for_the_port_and_stops_the_session() -> None:
+    port = _free_port()
+    listener = (
+        "import socket, time; s = socket.socket(); "
+        f"s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)"
+    )
+    with dbops.LocalShell().forward([sys.executable, "-c", listener], port):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_local_forward_reports_a_session_that_ends_early() -> None:
+    with (
+        pytest.raises(dbops.DrillError, match="ended before it forwarded"),
+        dbops.LocalShell().forward([sys.executable, "-c", "pass"], _free_port()),
+    ):
+        pass
