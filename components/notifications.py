@@ -27,7 +27,8 @@ COMPONENT = "notifications"
 # Services that publish to the topic (statement Sid -> service). With the AWS-managed SNS key,
 # CloudWatch alarm notifications are silently dropped: these services must be allowed to use a
 # customer key. RDS event notifications publish as events.rds (Aurora User Guide,
-# USER_Events.GrantingPermissions), to the main topic only.
+# USER_Events.GrantingPermissions), to the main topic only; its key grant is modelled on
+# EventBridge's and unverified (README: Database operations, "Events").
 PUBLISHERS = {"CloudwatchPublishes": "cloudwatch", "EventsPublishes": "events"}
 RDS_EVENTS = {"RdsEventsPublishes": "events.rds"}
 
