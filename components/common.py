@@ -97,6 +97,17 @@ def service_trust(ctx: StackContext, service: str, *, source_arn: str | None = N
     }
 
 
+def instance_trust() -> Statement:
+    """Trust for EC2 instances (an instance profile's role), as AWS documents it: without the
+    aws:SourceAccount condition of service_trust, which is not documented for instance profiles
+    and could leave instances without credentials."""
+    return {
+        "Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+
+
 def fitted(
     logical: str, limit: int, opts: pulumi.ResourceOptions
 ) -> tuple[str, pulumi.ResourceOptions]:

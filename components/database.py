@@ -14,6 +14,7 @@ from components.common import (
     allow,
     attach_managed,
     fitted,
+    instance_trust,
     kms_key,
     log_group,
     logs_key_statement,
@@ -323,17 +324,10 @@ class Database(pulumi.ComponentResource):
             tags=self._tags,
         )
         self.admit("access", group.id)
-        # The trust AWS documents for instance roles (no aws:SourceAccount: see the EKS nodes).
         access_role = role(
             f"{self._name}-access",
             description="Operator access instance: Systems Manager sessions only",
-            trust=[
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ec2.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
+            trust=[instance_trust()],
             statements=[],
             parent=self,
             tags=self._tags,

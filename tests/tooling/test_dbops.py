@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import boto3
 import pytest
@@ -54,34 +55,41 @@ class Clock:
 KEY_ID, SECRET = "testing", "testing"
 
 
-@pytest.fixture
-def rds() -> Iterator[tuple[RDSClient, Stubber]]:
-    client = boto3.client(
-        "rds", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
-    )
+Client = TypeVar("Client", RDSClient, EC2Client, SSMClient)
+
+
+def stubbed(client: Client) -> Iterator[tuple[Client, Stubber]]:
+    """The client with a Stubber that also fails the test if a stubbed call was never made."""
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def rds() -> Iterator[tuple[RDSClient, Stubber]]:
+    yield from stubbed(
+        boto3.client(
+            "rds", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+        )
+    )
 
 
 @pytest.fixture
 def ec2() -> Iterator[tuple[EC2Client, Stubber]]:
-    client = boto3.client(
-        "ec2", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    yield from stubbed(
+        boto3.client(
+            "ec2", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+        )
     )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 @pytest.fixture
 def ssm() -> Iterator[tuple[SSMClient, Stubber]]:
-    client = boto3.client(
-        "ssm", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    yield from stubbed(
+        boto3.client(
+            "ssm", region_name="eu-west-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+        )
     )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 @dataclass
