@@ -259,6 +259,7 @@ def test_vpc_replacement_replaces_the_security_groups_in_it(
     _, out = diff_against_prod(run, tmp_path, monkeypatch, capsys)
     replaced = re.findall(r"^  \+- \S+SecurityGroup::(\S+): replaced by vpcId comes from platform-prod-network-vpc", out, re.M)  # fmt: skip
     assert replaced == [
+        "platform-prod-database-access-sg",
         "platform-prod-database-sg",
         "platform-prod-network-endpoints-sg",
         "platform-prod-pipeline-jobs-sg",
