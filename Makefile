@@ -66,3 +66,21 @@ up: pulumi-ready ## pulumi up of STACK with the policy pack and its config (refu
 
 destroy: pulumi-ready ## pulumi destroy of STACK (protected resources in staging/prod refuse).
 	pulumi destroy -s $(STACK)
+
+# Database runbooks (tooling/dbops.py; README "Database operations"). They read the stack's
+# outputs through the Pulumi CLI and call RDS with your AWS credentials; prod needs CONFIRM_PROD=1.
+.PHONY: db-snapshot db-restore db-failover db-connect
+DBOPS = $(BIN)/python -m tooling.dbops
+DBOPS_PROD = $(if $(CONFIRM_PROD),--confirm-prod)
+
+db-snapshot: pulumi-ready ## Manual cluster snapshot of STACK now, named after it and the UTC time.
+	$(DBOPS) snapshot --stack $(STACK) $(DBOPS_PROD)
+
+db-restore: pulumi-ready ## Restore STACK's cluster to TIME (ISO, UTC) or the latest time into a NEW cluster.
+	$(DBOPS) restore --stack $(STACK) $(if $(TIME),--time $(TIME),--latest) $(DBOPS_PROD)
+
+db-failover: pulumi-ready ## Failover drill of STACK's cluster: writer before/after and elapsed time.
+	$(DBOPS) failover --stack $(STACK) $(DBOPS_PROD)
+
+db-connect: pulumi-ready ## psql on STACK's cluster through SSM from an access instance launched for it (DB_USER, default operator).
+	$(DBOPS) connect --stack $(STACK) --db-user $(or $(DB_USER),operator) $(DBOPS_PROD)

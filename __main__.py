@@ -14,7 +14,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.observability import Observability, ObservabilityArgs
 from components.pipeline import Pipeline, PipelineArgs
 from components.service import Service, ServiceArgs, UploadsAccess
-from components.settings import load_settings
+from components.settings import DatabaseMode, load_settings
 from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
 from components.tagging import aws_provider
 
@@ -61,6 +61,7 @@ database = Database(
         backup_provider=aws_provider(naming.component("aws-backup"), settings, backup_region)
         if backup_region
         else None,
+        topic=notifications.topic,
     ),
     opts=with_provider,
 )
@@ -179,6 +180,8 @@ observability = Observability(
         database=database,
         database_mode=settings.config.database.mode,
         database_instances=settings.config.database.instances,
+        database_pauses=settings.config.database.mode is DatabaseMode.SERVERLESS
+        and settings.config.database.min_capacity == 0,
         pipeline=pipeline,
         kubernetes=kubernetes,
         static_site=static_site,
@@ -208,6 +211,10 @@ pulumi.export("databaseReaderEndpoint", database.reader_endpoint)
 pulumi.export("databasePort", database.port)
 pulumi.export("databaseSecretArn", database.secret_arn)
 pulumi.export("databaseClusterIdentifier", database.cluster_identifier)
+# What `python -m tooling.dbops connect` needs (README: Database operations).
+pulumi.export("databaseName", settings.config.database.database_name)
+pulumi.export("databaseClusterResourceId", database.cluster_resource_id)
+pulumi.export("databaseAccessLaunchTemplateId", database.access_launch_template_id)
 pulumi.export("uploadsBucket", pipeline.uploads_bucket)
 pulumi.export("resultsBucket", pipeline.results_bucket)
 pulumi.export("jobQueueArn", pipeline.job_queue_arn)

@@ -97,6 +97,17 @@ def service_trust(ctx: StackContext, service: str, *, source_arn: str | None = N
     }
 
 
+def instance_trust() -> Statement:
+    """Trust for EC2 instances (an instance profile's role), as AWS documents it: without the
+    aws:SourceAccount condition of service_trust, which is not documented for instance profiles
+    and could leave instances without credentials."""
+    return {
+        "Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+
+
 def fitted(
     logical: str, limit: int, opts: pulumi.ResourceOptions
 ) -> tuple[str, pulumi.ResourceOptions]:
@@ -227,8 +238,9 @@ def service_key_statement(ctx: StackContext, service: str, sid: str) -> Statemen
     }
 
 
-def events_key_statement(sid: str) -> Statement:
-    """Lets EventBridge encrypt for a rule target (SNS topic, SQS queue) with a key.
+def events_key_statement(sid: str, service: str = "events") -> Statement:
+    """Lets EventBridge (or another event source: `events.rds` for RDS event notifications)
+    encrypt for a rule target (SNS topic, SQS queue) with a key.
 
     No `aws:SourceAccount` / `aws:SourceArn` condition: AWS documents this grant without one for
     encrypted targets (EventBridge User Guide, getting started limitations: "If you create a rule
@@ -242,7 +254,7 @@ def events_key_statement(sid: str) -> Statement:
     return {
         "Sid": sid,
         "Effect": "Allow",
-        "Principal": {"Service": "events.amazonaws.com"},
+        "Principal": {"Service": f"{service}.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
         "Resource": "*",
     }

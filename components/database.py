@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from components.common import (
     allow,
     attach_managed,
     fitted,
+    instance_trust,
     kms_key,
     log_group,
     logs_key_statement,
@@ -23,6 +25,7 @@ from components.common import (
 )
 from components.naming import Limit, child
 from components.network import Network
+from components.notifications import Topic
 from components.settings import (
     AWS_BACKUP_COMPLETION_WINDOW,
     AWS_BACKUP_START_WINDOW,
@@ -34,17 +37,62 @@ from components.tagging import component_tags
 COMPONENT = "database"
 PORT = 5432
 ENGINE = "aurora-postgresql"
+# The RDS event categories of each source type that need a person (docs.aws.amazon.com/AmazonRDS/
+# latest/AuroraUserGuide/USER_Events.Messages.html, "DB cluster events" and "DB instance events";
+# `aws rds describe-event-categories --source-type db-cluster|db-instance` lists them per region).
+# Creation, deletion, backup and read-replica events are routine and stay out.
+CLUSTER_EVENTS = ("configuration change", "failover", "failure", "maintenance", "notification")
+INSTANCE_EVENTS = (
+    "availability",
+    "configuration change",
+    "failover",
+    "failure",
+    "low storage",
+    "maintenance",
+    "notification",
+    "recovery",
+)
+# AWS Backup job states that mean no recovery point (or no copy) was made (AWS Backup Developer
+# Guide, "Monitoring AWS Backup events using Amazon EventBridge": Backup Job and Copy Job events).
+BACKUP_FAILED_STATES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
+# The operator access instance (tooling/dbops.py connect): Amazon Linux 2023 on Graviton, whose
+# image ships the SSM agent; launch templates resolve an SSM public parameter given as
+# "resolve:ssm:<name>" at launch (EC2 User Guide, "Use a Systems Manager parameter instead of an
+# AMI ID"), so the template never pins an AMI that ages.
+ACCESS_IMAGE = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+# A forgotten instance (the CLI killed before it cleans up) powers off, and so terminates, after
+# this many minutes.
+ACCESS_MAX_MINUTES = 240
 
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseArgs:
     """settings: the `database` section. network: the isolated subnets it lives in.
-    backup_provider: an AWS provider in settings.backup_copy_region, required when that is set."""
+    backup_provider: an AWS provider in settings.backup_copy_region, required when that is set.
+    topic: where RDS events of the cluster and its instances, and failed AWS Backup jobs, go."""
 
     settings: DatabaseSettings
     ctx: StackContext
     network: Network
     backup_provider: aws.Provider | None = None
+    topic: Topic | None = None
+
+
+def cluster_parameters(settings: DatabaseSettings) -> dict[str, tuple[str, str]]:
+    """The cluster parameter group's values: name -> (value, apply method)."""
+    on = {True: "1", False: "0"}
+    return {
+        "rds.force_ssl": ("1", "immediate"),
+        "log_min_duration_statement": (str(settings.slow_query_ms), "immediate"),
+        # A static parameter: RDS refuses "immediate" for it, and it takes effect at the next
+        # reboot of each instance ("pending-reboot", docs.aws.amazon.com/AmazonRDS/latest/
+        # AuroraUserGuide/USER_WorkingWithParamGroups.html). pg_stat_statements is Aurora's own
+        # default and stays loaded; pgaudit then needs `CREATE EXTENSION pgaudit` once (README).
+        "shared_preload_libraries": ("pg_stat_statements,pgaudit", "pending-reboot"),
+        "pgaudit.log": (",".join(settings.audit_log), "immediate"),
+        "log_connections": (on[settings.log_connections], "immediate"),
+        "log_disconnections": (on[settings.log_disconnections], "immediate"),
+    }
 
 
 def _master_secret_arn(secrets: Sequence[aws.rds.outputs.ClusterMasterUserSecret]) -> str:
@@ -65,6 +113,8 @@ class Database(pulumi.ComponentResource):
     cluster_identifier: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     instance_identifiers: list[pulumi.Output[str]]
+    cluster_resource_id: pulumi.Output[str]
+    access_launch_template_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:database:Database", name, None, opts)
@@ -113,10 +163,10 @@ class Database(pulumi.ComponentResource):
             family=f"{ENGINE}{major}",
             description="Forces TLS and logs slow statements",
             parameters=[
-                aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
                 aws.rds.ClusterParameterGroupParameterArgs(
-                    name="log_min_duration_statement", value=str(settings.slow_query_ms)
-                ),
+                    name=parameter, value=value, apply_method=method
+                )
+                for parameter, (value, method) in cluster_parameters(settings).items()
             ],
             tags=self._tags,
             opts=self._child,
@@ -160,7 +210,8 @@ class Database(pulumi.ComponentResource):
             )
             if serverless
             else None,
-            allow_major_version_upgrade=False,
+            # Only when the stack file acknowledges a major change (the plan refuses it otherwise).
+            allow_major_version_upgrade=settings.allow_major_version_upgrade,
             apply_immediately=not protect,
             tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self, protect=protect, depends_on=[logs]),
@@ -201,14 +252,19 @@ class Database(pulumi.ComponentResource):
             self._reader_autoscaling(settings, identifier, instances)
         if settings.backup_copy_region and args.backup_provider:
             self._backups(ctx, settings, key, cluster, args.backup_provider)
+        if args.topic:
+            self._events(args.topic, cluster, settings.backup_copy_region is not None)
+        self.access_launch_template_id = self._operator_access(ctx, args.network)
 
         self.endpoint = cluster.endpoint
         self.reader_endpoint = cluster.reader_endpoint
         self.port = PORT
         self.secret_arn = cluster.master_user_secrets.apply(_master_secret_arn)
+        self._rotation(settings.secret_rotation_days)
         self.key_arn = key.arn
         self.cluster_identifier = cluster.cluster_identifier
         self.security_group_id = self._security_group.id
+        self.cluster_resource_id = cluster.cluster_resource_id
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -217,6 +273,7 @@ class Database(pulumi.ComponentResource):
                 "secretArn": self.secret_arn,
                 "clusterIdentifier": self.cluster_identifier,
                 "securityGroupId": self.security_group_id,
+                "accessLaunchTemplateId": self.access_launch_template_id,
             }
         )
 
@@ -232,6 +289,158 @@ class Database(pulumi.ComponentResource):
             peer_group_id=security_group_id,
             parent=self,
             tags=self._tags,
+        )
+
+    def _operator_access(self, ctx: StackContext, network: Network) -> pulumi.Output[str]:
+        """What `dbops connect` launches an instance from, when asked, and terminates after: a
+        template, its instance profile and a security group. Nothing runs until then."""
+        group = aws.ec2.SecurityGroup(
+            f"{self._name}-access-sg",
+            description="Operator access: out to PostgreSQL and to SSM over HTTPS, nothing in",
+            vpc_id=network.vpc_id,
+            tags={**self._tags, "Name": f"{self._name}-access"},
+            opts=self._child,
+        )
+        tcp_rule(
+            f"{self._name}-access-to-db",
+            direction="out",
+            group_id=group.id,
+            ports=(PORT, PORT),
+            description="PostgreSQL on the cluster",
+            peer_group_id=self._security_group.id,
+            parent=self,
+            tags=self._tags,
+        )
+        # The SSM agent reaches Systems Manager (ssm, ssmmessages, ec2messages) on 443 through
+        # the NAT gateway (EC2 User Guide / Systems Manager "Setting up": outbound HTTPS).
+        tcp_rule(
+            f"{self._name}-access-to-ssm",
+            direction="out",
+            group_id=group.id,
+            ports=(443, 443),
+            description="HTTPS to the Systems Manager endpoints",
+            cidr_ipv4="0.0.0.0/0",
+            parent=self,
+            tags=self._tags,
+        )
+        self.admit("access", group.id)
+        access_role = role(
+            f"{self._name}-access",
+            description="Operator access instance: Systems Manager sessions only",
+            trust=[instance_trust()],
+            statements=[],
+            parent=self,
+            tags=self._tags,
+        )
+        attach_managed(
+            f"{self._name}-access-ssm",
+            role=access_role,
+            policy="AmazonSSMManagedInstanceCore",
+            ctx=ctx,
+            parent=self,
+        )
+        profile = aws.iam.InstanceProfile(
+            f"{self._name}-access", role=access_role.name, tags=self._tags, opts=self._child
+        )
+        shutdown = f"#!/bin/sh\nshutdown -h +{ACCESS_MAX_MINUTES}\n"
+        template = aws.ec2.LaunchTemplate(
+            f"{self._name}-access",
+            description="dbops connect: a short-lived SSM port-forwarding host to PostgreSQL",
+            image_id=ACCESS_IMAGE,
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            vpc_security_group_ids=[group.id],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=8,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            instance_initiated_shutdown_behavior="terminate",
+            user_data=base64.b64encode(shutdown.encode()).decode(),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=kind, tags={**self._tags, "Name": f"{self._name}-access"}
+                )
+                for kind in ("instance", "volume")
+            ],
+            tags=self._tags,
+            opts=self._child,
+        )
+        return template.id
+
+    def _rotation(self, days: int) -> None:
+        # The master secret belongs to RDS, which rotates it itself (every 7 days unless told
+        # otherwise) with no Lambda function; its schedule is the secret's rotation rules, set
+        # with RotateSecret and no function (Secrets Manager User Guide, "Managed rotation":
+        # "To change the schedule for managed rotation"), which SecretRotation does since
+        # rotation_lambda_arn became optional (hashicorp/terraform-provider-aws#34180).
+        aws.secretsmanager.SecretRotation(
+            f"{self._name}-secret-rotation",
+            secret_id=self.secret_arn,
+            rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                automatically_after_days=days
+            ),
+            # The schedule only: an `up` never rotates the password on the spot.
+            rotate_immediately=False,
+            opts=self._child,
+        )
+
+    def _events(self, topic: Topic, cluster: aws.rds.Cluster, aws_backup: bool) -> None:
+        for source, categories, ids in (
+            ("db-cluster", CLUSTER_EVENTS, [cluster.cluster_identifier]),
+            ("db-instance", INSTANCE_EVENTS, self.instance_identifiers),
+        ):
+            aws.rds.EventSubscription(
+                f"{self._name}-{source.removeprefix('db-')}-events",
+                sns_topic=topic.arn,
+                source_type=source,
+                source_ids=ids,
+                event_categories=list(categories),
+                tags=self._tags,
+                opts=self._child,
+            )
+        if aws_backup:
+            self._backup_failures(topic, cluster)
+
+    def _backup_failures(self, topic: Topic, cluster: aws.rds.Cluster) -> None:
+        # EventBridge rather than vault notifications: those cannot filter on failure
+        # (BACKUP_JOB_COMPLETED is sent for every job) and would need the topic in the copy
+        # vault's region. A cross-region copy job is started, and reports, in the source region.
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-backup-failed",
+            description="An AWS Backup job or cross-region copy of the cluster did not complete",
+            event_pattern=pulumi.Output.json_dumps(
+                {
+                    "source": ["aws.backup"],
+                    "detail-type": ["Backup Job State Change", "Copy Job State Change"],
+                    "detail": {
+                        "state": list(BACKUP_FAILED_STATES),
+                        "resourceArn": [cluster.arn],
+                    },
+                }
+            ),
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-backup-failed-topic",
+            rule=rule.name,
+            arn=topic.arn,
+            input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
+                input_paths={"kind": "$.detail-type", "state": "$.detail.state"},
+                input_template=pulumi.Output.concat(
+                    '"AWS Backup of ', cluster.cluster_identifier, ': <kind> <state>"'
+                ),
+            ),
+            opts=self._child,
         )
 
     def _monitoring_role(self, ctx: StackContext) -> aws.iam.Role:

@@ -24,9 +24,13 @@ from components.common import (
 from components.tagging import component_tags
 
 COMPONENT = "notifications"
-# Services that publish to the topic. With the AWS-managed SNS key, CloudWatch alarm
-# notifications are silently dropped: these services must be allowed to use a customer key.
-PUBLISHERS = ("cloudwatch", "events")
+# Services that publish to the topic (statement Sid -> service). With the AWS-managed SNS key,
+# CloudWatch alarm notifications are silently dropped: these services must be allowed to use a
+# customer key. RDS event notifications publish as events.rds (Aurora User Guide,
+# USER_Events.GrantingPermissions), to the main topic only; its key grant is modelled on
+# EventBridge's and unverified (README: Database operations, "Events").
+PUBLISHERS = {"CloudwatchPublishes": "cloudwatch", "EventsPublishes": "events"}
+RDS_EVENTS = {"RdsEventsPublishes": "events.rds"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,10 +67,12 @@ class Notifications(pulumi.ComponentResource):
     ):
         super().__init__("platform:notifications:Notifications", name, None, opts)
         self._args = args
-        self.topic = self._topic(name, provider=None)
+        self.topic = self._topic(name, provider=None, publishers={**PUBLISHERS, **RDS_EVENTS})
         # CloudWatch alarms notify topics of their own region only.
         self.edge_topic = (
-            self._topic(f"{name}-edge", provider=args.edge_provider) if args.edge_provider else None
+            self._topic(f"{name}-edge", provider=args.edge_provider, publishers=PUBLISHERS)
+            if args.edge_provider
+            else None
         )
         self.register_outputs(
             {
@@ -76,7 +82,7 @@ class Notifications(pulumi.ComponentResource):
             }
         )
 
-    def _topic(self, name: str, provider: aws.Provider | None) -> Topic:
+    def _topic(self, name: str, provider: aws.Provider | None, publishers: dict[str, str]) -> Topic:
         ctx, tags = self._args.ctx, component_tags(COMPONENT)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         key = kms_key(
@@ -87,8 +93,13 @@ class Notifications(pulumi.ComponentResource):
                 # CloudWatch alarms: the documented grant, limited to this account (knowledge
                 # center "cloudwatch-configure-alarm-sns").
                 service_key_statement(ctx, "cloudwatch", "CloudwatchPublishes"),
-                # EventBridge rules (failed Batch jobs): no source condition, see the helper.
-                events_key_statement("EventsPublishes"),
+                # EventBridge rules (failed Batch jobs) and RDS event subscriptions: no source
+                # condition, see the helper.
+                *(
+                    events_key_statement(sid, service)
+                    for sid, service in publishers.items()
+                    if service != "cloudwatch"
+                ),
             ],
             parent=self,
             tags=tags,
@@ -103,7 +114,7 @@ class Notifications(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-topic-policy",
             arn=topic.arn,
-            policy=policy_document(_topic_statements(ctx, topic.arn)),
+            policy=policy_document(_topic_statements(ctx, topic.arn, publishers)),
             opts=child,
         )
         for email in self._args.emails:
@@ -117,7 +128,9 @@ class Notifications(pulumi.ComponentResource):
         return Topic(arn=topic.arn, key_arn=key.arn)
 
 
-def _topic_statements(ctx: StackContext, topic_arn: pulumi.Output[str]) -> list[Statement]:
+def _topic_statements(
+    ctx: StackContext, topic_arn: pulumi.Output[str], publishers: dict[str, str]
+) -> list[Statement]:
     owner = {
         "Sid": "AccountManages",
         "Effect": "Allow",
@@ -131,15 +144,15 @@ def _topic_statements(ctx: StackContext, topic_arn: pulumi.Output[str]) -> list[
         ],
         "Resource": topic_arn,
     }
-    publishers = [
+    grants = [
         {
-            "Sid": f"{service.capitalize()}Publishes",
+            "Sid": sid,
             "Effect": "Allow",
             "Principal": {"Service": f"{service}.amazonaws.com"},
             "Action": "sns:Publish",
             "Resource": topic_arn,
             "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
         }
-        for service in PUBLISHERS
+        for sid, service in publishers.items()
     ]
-    return [owner, *publishers]
+    return [owner, *grants]

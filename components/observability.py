@@ -65,6 +65,15 @@ class AlarmSpec:
             raise ValueError(f"{self.key}: several metrics need an expression")
 
 
+@dataclass(frozen=True)
+class Graph:
+    """A dashboard graph without an alarm: what on-call reads beside the alarms."""
+
+    section: str
+    title: str
+    metrics: Mapping[str, Metric]
+
+
 @dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
     """settings: thresholds. topic: where alarms go. The components to watch: any may be None.
@@ -79,6 +88,8 @@ class ObservabilityArgs:
     database: Database | None = None
     database_mode: DatabaseMode = DatabaseMode.SERVERLESS
     database_instances: int = 1
+    # Serverless v2 at 0 ACU pauses and reports no metrics: silence is not "down" then.
+    database_pauses: bool = False
     pipeline: Pipeline | None = None
     kubernetes: Kubernetes | None = None
     static_site: StaticSite | None = None
@@ -156,12 +167,36 @@ def service_alarms(s: ObservabilitySettings, service: Service, min_tasks: int) -
     ]  # fmt: skip
 
 
+DB_DOWN = "db-down"
+
+
 def database_alarms(
-    s: ObservabilitySettings, database: Database, mode: DatabaseMode, instances: int
+    s: ObservabilitySettings,
+    database: Database,
+    mode: DatabaseMode,
+    instances: int,
+    pauses: bool = False,
 ) -> list[AlarmSpec]:
     cluster = database.cluster_identifier
     roles = ["WRITER", "READER"] if instances > 1 else ["WRITER"]
-    specs: list[AlarmSpec] = []
+    # Aurora publishes instance metrics per role too (DBClusterIdentifier + Role), so the writer's
+    # series follows a failover (Aurora User Guide, Aurora.AuroraMonitoring.Metrics.html).
+    writer = {"DBClusterIdentifier": cluster, "Role": "WRITER"}
+    specs: list[AlarmSpec] = [
+        AlarmSpec(
+            DB_DOWN,
+            "Database",
+            "Aurora writer down",
+            "No writer reports an engine uptime: the database is down, or a failover or restart "
+            "takes longer than expected. Check the RDS events on this topic and the cluster's "
+            "status first."
+            + (" A paused (0 ACU) cluster reports nothing and does not alarm." if pauses else ""),
+            {"m": Metric("AWS/RDS", "EngineUptime", writer, "Minimum")},
+            LESS,
+            60,
+            "notBreaching" if pauses else "breaching",
+        )
+    ]
     for role in roles:
         by_role = {"DBClusterIdentifier": cluster, "Role": role}
         name = role.lower()
@@ -204,6 +239,40 @@ def database_alarms(
             )
         )  # fmt: skip
     return specs
+
+
+def database_graphs(database: Database, mode: DatabaseMode, instances: int) -> list[Graph]:
+    """What on-call reads beside the database alarms (metric names and dimensions: Aurora User
+    Guide, Aurora.AuroraMonitoring.Metrics.html; VolumeBytesUsed is a cluster-level metric)."""
+    cluster = {"DBClusterIdentifier": database.cluster_identifier}
+    roles = ["WRITER", "READER"] if instances > 1 else ["WRITER"]
+
+    def per_role(name: str, stat: str = "Average") -> dict[str, Metric]:
+        return {
+            f"{name.lower()}_{role.lower()}": Metric(
+                "AWS/RDS", name, {**cluster, "Role": role}, stat
+            )
+            for role in roles
+        }
+
+    graphs = [
+        Graph("Database", "Aurora read IOPS", per_role("ReadIOPS")),
+        Graph("Database", "Aurora write IOPS", per_role("WriteIOPS")),
+        Graph("Database", "Aurora read latency (s)", per_role("ReadLatency")),
+        Graph("Database", "Aurora write latency (s)", per_role("WriteLatency")),
+        Graph("Database", "Aurora commit latency (ms)", per_role("CommitLatency")),
+        Graph("Database", "Aurora deadlocks per second", per_role("Deadlocks")),
+        Graph(
+            "Database",
+            "Aurora volume bytes used",
+            {"volume": Metric("AWS/RDS", "VolumeBytesUsed", cluster, "Maximum", period=3600)},
+        ),
+    ]
+    if mode is DatabaseMode.SERVERLESS:
+        graphs.append(
+            Graph("Database", "Aurora capacity (ACU)", per_role("ServerlessDatabaseCapacity"))
+        )
+    return graphs
 
 
 def pipeline_alarms(pipeline: Pipeline) -> list[AlarmSpec]:
@@ -468,13 +537,15 @@ class Observability(pulumi.ComponentResource):
         specs = self._specs(args)
         alarms = {spec.key: self._alarm(spec, args) for spec in specs}
         if args.service:
-            self._composite(alarms["alb-5xx"], alarms["unhealthy-hosts"], args.topic)
+            self._composite(
+                alarms["alb-5xx"], alarms["unhealthy-hosts"], alarms.get(DB_DOWN), args.topic
+            )
         if args.pipeline:
             self._batch_failures(args.pipeline, args.topic)
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             dashboard_name=name,
-            dashboard_body=dashboard_body(specs, region=args.ctx.region),
+            dashboard_body=dashboard_body(specs, region=args.ctx.region, graphs=self._graphs(args)),
             opts=self._child,
         )
         self.dashboard_name = dashboard.dashboard_name
@@ -488,7 +559,9 @@ class Observability(pulumi.ComponentResource):
         if args.service:
             specs += service_alarms(s, args.service, args.service_min_tasks)
         if args.database:
-            specs += database_alarms(s, args.database, args.database_mode, args.database_instances)
+            specs += database_alarms(
+                s, args.database, args.database_mode, args.database_instances, args.database_pauses
+            )
         if args.pipeline:
             specs += pipeline_alarms(args.pipeline)
         if args.kubernetes:
@@ -502,6 +575,12 @@ class Observability(pulumi.ComponentResource):
         if args.cache:
             specs += cache_alarms(s, args.cache)
         return [*specs, *args.extra]
+
+    @staticmethod
+    def _graphs(args: ObservabilityArgs) -> list[Graph]:
+        if args.database:
+            return database_graphs(args.database, args.database_mode, args.database_instances)
+        return []
 
     def _alarm(self, spec: AlarmSpec, args: ObservabilityArgs) -> aws.cloudwatch.MetricAlarm:
         queries = [
@@ -552,16 +631,22 @@ class Observability(pulumi.ComponentResource):
         self,
         errors: aws.cloudwatch.MetricAlarm,
         unhealthy: aws.cloudwatch.MetricAlarm,
+        database_down: aws.cloudwatch.MetricAlarm | None,
         topic: Topic,
     ) -> None:
+        rule = pulumi.Output.format('ALARM("{0}") AND ALARM("{1}")', errors.name, unhealthy.name)
+        description = (
+            "The load balancer fails requests and tasks are unhealthy at the same time: users "
+            "cannot reach the service. Check the last deployment and task logs."
+        )
+        if database_down:
+            rule = pulumi.Output.format('({0}) OR ALARM("{1}")', rule, database_down.name)
+            description += " Or the database has no writer: check the RDS events first."
         aws.cloudwatch.CompositeAlarm(
             f"{self._name}-service-unavailable",
             alarm_name=pulumi.Output.concat(errors.name, " + unhealthy: service unavailable"),
-            alarm_description="The load balancer fails requests and tasks are unhealthy at the "
-            "same time: users cannot reach the service. Check the last deployment and task logs.",
-            alarm_rule=pulumi.Output.format(
-                'ALARM("{0}") AND ALARM("{1}")', errors.name, unhealthy.name
-            ),
+            alarm_description=description,
+            alarm_rule=rule,
             alarm_actions=[topic.arn],
             ok_actions=[topic.arn],
             tags=self._tags,
@@ -598,18 +683,23 @@ class Observability(pulumi.ComponentResource):
         )
 
 
-def dashboard_body(specs: Sequence[AlarmSpec], *, region: str) -> pulumi.Output[str]:
-    """One text header and one graph per alarm, grouped by section, from the alarms' own metrics."""
+def dashboard_body(
+    specs: Sequence[AlarmSpec], *, region: str, graphs: Sequence[Graph] = ()
+) -> pulumi.Output[str]:
+    """One text header per section, one graph per alarm (from the alarm's own metrics, with its
+    threshold), then the section's graphs without alarms."""
     widgets: list[dict[str, object]] = []
-    sections = list(dict.fromkeys(spec.section for spec in specs))
+    panels = [(spec.section, _graph(spec, region)) for spec in specs]
+    panels += [(graph.section, _plain_graph(graph, region)) for graph in graphs]
     y = 0
-    for section in sections:
+    for section in dict.fromkeys(section for section, _ in panels):
         widgets.append(
             {"type": "text", "x": 0, "y": y, "width": 24, "height": 1,
              "properties": {"markdown": f"## {section}"}}
         )  # fmt: skip
         y += 1
-        for index, spec in enumerate(s for s in specs if s.section == section):
+        shown = [properties for name, properties in panels if name == section]
+        for index, properties in enumerate(shown):
             widgets.append(
                 {
                     "type": "metric",
@@ -617,19 +707,24 @@ def dashboard_body(specs: Sequence[AlarmSpec], *, region: str) -> pulumi.Output[
                     "y": y + (index // 3) * 6,
                     "width": 8,
                     "height": 6,
-                    "properties": _graph(spec, region),
+                    "properties": properties,
                 }
             )
-        y += 6 * ((len([s for s in specs if s.section == section]) + 2) // 3)
+        y += 6 * ((len(shown) + 2) // 3)
     return pulumi.Output.json_dumps({"widgets": widgets})
 
 
-def _graph(spec: AlarmSpec, region: str) -> dict[str, object]:
+def _rows(metrics: Mapping[str, Metric], visible: bool) -> list[list[object]]:
     rows: list[list[object]] = []
-    for query_id, metric in spec.metrics.items():
+    for query_id, metric in metrics.items():
         dimensions = [part for item in metric.dimensions.items() for part in item]
-        options = {"id": query_id, "stat": metric.stat, "visible": spec.expression is None}
+        options = {"id": query_id, "stat": metric.stat, "period": metric.period, "visible": visible}
         rows.append([metric.namespace, metric.name, *dimensions, options])
+    return rows
+
+
+def _graph(spec: AlarmSpec, region: str) -> dict[str, object]:
+    rows = _rows(spec.metrics, visible=spec.expression is None)
     if spec.expression:
         rows.append([{"expression": spec.expression, "label": spec.title, "id": "result"}])
     return {
@@ -639,4 +734,14 @@ def _graph(spec: AlarmSpec, region: str) -> dict[str, object]:
         "view": "timeSeries",
         "metrics": rows,
         "annotations": {"horizontal": [{"label": "alarm", "value": spec.threshold}]},
+    }
+
+
+def _plain_graph(graph: Graph, region: str) -> dict[str, object]:
+    return {
+        "title": graph.title,
+        "region": region,
+        "period": 60,
+        "view": "timeSeries",
+        "metrics": _rows(graph.metrics, visible=True),
     }

@@ -687,6 +687,23 @@ def _acu(value: float) -> float:
     return value
 
 
+# pgAudit session audit classes (github.com/pgaudit/pgaudit README, "pgaudit.log"): a class may be
+# excluded with a leading "-". "all" is never a default: it logs every statement with its values.
+PGAUDIT_CLASSES = ("read", "write", "function", "role", "ddl", "misc", "misc_set", "all", "none")
+
+
+def _audit_classes(values: list[str]) -> list[str]:
+    bad = [value for value in values if value.lower().removeprefix("-") not in PGAUDIT_CLASSES]
+    if bad:
+        raise ValueError(
+            f"not pgAudit classes: {', '.join(bad)}; allowed: {', '.join(PGAUDIT_CLASSES)} "
+            "(a leading '-' excludes a class)"
+        )
+    if not values:
+        raise ValueError("empty: list at least one class, or 'none' to log nothing")
+    return [value.lower() for value in values]
+
+
 class DatabaseMode(enum.StrEnum):
     SERVERLESS = "serverless"  # Serverless v2: capacity in ACU between min and max
     PROVISIONED = "provisioned"  # fixed instance class
@@ -759,6 +776,23 @@ class DatabaseSettings(Section):
         description="Daily AWS Backup job start, UTC (hh24:mi), with backupCopyRegion; the job "
         f"may start up to {AWS_BACKUP_START_WINDOW} minutes later, and that start window may "
         "overlap neither the backup nor the maintenance window.",
+    )
+    audit_log: Annotated[list[str], AfterValidator(_audit_classes)] = Field(
+        default_factory=lambda: ["ddl", "role"],
+        description="pgAudit statement classes logged (pgaudit.log): read, write, function, role, "
+        "ddl, misc, misc_set, all or none; 'all' logs every statement and is never the default.",
+    )
+    log_connections: bool = Field(True, description="Log every connection (log_connections).")
+    log_disconnections: bool = Field(
+        True, description="Log every session's end and duration (log_disconnections)."
+    )
+    secret_rotation_days: Annotated[int, between(1, 365)] = Field(
+        30, description="Days between rotations of the RDS-managed master secret."
+    )
+    allow_major_version_upgrade: bool = Field(
+        False,
+        description="Acknowledges a change of engineVersion to another major: without it the plan "
+        "refuses the change and RDS is never asked to upgrade (see the Aurora version policy).",
     )
 
     @model_validator(mode="after")

@@ -556,7 +556,34 @@ def diff(
         if c.replacement
         and (why := (rules.types[c.type].stateful if c.type in rules.types else None))
     ]
+    danger += _major_version_changes(now, before, common)
     return PlanDiff(added=added, removed=removed, changed=changed, stateful=danger)
+
+
+def _major_version_changes(
+    now: Mapping[str, Any], before: Mapping[str, Any], common: Sequence[str]
+) -> list[str]:
+    """An Aurora major upgrade the stack file does not acknowledge, or a major downgrade (which
+    RDS never does). The program passes database.allowMajorVersionUpgrade to the cluster, and RDS
+    refuses a major change without it (ModifyDBCluster AllowMajorVersionUpgrade)."""
+    found: list[str] = []
+    for urn in common:
+        if now[urn]["type"] != "aws:rds/cluster:Cluster":
+            continue
+        old, new = (str(plan[urn]["inputs"].get("engineVersion", "")) for plan in (before, now))
+        old_major, new_major = old.split(".")[0], new.split(".")[0]
+        if not (old_major.isdigit() and new_major.isdigit()) or old_major == new_major:
+            continue
+        name = now[urn]["name"]
+        if int(new_major) < int(old_major):
+            found.append(f"{name}: major version {old} -> {new}: RDS cannot downgrade a major")
+        elif now[urn]["inputs"].get("allowMajorVersionUpgrade") is not True:
+            found.append(
+                f"{name}: major version {old} -> {new} is not acknowledged: set "
+                "database.allowMajorVersionUpgrade true in the stack file after taking a "
+                "snapshot (README: Aurora version policy)"
+            )
+    return found
 
 
 def _cascade(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from functools import cache
 
@@ -21,6 +22,7 @@ from components.settings import (
 from tests.conftest import STACKS, Offline, statements
 from tests.conftest import stack_run as stack_run_of_program
 from tooling.offline import OfflineRun, stack_config
+from tooling.plan import diff as plan_diff
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
@@ -85,7 +87,12 @@ def test_security_group_sources_are_exactly_the_admitted_clients() -> None:
         for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
         if r.inputs["securityGroupId"] == "sg-db-sg"
     ]
-    assert sorted(r["referencedSecurityGroupId"] for r in rules) == ["sg-batch", "sg-service"]
+    # The clients, and the operator access instance `dbops connect` launches when asked.
+    assert sorted(r["referencedSecurityGroupId"] for r in rules) == [
+        "sg-batch",
+        "sg-db-access-sg",
+        "sg-service",
+    ]
     assert {(r["fromPort"], r["toPort"]) for r in rules} == {(5432, 5432)}
     assert not any("cidrIpv4" in r or "cidrIpv6" in r for r in rules)
     group = run.one("aws:ec2/securityGroup:SecurityGroup", "db-sg").inputs
@@ -465,3 +472,215 @@ def test_aws_backup_job_starts_after_both_windows() -> None:
     assert rule["schedule"] == "cron(0 5 * * ? *)"
     assert rule["scheduleExpressionTimezone"] == "Etc/UTC"
     assert (rule["startWindow"], rule["completionWindow"]) == (60, 180)
+
+
+# --- issue 23: events, audit, rotation --------------------------------------------------------------
+
+SUBSCRIPTION = "aws:rds/eventSubscription:EventSubscription"
+
+
+def parameters_of(run: OfflineRun) -> dict[str, tuple[str, str]]:
+    group = run.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs
+    return {p["name"]: (p["value"], p.get("applyMethod", "immediate")) for p in group["parameters"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_pgaudit_is_preloaded_at_the_next_reboot_and_logs_ddl_and_roles(stack: str) -> None:
+    parameters = parameters_of(stack_run(stack))
+    # shared_preload_libraries is static: RDS refuses the immediate apply method for it.
+    assert parameters["shared_preload_libraries"] == (
+        "pg_stat_statements,pgaudit",
+        "pending-reboot",
+    )
+    assert parameters["pgaudit.log"] == ("ddl,role", "immediate")
+    assert parameters["log_connections"] == ("1", "immediate")
+    assert parameters["log_disconnections"] == ("1", "immediate")
+
+
+def test_audit_classes_and_connection_logging_follow_the_stack(offline: Offline) -> None:
+    section = {"instances": 1, "auditLog": ["write", "DDL", "-misc"], "logDisconnections": False}
+    parameters = parameters_of(
+        offline.component(build, "dev", {"platform:database": json.dumps(section)})
+    )
+    assert parameters["pgaudit.log"] == ("write,ddl,-misc", "immediate")
+    assert parameters["log_disconnections"] == ("0", "immediate")
+
+
+def test_audit_log_all_is_never_the_default() -> None:
+    assert defaults_of(DatabaseSettings)["auditLog"] == ["ddl", "role"]
+
+
+def test_unknown_audit_class_is_reported() -> None:
+    message = database_error(auditLog=["ddl", "selects"])
+    assert "platform:database.auditLog" in message
+    assert "not pgAudit classes: selects; allowed: read, write, function" in message
+
+
+def test_empty_audit_log_is_reported() -> None:
+    assert "empty: list at least one class, or 'none'" in database_error(auditLog=[])
+
+
+@pytest.mark.parametrize("stack, days", [("dev", 7), ("staging", 30), ("prod", 365)])
+def test_audit_logs_keep_the_stack_retention_and_a_year_in_prod(stack: str, days: int) -> None:
+    run = stack_run_of_program(stack)
+    group = run.one("aws:cloudwatch/logGroup:LogGroup", "database-postgresql-logs").inputs
+    # The cluster identifier is fixed by the program, so RDS writes into this very group.
+    assert group["name"] == f"/aws/rds/cluster/platform-{stack}-database/postgresql"
+    assert run.one(CLUSTER).inputs["clusterIdentifier"] == f"platform-{stack}-database"
+    assert group["retentionInDays"] == days
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_and_instance_events_reach_the_alarm_topic(stack: str) -> None:
+    run = stack_run_of_program(stack)
+    topic = run.one("aws:sns/topic:Topic", "notifications-topic").outputs["arn"]
+    cluster = run.one(SUBSCRIPTION, "database-cluster-events").inputs
+    assert cluster["snsTopic"] == topic
+    assert cluster["sourceType"] == "db-cluster"
+    assert cluster["sourceIds"] == [f"platform-{stack}-database"]
+    assert set(cluster["eventCategories"]) == {
+        "configuration change", "failover", "failure", "maintenance", "notification",
+    }  # fmt: skip
+    instance = run.one(SUBSCRIPTION, "database-instance-events").inputs
+    assert instance["snsTopic"] == topic
+    assert instance["sourceType"] == "db-instance"
+    count = {"dev": 1, "staging": 2, "prod": 3}[stack]
+    assert instance["sourceIds"] == [f"platform-{stack}-database-{n}" for n in range(1, count + 1)]
+    assert {"availability", "failover", "failure", "low storage"} <= set(
+        instance["eventCategories"]
+    )
+
+
+def test_failed_backup_and_copy_jobs_of_the_cluster_reach_the_topic() -> None:
+    run = stack_run_of_program("prod")
+    rule = run.one("aws:cloudwatch/eventRule:EventRule", "database-backup-failed").inputs
+    pattern = json.loads(rule["eventPattern"])
+    assert pattern == {
+        "source": ["aws.backup"],
+        "detail-type": ["Backup Job State Change", "Copy Job State Change"],
+        "detail": {
+            "state": ["FAILED", "ABORTED", "EXPIRED", "PARTIAL"],
+            "resourceArn": ["arn:aws:rds:eu-west-1:123456789012:cluster:platform-prod-database"],
+        },
+    }
+    target = run.one("aws:cloudwatch/eventTarget:EventTarget", "database-backup-failed-topic")
+    topic = run.one("aws:sns/topic:Topic", "notifications-topic").outputs["arn"]
+    assert target.inputs["arn"] == topic
+    # Without AWS Backup (dev, staging) there is no job to watch.
+    assert not [
+        r
+        for r in stack_run_of_program("dev").of_type("aws:cloudwatch/eventRule:EventRule")
+        if "backup" in r.name
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_master_secret_rotates_on_the_stack_schedule_without_a_function(stack: str) -> None:
+    run = stack_run_of_program(stack)
+    rotation = run.one("aws:secretsmanager/secretRotation:SecretRotation").inputs
+    cluster = run.one(CLUSTER)
+    assert rotation["secretId"] == cluster.outputs["masterUserSecrets"][0]["secretArn"]
+    assert rotation["rotationRules"] == {"automaticallyAfterDays": 30}
+    assert "rotationLambdaArn" not in rotation
+    assert rotation["rotateImmediately"] is False
+
+
+def test_rotation_days_outside_1_to_365_are_reported() -> None:
+    assert "secretRotationDays = 400: 400 is not between 1 and 365" in database_error(
+        secretRotationDays=400
+    )
+
+
+@pytest.mark.parametrize("acknowledged", [False, True])
+def test_major_upgrades_are_allowed_only_when_acknowledged(
+    offline: Offline, acknowledged: bool
+) -> None:
+    section = {"instances": 1, "allowMajorVersionUpgrade": acknowledged}
+    run = offline.component(build, "dev", {"platform:database": json.dumps(section)})
+    assert run.one(CLUSTER).inputs["allowMajorVersionUpgrade"] is acknowledged
+
+
+# --- issue 23.6: a major version change needs the stack file's acknowledgement ---------------------
+
+
+def cluster_plan(version: str, acknowledged: bool | None = None) -> dict[str, object]:
+    inputs: dict[str, object] = {"engineVersion": version, "clusterIdentifier": "platform-prod-db"}
+    if acknowledged is not None:
+        inputs["allowMajorVersionUpgrade"] = acknowledged
+    cluster = {"urn": "urn:cluster", "type": CLUSTER, "name": "platform-prod-database-cluster"}
+    return {"resources": [{**cluster, "inputs": inputs, "replaceOnChanges": [], "dependsOn": {}}]}
+
+
+@pytest.mark.parametrize(
+    "before, after, acknowledged, refused",
+    [
+        ("16", "17", False, True),
+        ("16", "17", None, True),
+        ("16", "17", True, False),
+        ("16", "16", False, False),
+        # A minor pin written before the major-only policy is not a major change.
+        ("16.4", "16", False, False),
+        # RDS never downgrades a major: no acknowledgement makes it possible.
+        ("17", "16", True, True),
+    ],
+)
+def test_plan_refuses_an_unacknowledged_major_version_change(
+    before: str, after: str, acknowledged: bool | None, refused: bool
+) -> None:
+    changes = plan_diff(cluster_plan(after, acknowledged), cluster_plan(before, False))
+    upgrades = [line for line in changes.stateful if "major version" in line]
+    assert bool(upgrades) is refused
+    if refused:
+        assert f"{before} -> {after}" in upgrades[0]
+        assert ("database.allowMajorVersionUpgrade" in upgrades[0]) is (after > before)
+
+
+# --- issue 23.5: the operator access `dbops connect` launches ---------------------------------------
+
+
+def test_access_template_is_locked_down_and_terminates_itself() -> None:
+    run = stack_run("prod")
+    template = run.one("aws:ec2/launchTemplate:LaunchTemplate", "db-access").inputs
+    assert template["imageId"].startswith("resolve:ssm:/aws/service/ami-amazon-linux-latest/")
+    assert template["metadataOptions"]["httpTokens"] == "required"
+    assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    [device] = template["blockDeviceMappings"]
+    assert device["ebs"]["encrypted"] == "true"
+    assert template["vpcSecurityGroupIds"] == ["sg-db-access-sg"]
+    assert "networkInterfaces" not in template  # no public address: the CLI picks a private subnet
+    assert template["instanceInitiatedShutdownBehavior"] == "terminate"
+    script = base64.b64decode(template["userData"]).decode()
+    assert "shutdown -h +240" in script
+    # The CLI chooses a small instance type at launch; the template pins none.
+    assert "instanceType" not in template
+
+
+def test_access_group_reaches_only_postgresql_and_https() -> None:
+    run = stack_run("prod")
+    egress = [
+        r.inputs
+        for r in run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r.inputs["securityGroupId"] == "sg-db-access-sg"
+    ]
+    assert sorted(
+        (r["fromPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in egress
+    ) == [
+        (443, None, "0.0.0.0/0"),
+        (5432, "sg-db-sg", None),
+    ]
+    assert not [
+        r
+        for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == "sg-db-access-sg"
+    ]
+
+
+def test_access_role_holds_only_the_ssm_managed_policy() -> None:
+    run = stack_run("prod")
+    attached = [
+        r.inputs["policyArn"]
+        for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if "access" in r.name
+    ]
+    assert attached == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    assert not [r for r in run.of_type("aws:iam/rolePolicy:RolePolicy") if "access" in r.name]

@@ -27,7 +27,11 @@ def test_topic_uses_a_customer_key_that_cloudwatch_and_eventbridge_may_use(
     assert topic["kmsMasterKeyId"] == "arn:aws:kms:eu-west-1:123456789012:key/alerts-key-key-id"
     key_policy = statements(run.one("aws:kms/key:Key").inputs["policy"])
     grants = {s["Principal"].get("Service"): s for s in key_policy if "Service" in s["Principal"]}
-    assert set(grants) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    assert set(grants) == {
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+        "events.rds.amazonaws.com",
+    }
     for grant in grants.values():
         assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
@@ -74,12 +78,34 @@ def test_topic_policy_lets_only_those_services_of_this_account_publish(offline: 
     assert sorted(s["Principal"]["Service"] for s in services) == [
         "cloudwatch.amazonaws.com",
         "events.amazonaws.com",
+        "events.rds.amazonaws.com",
     ]
     assert all(
         s["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012" for s in services
     )
     others = [s for s in policy if "Service" not in s["Principal"]]
     assert [s["Principal"] for s in others] == [{"AWS": "arn:aws:iam::123456789012:root"}]
+
+
+# RDS event notifications: the topic policy grant with aws:SourceAccount is AWS's own example
+# (Aurora User Guide, USER_Events.GrantingPermissions); the key grant carries no source condition,
+# like EventBridge's (SNS Developer Guide, "Enable compatibility between event sources from AWS
+# services and encrypted topics").
+def test_rds_events_may_use_the_topic_key_without_a_source_condition() -> None:
+    policy = stack_run("prod").one("aws:kms/key:Key", "notifications-key").inputs["policy"]
+    assert service_grant(policy, "events.rds") == {
+        **EVENTS_KEY_GRANT,
+        "Sid": "RdsEventsPublishes",
+        "Principal": {"Service": "events.rds.amazonaws.com"},
+    }
+
+
+def test_rds_events_reach_only_the_main_topic() -> None:
+    run = stack_run("prod")
+    edge_key = run.one("aws:kms/key:Key", "notifications-edge-key").inputs["policy"]
+    edge_topic = run.one("aws:sns/topicPolicy:TopicPolicy", "notifications-edge-topic-policy")
+    for policy in (edge_key, edge_topic.inputs["policy"]):
+        assert "events.rds.amazonaws.com" not in policy
 
 
 @pytest.mark.parametrize("stack, emails", [("dev", []), ("prod", ["platform-alerts@example.com"])])

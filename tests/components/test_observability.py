@@ -202,11 +202,74 @@ def test_evaluation_periods_per_stack() -> None:
 
 def test_composite_service_unavailable_alarm() -> None:
     composite = stack_run("prod").one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs
-    assert (
-        composite["alarmRule"]
-        == 'ALARM("prod: Load balancer 5xx") AND ALARM("prod: Unhealthy tasks")'
+    assert composite["alarmRule"] == (
+        '(ALARM("prod: Load balancer 5xx") AND ALARM("prod: Unhealthy tasks")) '
+        'OR ALARM("prod: Aurora writer down")'
     )
     assert composite["alarmActions"] == [topic_arn("prod")]
+
+
+@pytest.mark.parametrize("stack, missing", [("dev", "notBreaching"), ("prod", "breaching")])
+def test_database_down_is_a_writer_without_uptime(stack: str, missing: str) -> None:
+    # dev pauses at 0 ACU and then reports nothing; elsewhere silence means no writer.
+    down = alarms(stack)["db-down"]
+    assert metric_of(down) == {
+        "namespace": "AWS/RDS",
+        "metricName": "EngineUptime",
+        "dimensions": {
+            "DBClusterIdentifier": f"platform-{stack}-database",
+            "Role": "WRITER",
+        },
+        "stat": "Minimum",
+        "period": 60,
+    }
+    assert down["comparisonOperator"] == "LessThanThreshold"
+    assert down["treatMissingData"] == missing
+
+
+def dashboard_rows(stack: str, title: str) -> list[list[Any]]:
+    body = json.loads(
+        stack_run(stack).one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]
+    )
+    [widget] = [w for w in body["widgets"] if w["properties"].get("title") == title]
+    return widget["properties"]["metrics"]
+
+
+@pytest.mark.parametrize(
+    "title, metric",
+    [
+        ("Aurora read IOPS", "ReadIOPS"),
+        ("Aurora write IOPS", "WriteIOPS"),
+        ("Aurora read latency (s)", "ReadLatency"),
+        ("Aurora write latency (s)", "WriteLatency"),
+        ("Aurora commit latency (ms)", "CommitLatency"),
+        ("Aurora deadlocks per second", "Deadlocks"),
+        ("Aurora capacity (ACU)", "ServerlessDatabaseCapacity"),
+    ],
+)
+def test_dashboard_draws_instance_metrics_per_role(title: str, metric: str) -> None:
+    rows = dashboard_rows("prod", title)
+    cluster = "platform-prod-database"
+    assert [row[:6] for row in rows] == [
+        ["AWS/RDS", metric, "DBClusterIdentifier", cluster, "Role", "WRITER"],
+        ["AWS/RDS", metric, "DBClusterIdentifier", cluster, "Role", "READER"],
+    ]
+
+
+def test_dashboard_draws_the_cluster_volume_hourly() -> None:
+    [row] = dashboard_rows("prod", "Aurora volume bytes used")
+    assert row[:4] == [
+        "AWS/RDS",
+        "VolumeBytesUsed",
+        "DBClusterIdentifier",
+        "platform-prod-database",
+    ]
+    assert row[4]["period"] == 3600
+
+
+def test_single_instance_dashboard_draws_only_the_writer() -> None:
+    rows = dashboard_rows("dev", "Aurora read IOPS")
+    assert [row[5] for row in rows] == ["WRITER"]
 
 
 def test_failed_batch_jobs_of_our_queue_reach_the_topic_readably() -> None:
@@ -226,7 +289,7 @@ def test_failed_batch_jobs_of_our_queue_reach_the_topic_readably() -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_dashboard_shows_only_metrics_the_alarms_use(stack: str) -> None:
+def test_dashboard_shows_every_alarmed_metric_and_database_graphs(stack: str) -> None:
     body = json.loads(
         stack_run(stack).one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]
     )
@@ -243,7 +306,13 @@ def test_dashboard_shows_only_metrics_the_alarms_use(stack: str) -> None:
         for q in alarm["metricQueries"]
         if "metric" in q
     }
-    assert shown == alarmed
+    assert alarmed <= shown
+    # Beside the alarms, only the database's on-call graphs.
+    assert {metric for namespace, metric in shown - alarmed} <= {
+        "ReadIOPS", "WriteIOPS", "ReadLatency", "WriteLatency", "CommitLatency", "Deadlocks",
+        "VolumeBytesUsed", "ServerlessDatabaseCapacity",
+    }  # fmt: skip
+    assert {namespace for namespace, _ in shown - alarmed} == {"AWS/RDS"}
     sections = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
     assert sections == [
         "## Load balancer",

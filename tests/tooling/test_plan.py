@@ -260,6 +260,7 @@ def test_vpc_replacement_replaces_the_security_groups_in_it(
     replaced = re.findall(r"^  \+- \S+SecurityGroup::(\S+): replaced by vpcId comes from platform-prod-network-vpc", out, re.M)  # fmt: skip
     assert replaced == [
         "platform-prod-cache-sg",
+        "platform-prod-database-access-sg",
         "platform-prod-database-sg",
         "platform-prod-messaging-sg",
         "platform-prod-network-endpoints-sg",
