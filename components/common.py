@@ -303,6 +303,7 @@ def private_bucket(
     key: aws.kms.Key | None,
     versioned: bool,
     object_ownership: str = "BucketOwnerEnforced",
+    object_lock: bool = False,
 ) -> aws.s3.Bucket:
     """A bucket no one outside the account can read: see `private_bucket_with_controls`."""
     return private_bucket_with_controls(
@@ -313,6 +314,7 @@ def private_bucket(
         key=key,
         versioned=versioned,
         object_ownership=object_ownership,
+        object_lock=object_lock,
     )[0]
 
 
@@ -325,15 +327,18 @@ def private_bucket_with_controls(
     key: aws.kms.Key | None,
     versioned: bool,
     object_ownership: str = "BucketOwnerEnforced",
+    object_lock: bool = False,
 ) -> tuple[aws.s3.Bucket, aws.s3.BucketOwnershipControls]:
     """A bucket no one outside the account can read: public access blocked, ACLs disabled (unless
     a log service needs them: `object_ownership`), encrypted with `key` (or SSE-S3 where a service,
     such as ALB or CloudFront log delivery, cannot use KMS). Protected and kept unless the stack
     is destroyable. Also returns the ownership controls, for a log service that checks at
-    creation that the bucket accepts ACLs (CloudFront)."""
+    creation that the bucket accepts ACLs (CloudFront). `object_lock` creates the bucket with S3
+    Object Lock available (only possible at creation; it needs `versioned`)."""
     bucket = aws.s3.Bucket(
         name,
         force_destroy=not ctx.protect_data,
+        object_lock_enabled=True if object_lock else None,
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent, protect=ctx.protect_data),
     )

@@ -89,6 +89,7 @@ class Notifications(pulumi.ComponentResource):
                 service_key_statement(ctx, "cloudwatch", "CloudwatchPublishes"),
                 # EventBridge rules (failed Batch jobs): no source condition, see the helper.
                 events_key_statement("EventsPublishes"),
+                _budgets_key_statement(),
             ],
             parent=self,
             tags=tags,
@@ -142,4 +143,35 @@ def _topic_statements(ctx: StackContext, topic_arn: pulumi.Output[str]) -> list[
         }
         for service in PUBLISHERS
     ]
-    return [owner, *publishers]
+    return [owner, *publishers, _budgets_publish(ctx, topic_arn)]
+
+
+def _budgets_publish(ctx: StackContext, topic_arn: pulumi.Output[str]) -> Statement:
+    """AWS Budgets notifications (components/budget.py), as the Cost Management User Guide
+    documents the topic policy ("Creating an Amazon SNS topic for budget notifications"): this
+    account's budgets only, by source account and budget ARN."""
+    return {
+        "Sid": "BudgetsPublishes",
+        "Effect": "Allow",
+        "Principal": {"Service": "budgets.amazonaws.com"},
+        "Action": "sns:Publish",
+        "Resource": topic_arn,
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": ctx.account_id},
+            "ArnLike": {"aws:SourceArn": ctx.arn("budgets", "*", region="")},
+        },
+    }
+
+
+def _budgets_key_statement() -> Statement:
+    """Lets AWS Budgets encrypt its notifications with the topic's key. Without a source
+    condition, for the reason `events_key_statement` gives: AWS documents no source keys on the
+    KMS requests a service makes for an encrypted topic, and a condition the request lacks drops
+    every notification silently; the topic policy is what limits who may publish."""
+    return {
+        "Sid": "BudgetsPublishes",
+        "Effect": "Allow",
+        "Principal": {"Service": "budgets.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }

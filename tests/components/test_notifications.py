@@ -27,7 +27,11 @@ def test_topic_uses_a_customer_key_that_cloudwatch_and_eventbridge_may_use(
     assert topic["kmsMasterKeyId"] == "arn:aws:kms:eu-west-1:123456789012:key/alerts-key-key-id"
     key_policy = statements(run.one("aws:kms/key:Key").inputs["policy"])
     grants = {s["Principal"].get("Service"): s for s in key_policy if "Service" in s["Principal"]}
-    assert set(grants) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    assert set(grants) == {
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+        "budgets.amazonaws.com",
+    }
     for grant in grants.values():
         assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
@@ -72,6 +76,7 @@ def test_topic_policy_lets_only_those_services_of_this_account_publish(offline: 
     )
     services = [s for s in policy if "Service" in s["Principal"]]
     assert sorted(s["Principal"]["Service"] for s in services) == [
+        "budgets.amazonaws.com",
         "cloudwatch.amazonaws.com",
         "events.amazonaws.com",
     ]
@@ -80,6 +85,20 @@ def test_topic_policy_lets_only_those_services_of_this_account_publish(offline: 
     )
     others = [s for s in policy if "Service" not in s["Principal"]]
     assert [s["Principal"] for s in others] == [{"AWS": "arn:aws:iam::123456789012:root"}]
+
+
+def test_budgets_publish_only_for_this_accounts_budgets(offline: Offline) -> None:
+    # The topic policy AWS documents for budget notifications (Cost Management User Guide,
+    # "Creating an Amazon SNS topic for budget notifications").
+    run = offline.component(build, "prod")
+    policy = run.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"]
+    assert service_grant(policy, "budgets")["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:budgets::123456789012:*"},
+    }
+    key_grant = service_grant(run.one("aws:kms/key:Key").inputs["policy"], "budgets")
+    assert key_grant["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "Condition" not in key_grant
 
 
 @pytest.mark.parametrize("stack, emails", [("dev", []), ("prod", ["platform-alerts@example.com"])])
