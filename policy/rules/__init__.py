@@ -1,5 +1,6 @@
 """Every rule of the pack, grouped by domain."""
 
+from .baseline import RULES as BASELINE
 from .containers import RULES as CONTAINERS
 from .database import RULES as DATABASE
 from .edge import RULES as EDGE
@@ -32,4 +33,5 @@ POLICIES = [
     *EXPOSURE,
     *WORKLOADS,
     *HARDENING,
+    *BASELINE,
 ]

@@ -345,6 +345,7 @@ CASES = [
 
 # Built on Case and doc above, hence imported here (importing it first would be circular).
 from tests.policy.cases_access import ACCESS_CASES  # noqa: E402
+from tests.policy.cases_baseline import BASELINE_CASES  # noqa: E402
 from tests.policy.cases_controls import CONTROL_CASES  # noqa: E402
 
-CASES = [*CASES, *ACCESS_CASES, *CONTROL_CASES]
+CASES = [*CASES, *ACCESS_CASES, *CONTROL_CASES, *BASELINE_CASES]
