@@ -13,7 +13,6 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import StackContext
-from components.naming import Limit, trim
 from components.notifications import Topic
 from components.settings import BudgetSettings
 from components.tagging import component_tags
@@ -26,12 +25,15 @@ STACK_TAG = "Environment"
 @dataclass(frozen=True, kw_only=True)
 class BudgetArgs:
     """settings: the limit (must be set) and thresholds. topic: where notifications go. emails:
-    also notified directly, so an alert arrives even if delivery through the topic fails."""
+    also notified directly, so an alert arrives even if delivery through the topic fails.
+    after: what must exist first (the topic's policy and key: Budgets may check at creation that
+    it can publish)."""
 
     settings: BudgetSettings
     ctx: StackContext
     topic: Topic
     emails: Sequence[str] = ()
+    after: Sequence[pulumi.Resource] = ()
 
 
 def tag_filter(key: str, value: str) -> str:
@@ -66,7 +68,7 @@ class Budget(pulumi.ComponentResource):
             raise ValueError(f"{name}: budget.monthlyLimit is not set")
         budget = aws.budgets.Budget(
             name,
-            name=trim(name, Limit.DEFAULT),
+            name=name,
             budget_type="COST",
             time_unit="MONTHLY",
             limit_amount=f"{limit:.2f}",
@@ -81,7 +83,7 @@ class Budget(pulumi.ComponentResource):
                 _notification("FORECASTED", args.settings.forecast_percent, args),
             ],
             tags=component_tags(COMPONENT),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
         self.budget_name = budget.name
         self.register_outputs({"budgetName": self.budget_name})
