@@ -403,7 +403,10 @@ class AccountBaseline(pulumi.ComponentResource):
         # The service-linked role: Security Hub control Config.1 requires it.
         service_role = (
             aws.iam.ServiceLinkedRole(
-                f"{name}-role", aws_service_name="config.amazonaws.com", opts=self._child
+                f"{name}-role",
+                aws_service_name="config.amazonaws.com",
+                tags=self._tags,
+                opts=self._child,
             )
             if self._settings.create_config_role
             else None
