@@ -1429,8 +1429,8 @@ class BudgetSettings(Section):
     )
 
 
-# AWS Budgets takes at most 10 e-mail subscribers per notification (Billing and Cost Management
-# User Guide, "Quotas and restrictions", Budgets: "subscribers per notification").
+# AWS Budgets takes at most 10 e-mail subscribers (and one SNS topic) per notification (AWS Billing
+# and Cost Management API Reference, NotificationWithSubscribers).
 BUDGET_MAX_EMAILS = 10
 
 

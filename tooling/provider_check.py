@@ -95,7 +95,7 @@ NAME_LIMITS: dict[str, tuple[str, int]] = {
     "aws:backup/selection:Selection": ("name", 50),  # backup/selection.go
     "aws:cloudtrail/trail:Trail": ("name", 128),  # cloudtrail/trail.go
     "aws:budgets/budget:Budget": ("name", 100),  # AWS Budgets API BudgetName, no TF check
-    "aws:cfg/rule:Rule": ("name", 128),  # AWS Config API PutConfigRule ConfigRuleName
+    "aws:cfg/rule:Rule": ("name", 128),  # configservice/config_rule.go StringLenBetween
     "aws:cfg/recorder:Recorder": ("name", 256),  # PutConfigurationRecorder Name
     "aws:cfg/deliveryChannel:DeliveryChannel": ("name", 256),  # PutDeliveryChannel Name
     "aws:accessanalyzer/analyzer:Analyzer": ("analyzerName", 255),  # Access Analyzer CreateAnalyzer
