@@ -429,6 +429,7 @@ class AccountBaseline(pulumi.ComponentResource):
             name=name,
             s3_bucket_name=bucket.id,
             s3_key_prefix=CONFIG_PREFIX,
+            s3_kms_key_arn=self._key.arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[recorder, policy]),
         )
         # Recording starts only once there is a channel to deliver to (AWS Config

@@ -1345,9 +1345,8 @@ class FindingSeverity(enum.StrEnum):
     CRITICAL = "critical"
 
 
-# The lower bound of each GuardDuty severity level (GuardDuty User Guide, "Understanding Amazon
-# GuardDuty findings", Severity levels: Low 1.0-3.9, Medium 4.0-6.9, High 7.0-8.9, Critical
-# 9.0-10.0).
+# The lower bound of each GuardDuty severity level (GuardDuty User Guide, "Severity levels of
+# GuardDuty findings": Low 1.0-3.9, Medium 4.0-6.9, High 7.0-8.9, Critical 9.0-10.0).
 GUARDDUTY_SEVERITY_FLOOR: Mapping[FindingSeverity, float] = {
     FindingSeverity.LOW: 1.0,
     FindingSeverity.MEDIUM: 4.0,

@@ -279,6 +279,7 @@ def test_config_records_everything_and_starts_only_after_its_channel() -> None:
     assert urn_of(run, "aws:iam/serviceLinkedRole:ServiceLinkedRole", "config-role") in recorder.dependencies  # fmt: skip
     channel = run.one("aws:cfg/deliveryChannel:DeliveryChannel")
     assert channel.inputs["s3KeyPrefix"] == "config"
+    assert channel.inputs["s3KmsKeyArn"].endswith("key/platform-prod-baseline-key-key-id")
     assert recorder.urn in channel.dependencies
     status = run.one("aws:cfg/recorderStatus:RecorderStatus")
     assert status.inputs["isEnabled"] is True
