@@ -164,10 +164,12 @@ def _budgets_publish(ctx: StackContext, topic_arn: pulumi.Output[str]) -> Statem
 
 
 def _budgets_key_statement() -> Statement:
-    """Lets AWS Budgets encrypt its notifications with the topic's key. Without a source
-    condition, for the reason `events_key_statement` gives: AWS documents no source keys on the
-    KMS requests a service makes for an encrypted topic, and a condition the request lacks drops
-    every notification silently; the topic policy is what limits who may publish."""
+    """Lets AWS Budgets encrypt its notifications with the topic's key (SNS encrypts with the
+    publisher's KMS permissions, as for CloudWatch and EventBridge). The Budgets guide documents
+    only the topic policy, not this grant nor any source key on Budgets' KMS requests; so no
+    source condition, for the reason `events_key_statement` gives: a condition the request lacks
+    drops every notification silently. The topic policy is what limits who may publish, and the
+    budget also e-mails the alarm addresses directly."""
     return {
         "Sid": "BudgetsPublishes",
         "Effect": "Allow",
