@@ -28,7 +28,7 @@ from components.settings import (
     parse_settings,
 )
 from tests.conftest import STACKS, Offline, settings_for, stack_run, statements
-from tooling.offline import ACCOUNT_ID, OfflineRun, Resource
+from tooling.offline import ACCOUNT_ID, OfflineRun, ProgramError, Resource
 from tooling.plan import BUDGET_HEADROOM, estimate, load_prices, suggested_budget
 
 ACCOUNT = ACCOUNT_ID
@@ -101,6 +101,16 @@ def test_a_stack_that_names_its_account_refuses_another() -> None:
     with pytest.raises(SettingsError, match=r"accountId = '111111111111', but the AWS credentials deploy into account 222222222222"):  # fmt: skip
         check_account(settings, "222222222222")
     check_account(owner(None), "222222222222")
+
+
+def test_the_program_refuses_credentials_of_another_account_than_the_stack_file_names(
+    offline: Offline,
+) -> None:
+    # The offline account is 123456789012; the check runs right after the account is looked up,
+    # before any component is built.
+    other = {"platform:accountBaseline": json.dumps({"accountId": "999999999999"})}
+    with pytest.raises(ProgramError, match="deploy into account 123456789012"):
+        offline.stack("dev", other)
 
 
 @pytest.mark.parametrize(
