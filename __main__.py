@@ -2,6 +2,8 @@
 
 import pulumi
 
+from components.account_baseline import AccountBaseline, AccountBaselineArgs
+from components.budget import Budget, BudgetArgs
 from components.cache import Cache, CacheArgs
 from components.ci_access import CiAccess, CiAccessArgs
 from components.common import lookup_context
@@ -14,7 +16,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.observability import Observability, ObservabilityArgs
 from components.pipeline import Pipeline, PipelineArgs
 from components.service import Service, ServiceArgs, UploadsAccess
-from components.settings import DatabaseMode, load_settings
+from components.settings import DatabaseMode, check_account, load_settings
 from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
 from components.tagging import aws_provider
 
@@ -29,6 +31,8 @@ ctx = lookup_context(
     provider=provider,
 )
 with_provider = pulumi.ResourceOptions(providers=[provider])
+# A stack file that names its account refuses any other before anything is registered.
+check_account(settings, ctx.account_id)
 site_settings = settings.config.static_site
 # CloudFront takes certificates and WAF web ACLs from us-east-1, and publishes its metrics there.
 edge_provider = (
@@ -256,3 +260,30 @@ if settings.config.ci_access.enabled:
         opts=with_provider,
     )
     pulumi.export("deployRoleArn", ci_access.role_arn)
+
+# --- account guards: the stack's budget, and the account baseline where this stack owns it -------
+budget_settings = settings.config.budget
+if budget_settings.monthly_limit is not None:
+    budget = Budget(
+        naming.component("budget"),
+        BudgetArgs(
+            settings=budget_settings,
+            ctx=ctx,
+            topic=notifications.topic,
+            emails=settings.config.observability.alarm_emails,
+            after=[notifications],
+        ),
+        opts=with_provider,
+    )
+    pulumi.export("budgetName", budget.budget_name)
+
+baseline_settings = settings.config.account_baseline
+if baseline_settings.enabled:
+    baseline = AccountBaseline(
+        naming.component("baseline"),
+        AccountBaselineArgs(settings=baseline_settings, ctx=ctx, topic=notifications.topic),
+        opts=with_provider,
+    )
+    pulumi.export("trailArn", baseline.trail_arn)
+    pulumi.export("auditBucket", baseline.bucket_name)
+    pulumi.export("guardDutyDetectorId", baseline.detector_id)

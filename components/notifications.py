@@ -93,13 +93,14 @@ class Notifications(pulumi.ComponentResource):
                 # CloudWatch alarms: the documented grant, limited to this account (knowledge
                 # center "cloudwatch-configure-alarm-sns").
                 service_key_statement(ctx, "cloudwatch", "CloudwatchPublishes"),
-                # EventBridge rules (failed Batch jobs) and RDS event subscriptions: no source
-                # condition, see the helper.
+                # EventBridge rules (failed Batch jobs, findings) and RDS event subscriptions:
+                # no source condition, see the helper.
                 *(
                     events_key_statement(sid, service)
                     for sid, service in publishers.items()
                     if service != "cloudwatch"
                 ),
+                _budgets_key_statement(),
             ],
             parent=self,
             tags=tags,
@@ -155,4 +156,37 @@ def _topic_statements(
         }
         for sid, service in publishers.items()
     ]
-    return [owner, *grants]
+    return [owner, *grants, _budgets_publish(ctx, topic_arn)]
+
+
+def _budgets_publish(ctx: StackContext, topic_arn: pulumi.Output[str]) -> Statement:
+    """AWS Budgets notifications (components/budget.py), as the Cost Management User Guide
+    documents the topic policy ("Creating an Amazon SNS topic for budget notifications"): this
+    account's budgets only, by source account and budget ARN."""
+    return {
+        "Sid": "BudgetsPublishes",
+        "Effect": "Allow",
+        "Principal": {"Service": "budgets.amazonaws.com"},
+        "Action": "sns:Publish",
+        "Resource": topic_arn,
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": ctx.account_id},
+            "ArnLike": {"aws:SourceArn": ctx.arn("budgets", "*", region="")},
+        },
+    }
+
+
+def _budgets_key_statement() -> Statement:
+    """Lets AWS Budgets encrypt its notifications with the topic's key (SNS encrypts with the
+    publisher's KMS permissions, as for CloudWatch and EventBridge). The Budgets guide documents
+    only the topic policy, not this grant nor any source key on Budgets' KMS requests; so no
+    source condition, for the reason `events_key_statement` gives: a condition the request lacks
+    drops every notification silently. The topic policy is what limits who may publish, and the
+    budget also e-mails the alarm addresses directly."""
+    return {
+        "Sid": "BudgetsPublishes",
+        "Effect": "Allow",
+        "Principal": {"Service": "budgets.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }

@@ -1559,6 +1559,106 @@ class CiAccessSettings(Section):
         return self
 
 
+# --- account baseline and budget -----------------------------------------------------------------
+
+
+class FindingSeverity(enum.StrEnum):
+    """The lowest GuardDuty finding severity sent to the alarm topic."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+# The lower bound of each GuardDuty severity level (GuardDuty User Guide, "Severity levels of
+# GuardDuty findings": Low 1.0-3.9, Medium 4.0-6.9, High 7.0-8.9, Critical 9.0-10.0).
+GUARDDUTY_SEVERITY_FLOOR: Mapping[FindingSeverity, float] = {
+    FindingSeverity.LOW: 1.0,
+    FindingSeverity.MEDIUM: 4.0,
+    FindingSeverity.HIGH: 7.0,
+    FindingSeverity.CRITICAL: 9.0,
+}
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+def _account_id(value: str) -> str:
+    if not _ACCOUNT_ID.match(value):
+        raise ValueError("not an AWS account ID (12 digits, quoted in YAML)")
+    return value
+
+
+class AccountBaselineSettings(Section):
+    """`platform:accountBaseline`: the account-wide guards (CloudTrail, GuardDuty, Security Hub,
+    AWS Config, IAM Access Analyzer). Exactly one stack per AWS account turns it on."""
+
+    enabled: bool = Field(
+        False,
+        description="Create the account baseline; on in exactly one stack per account (prod's "
+        "stack file turns it on; a dev or staging stack in an account of its own turns it on too).",
+    )
+    account_id: Annotated[str, AfterValidator(_account_id)] | None = Field(
+        None,
+        description="The 12-digit AWS account the stack deploys into; when set, an update in "
+        "another account is refused, and tests/stacks refuse two stack files that declare one "
+        "account and both turn the baseline on.",
+    )
+    log_days: Annotated[int, between(1, 3653)] = Field(
+        365, description="Days CloudTrail and AWS Config files are kept in the baseline bucket."
+    )
+    object_lock_days: Annotated[int, between(1, 3653)] | None = Field(
+        None,
+        description="S3 Object Lock (governance mode) on the baseline bucket for this many days; "
+        "only at the bucket's creation (AWS turns it on when the bucket is created).",
+    )
+    guardduty_min_severity: FindingSeverity = Field(
+        FindingSeverity.MEDIUM,
+        description="Lowest GuardDuty finding severity sent to the alarm topic: low, medium, "
+        "high or critical.",
+    )
+    record_global_resources: bool = Field(
+        True,
+        description="AWS Config records global resources (IAM) here; false when another region "
+        "of the account already records them (exactly one region should).",
+    )
+    create_config_role: bool = Field(
+        True,
+        description="Create AWS Config's service-linked role; false when the account already "
+        "has AWSServiceRoleForConfig.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AccountBaselineSettings:
+        lock = self.object_lock_days
+        if lock is not None and lock > self.log_days:
+            raise ValueError(
+                f"objectLockDays ({lock}) is longer than logDays ({self.log_days}): the "
+                "lifecycle could not expire what the lock still holds"
+            )
+        return self
+
+
+class BudgetSettings(Section):
+    """`platform:budget`: the stack's monthly AWS Budget on its tagged costs."""
+
+    monthly_limit: Annotated[float, between(1.0, 10_000_000.0)] | None = Field(
+        None,
+        description="Monthly limit in USD; none: no budget (the policy pack refuses a protected "
+        "stack without one). `make plan` prints the suggested limit.",
+    )
+    actual_percent: Annotated[int, between(1, 1000)] = Field(
+        80, description="Notify when actual spend passes this share of the limit, in percent."
+    )
+    forecast_percent: Annotated[int, between(1, 1000)] = Field(
+        100, description="Notify when forecast spend passes this share of the limit, in percent."
+    )
+
+
+# AWS Budgets takes at most 10 e-mail subscribers (and one SNS topic) per notification (AWS Billing
+# and Cost Management API Reference, NotificationWithSubscribers).
+BUDGET_MAX_EMAILS = 10
+
+
 # --- the whole stack ------------------------------------------------------------------------------
 
 
@@ -1619,6 +1719,14 @@ class StackConfig(Section):
         default_factory=lambda: NetworkSettings.model_validate({}),
         description="The VPC: see NetworkSettings.",
     )
+    account_baseline: AccountBaselineSettings = Field(
+        default_factory=lambda: AccountBaselineSettings.model_validate({}),
+        description="Account-wide guards: see AccountBaselineSettings.",
+    )
+    budget: BudgetSettings = Field(
+        default_factory=lambda: BudgetSettings.model_validate({}),
+        description="The stack's monthly budget: see BudgetSettings.",
+    )
 
     @model_validator(mode="after")
     def _production_rules(self) -> StackConfig:
@@ -1647,6 +1755,17 @@ class StackConfig(Section):
         )
         return self
 
+    @model_validator(mode="after")
+    def _budget_rules(self) -> StackConfig:
+        emails = self.observability.alarm_emails
+        if self.budget.monthly_limit is not None and len(emails) > BUDGET_MAX_EMAILS:
+            raise ValueError(
+                f"observability.alarmEmails: {len(emails)} addresses, but the notifications of "
+                f"budget.monthlyLimit take at most {BUDGET_MAX_EMAILS}; list fewer (subscribe "
+                "the rest to the alarm topic) or unset the limit"
+            )
+        return self
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -1658,6 +1777,40 @@ class Settings:
     config: StackConfig
     # Top-level keys (without namespace) whose values Pulumi holds as secrets: never shown.
     secret_keys: frozenset[str] = frozenset()
+
+
+# --- across stacks --------------------------------------------------------------------------------
+
+
+def check_account(settings: Settings, account_id: str) -> None:
+    """Refuse to deploy a stack whose file names another account than the credentials reach."""
+    declared = settings.config.account_baseline.account_id
+    if declared is not None and declared != account_id:
+        raise SettingsError(
+            f"stack {settings.stack!r}: platform:accountBaseline.accountId = {declared!r}, but "
+            f"the AWS credentials deploy into account {account_id}; use that account's "
+            "credentials or correct the stack file"
+        )
+
+
+def baseline_owner_problems(stacks: Mapping[str, StackConfig]) -> list[str]:
+    """Stack files that would both own the baseline of one account: each names the account with
+    accountBaseline.accountId and turns accountBaseline.enabled on. Stacks that declare no account
+    cannot be compared. The program sees only its own stack's config (other stack files may live
+    elsewhere, or hold values only the CLI can decrypt), so tests/stacks runs this over every
+    Pulumi.<stack>.yaml of the project."""
+    owners: dict[str, list[str]] = {}
+    for stack, config in sorted(stacks.items()):
+        baseline = config.account_baseline
+        if baseline.enabled and baseline.account_id is not None:
+            owners.setdefault(baseline.account_id, []).append(stack)
+    return [
+        f"stacks {', '.join(names)}: platform:accountBaseline.enabled is true in each, and each "
+        f"declares account {account}; exactly one stack per account may own the baseline "
+        "(turn it off in all but one)"
+        for account, names in owners.items()
+        if len(names) > 1
+    ]
 
 
 # --- loading --------------------------------------------------------------------------------------

@@ -240,6 +240,36 @@ def _flat(item: str, section: str, key: str) -> Pricer:
     return price
 
 
+def _usage(item: str, quantity: str, unit_price: str) -> Pricer:
+    """A usage-based charge: the assumed monthly quantity (prices.json `usage`) times its unit
+    price (`monthly`)."""
+
+    def price(_: OfflineRun, __: Resource, p: Mapping[str, Any]) -> Priced:
+        amount = p["usage"][quantity]
+        return [(f"{item} ({amount:g})", amount * p["monthly"][unit_price])]
+
+    return price
+
+
+# GuardDuty features priced by assumed usage; the others scale with what they scan (prices.json).
+_GUARDDUTY_FEATURES: dict[str, Pricer] = {
+    "S3_DATA_EVENTS": _usage("GuardDuty S3 data events, M", "guardDutyS3EventsMillion", "guardDutyS3EventsMillion"),
+    "RUNTIME_MONITORING": _usage("GuardDuty runtime monitoring, vCPUs", "guardDutyRuntimeVcpus", "guardDutyRuntimeVcpu"),
+}  # fmt: skip
+
+
+def _guardduty(run: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
+    return [
+        *_usage("GuardDuty CloudTrail events, M", "guardDutyEventsMillion", "guardDutyEventsMillion")(run, r, p),
+        *_usage("GuardDuty flow and DNS logs, GB", "guardDutyLogsGb", "guardDutyLogsGb")(run, r, p),
+    ]  # fmt: skip
+
+
+def _guardduty_feature(run: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
+    pricer = _GUARDDUTY_FEATURES.get(str(r.inputs.get("name")))
+    return pricer(run, r, p) if pricer else []
+
+
 PRICERS: dict[str, Pricer] = {
     "awsx:ec2:Vpc": _vpc,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _endpoint,
@@ -264,7 +294,13 @@ PRICERS: dict[str, Pricer] = {
         "composite alarm", "monthly", "compositeAlarm"
     ),
     "aws:cloudwatch/dashboard:Dashboard": _flat("dashboard", "monthly", "dashboard"),
-}
+    "aws:cloudtrail/trail:Trail": _usage("trail events to CloudWatch Logs, GB", "trailLogsGb", "logsIngestionGb"),
+    "aws:guardduty/detector:Detector": _guardduty,
+    "aws:guardduty/detectorFeature:DetectorFeature": _guardduty_feature,
+    "aws:securityhub/standardsSubscription:StandardsSubscription": _usage("Security Hub checks", "securityHubChecks", "securityHubCheck"),
+    "aws:cfg/recorder:Recorder": _usage("Config items recorded", "configItems", "configItem"),
+    "aws:cfg/rule:Rule": _usage("Config rule evaluations", "configRuleEvaluations", "configRuleEvaluation"),
+}  # fmt: skip
 
 
 def estimate(run: OfflineRun, prices: Mapping[str, Any]) -> tuple[list[Cost], list[str]]:
@@ -318,6 +354,20 @@ def _aurora_instance(run: OfflineRun, instance: Resource, prices: Mapping[str, A
     return float(scaling.get("minCapacity", 0)) * prices["hourly"]["auroraAcu"]
 
 
+# --- the budget -----------------------------------------------------------------------------------
+
+# A stack's budget.monthlyLimit leaves this much room above the estimate (usage the estimate does
+# not price: traffic, storage growth, requests), rounded up to a multiple of BUDGET_STEP USD.
+BUDGET_HEADROOM = 1.25
+BUDGET_STEP = 50
+
+
+def suggested_budget(monthly_total: float) -> int:
+    """The budget.monthlyLimit the plan suggests for an estimated monthly total."""
+    steps = -(-monthly_total * BUDGET_HEADROOM // BUDGET_STEP)
+    return int(max(steps, 1) * BUDGET_STEP)
+
+
 # --- the plan -------------------------------------------------------------------------------------
 
 
@@ -357,6 +407,7 @@ def build_plan(
         "costs": [asdict(c) for c in sorted(costs, key=lambda c: (c.component, c.item, c.monthly))],
         "costByComponent": {k: round(v, 2) for k, v in sorted(by_component.items())},
         "monthlyTotal": round(sum(by_component.values()), 2),
+        "suggestedBudget": suggested_budget(sum(by_component.values())),
         "unpriced": unpriced,
     }  # fmt: skip
 
@@ -685,6 +736,8 @@ def render(
     lines += [
         f"  {'total':<15} {plan['monthlyTotal']:>10.2f}",
         "  Assumptions: " + "; ".join(prices["assumptions"]),
+        f"  Suggested budget.monthlyLimit: {plan['suggestedBudget']} (the total x {BUDGET_HEADROOM:g}, "
+        f"rounded up to {BUDGET_STEP} USD)",
     ]
     lines += [
         "  Not priced (free, or charged by usage): "

@@ -95,6 +95,10 @@ NAME_LIMITS: dict[str, tuple[str, int]] = {
     "aws:backup/selection:Selection": ("name", 50),  # backup/selection.go
     "aws:cloudtrail/trail:Trail": ("name", 128),  # cloudtrail/trail.go
     "aws:budgets/budget:Budget": ("name", 100),  # AWS Budgets API BudgetName, no TF check
+    "aws:cfg/rule:Rule": ("name", 128),  # configservice/config_rule.go StringLenBetween
+    "aws:cfg/recorder:Recorder": ("name", 256),  # PutConfigurationRecorder Name
+    "aws:cfg/deliveryChannel:DeliveryChannel": ("name", 256),  # PutDeliveryChannel Name
+    "aws:accessanalyzer/analyzer:Analyzer": ("analyzerName", 255),  # Access Analyzer CreateAnalyzer
     "aws:mq/broker:Broker": ("brokerName", 50),  # mq/broker.go ValidateBrokerName
     # elasticache/validate.go validateReplicationGroupID: 1-40 characters (stored lower case).
     "aws:elasticache/replicationGroup:ReplicationGroup": ("replicationGroupId", 40),

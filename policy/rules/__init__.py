@@ -1,5 +1,6 @@
 """Every rule of the pack, grouped by domain."""
 
+from .baseline import RULES as BASELINE
 from .cache import RULES as CACHE
 from .containers import RULES as CONTAINERS
 from .database import RULES as DATABASE
@@ -36,4 +37,5 @@ POLICIES = [
     *HARDENING,
     *MESSAGING,
     *CACHE,
+    *BASELINE,
 ]

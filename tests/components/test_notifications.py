@@ -31,6 +31,7 @@ def test_topic_uses_a_customer_key_that_cloudwatch_and_eventbridge_may_use(
         "cloudwatch.amazonaws.com",
         "events.amazonaws.com",
         "events.rds.amazonaws.com",
+        "budgets.amazonaws.com",
     }
     for grant in grants.values():
         assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
@@ -76,6 +77,7 @@ def test_topic_policy_lets_only_those_services_of_this_account_publish(offline: 
     )
     services = [s for s in policy if "Service" in s["Principal"]]
     assert sorted(s["Principal"]["Service"] for s in services) == [
+        "budgets.amazonaws.com",
         "cloudwatch.amazonaws.com",
         "events.amazonaws.com",
         "events.rds.amazonaws.com",
@@ -106,6 +108,20 @@ def test_rds_events_reach_only_the_main_topic() -> None:
     edge_topic = run.one("aws:sns/topicPolicy:TopicPolicy", "notifications-edge-topic-policy")
     for policy in (edge_key, edge_topic.inputs["policy"]):
         assert "events.rds.amazonaws.com" not in policy
+
+
+def test_budgets_publish_only_for_this_accounts_budgets(offline: Offline) -> None:
+    # The topic policy AWS documents for budget notifications (Cost Management User Guide,
+    # "Creating an Amazon SNS topic for budget notifications").
+    run = offline.component(build, "prod")
+    policy = run.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"]
+    assert service_grant(policy, "budgets")["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:budgets::123456789012:*"},
+    }
+    key_grant = service_grant(run.one("aws:kms/key:Key").inputs["policy"], "budgets")
+    assert key_grant["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "Condition" not in key_grant
 
 
 @pytest.mark.parametrize("stack, emails", [("dev", []), ("prod", ["platform-alerts@example.com"])])

@@ -347,7 +347,8 @@ CASES = [
 
 # Built on Case and doc above, hence imported here (importing it first would be circular).
 from tests.policy.cases_access import ACCESS_CASES  # noqa: E402
+from tests.policy.cases_baseline import BASELINE_CASES  # noqa: E402
 from tests.policy.cases_controls import CONTROL_CASES  # noqa: E402
 from tests.policy.cases_tiers import TIER_CASES  # noqa: E402
 
-CASES = [*CASES, *ACCESS_CASES, *CONTROL_CASES, *TIER_CASES]
+CASES = [*CASES, *ACCESS_CASES, *CONTROL_CASES, *TIER_CASES, *BASELINE_CASES]
