@@ -15,6 +15,19 @@ from tooling.bootstrap.github import REPOSITORY, RoleRef, role_variables
 STACKS = ["dev", "staging", "prod"]
 SETTINGS = CiRoleSettings.model_validate({"repository": "acme/platform"})
 VARIABLE = re.compile(r"^\$\{\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
+# `vars[format('NAME_{0}', matrix.stack)]`: a variable named after the run's stack.
+FORMATTED = re.compile(
+    r"^\$\{\{\s*vars\[format\('([A-Za-z_][A-Za-z0-9_]*)\{0\}',\s*([a-z]+\.[a-z]+)\)\]\s*\}\}$"
+)
+
+
+def variable_name(run: JobRun, expression: str) -> str | None:
+    """The variable a `role-to-assume` expression reads, for this run's values."""
+    if match := VARIABLE.match(expression):
+        return match.group(1)
+    if (match := FORMATTED.match(expression)) and match.group(2) in run.values:
+        return match.group(1) + run.values[match.group(2)]
+    return None
 
 
 def assumed_roles() -> list[tuple[JobRun, RoleRef | str, dict[str, object]]]:
@@ -25,11 +38,10 @@ def assumed_roles() -> list[tuple[JobRun, RoleRef | str, dict[str, object]]]:
         for step in run.credential_steps():
             inputs: dict[str, object] = step.get("with") or {}
             expression = run.substitute(str(inputs.get("role-to-assume", "")))
-            match = VARIABLE.match(expression)
-            if not match:
-                found.append((run, f"role-to-assume {expression!r} is not one vars.NAME", inputs))
+            name = variable_name(run, expression)
+            if name is None:
+                found.append((run, f"role-to-assume {expression!r} names no variable", inputs))
                 continue
-            name = match.group(1)
             # GitHub resolves vars.NAME from the job's environment first, then the repository.
             env_vars = scopes.get(run.environment or "", {})
             role = env_vars.get(name) or scopes[REPOSITORY].get(name)
