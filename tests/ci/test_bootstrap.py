@@ -186,7 +186,8 @@ def test_the_policy_pack_reports_only_the_documented_admin_choice(preview: bool)
     ]
 
 
-def test_a_scoped_deploy_policy_passes_the_whole_pack() -> None:
-    scoped = {**CI, "policyArns": ["arn:aws:iam::123456789012:policy/platform-deploy"]}
+@pytest.mark.parametrize("repository", ["acme/platform", "acme@123456/platform@456789"])
+def test_a_scoped_deploy_policy_passes_the_whole_pack(repository: str) -> None:
+    scoped = {"repository": repository, "policyArns": ["arn:aws:iam::123456789012:policy/deploy"]}
     found = evaluate(bootstrap(ci=json.dumps(scoped)), stack_policy_config("prod"))
     assert [v for v in found if not v.deferred] == []
