@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.ci_access import RoleKind, state_objects, trusted_subjects
 from components.settings import CiRoleSettings, SettingsError
@@ -191,3 +192,10 @@ def test_a_scoped_deploy_policy_passes_the_whole_pack(repository: str) -> None:
     scoped = {"repository": repository, "policyArns": ["arn:aws:iam::123456789012:policy/deploy"]}
     found = evaluate(bootstrap(ci=json.dumps(scoped)), stack_policy_config("prod"))
     assert [v for v in found if not v.deferred] == []
+
+
+def test_the_project_file_names_the_project_and_the_shared_virtualenv() -> None:
+    project = yaml.safe_load((PROGRAM.parent / "Pulumi.yaml").read_text())
+    assert project["name"] == "platform-bootstrap"
+    venv = PROGRAM.parent / project["runtime"]["options"]["virtualenv"]
+    assert venv.resolve() == (PROGRAM.parents[2] / ".venv").resolve()
