@@ -96,15 +96,18 @@ DATA_READS = (
 
 
 def state_objects(bucket_arn: str, project: str, stack: str) -> list[str]:
-    """The objects a `pulumi preview` of one stack reads from a DIY S3 backend: the layout file
-    and the stack's checkpoint (plain, .gz or .zst). pulumi/pulumi pkg/backend/diy: meta.go
-    reads .pulumi/meta.yaml; store.go puts a stack at .pulumi/stacks/<project>/<stack>.json[.gz|
-    .zst]; state.go's stackPath lists that prefix. A preview takes no lock and writes no history
-    or backup (backend.go: Lock only in Update/Refresh/Destroy/Import, history and backups only
-    when not DryRun), so it needs no write."""
+    """The objects a `pulumi preview` of one stack reads from a DIY S3 backend (pulumi/pulumi
+    pkg/backend/diy): the layout file .pulumi/meta.yaml (meta.go), the stack's checkpoint
+    .pulumi/stacks/<project>/<stack>.json[.gz|.zst] (store.go; state.go's stackPath lists that
+    prefix) and its tags file <stack>.pulumi-tags (stack_tags.go; state.go's getTarget reads it
+    for every operation, and only a missing file is taken as no tags). A preview takes no lock
+    and writes no history or backup (backend.go: Lock only in Update/Refresh/Destroy/Import,
+    history and backups only when not DryRun), so it needs no write."""
+    stacks = f"{bucket_arn}/.pulumi/stacks/{project}"
     return [
         f"{bucket_arn}/.pulumi/meta.yaml",
-        f"{bucket_arn}/.pulumi/stacks/{project}/{stack}.json*",
+        f"{stacks}/{stack}.json*",
+        f"{stacks}/{stack}.pulumi-tags",
     ]
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from components.ci_access import RoleKind, trusted_subjects, web_identity_trust
+from components.ci_access import RoleKind, state_objects, trusted_subjects, web_identity_trust
 from components.settings import CiRoleSettings, SettingsError, parse_settings
 from tests.conftest import rules_of, stack_run, statements
 from tooling.offline import OfflineRun, run_stack
@@ -228,3 +228,12 @@ def test_sessions_stay_within_iam_limits(hours: int) -> None:
             region="eu-west-1",
             raw={"ciAccess": {"sessionHours": hours}},
         )
+
+
+def test_a_preview_reads_the_layout_the_checkpoint_and_the_tags_of_its_stack() -> None:
+    # pulumi/pulumi pkg/backend/diy: meta.go, store.go (checkpoint, also .gz/.zst), stack_tags.go.
+    assert state_objects("arn:aws:s3:::state", "platform", "prod") == [
+        "arn:aws:s3:::state/.pulumi/meta.yaml",
+        "arn:aws:s3:::state/.pulumi/stacks/platform/prod.json*",
+        "arn:aws:s3:::state/.pulumi/stacks/platform/prod.pulumi-tags",
+    ]
