@@ -10,6 +10,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pydantic import AfterValidator, Field, ValidationError, field_validator
 
+from components.examples import PLACEHOLDER_OWNER
 from components.settings import (
     AWS_REGIONS,
     CiRoleSettings,
@@ -21,8 +22,6 @@ from components.settings import (
 
 NAMESPACE = "bootstrap"
 _STACK = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-# The placeholder repository: whoever owns the organisation example-org could deploy.
-PLACEHOLDER_OWNER = "example-org"
 
 
 class BootstrapConfig(Section):
@@ -78,11 +77,11 @@ def parse(stack: str, region: str | None, raw: Mapping[str, object]) -> Bootstra
             value = detail.get("input")
             shown = "" if isinstance(value, dict) or not key else f" = {value!r}"
             problems.extend(f"{where}{shown}: {line}" for line in message.splitlines())
-    if config is not None and config.ci_access.repository.split("/")[0].split("@")[0] == (
-        PLACEHOLDER_OWNER
-    ):
+    repository = config.ci_access.repository if config else ""
+    # The placeholder repository: whoever owns that GitHub organisation could deploy.
+    if repository.split("/")[0].split("@")[0] + "/" == PLACEHOLDER_OWNER:
         problems.append(
-            f"{NAMESPACE}:ciAccess.repository = {config.ci_access.repository!r}: the placeholder; "
+            f"{NAMESPACE}:ciAccess.repository = {repository!r}: the placeholder; "
             "set your GitHub owner/name (or owner@ID/name@ID)"
         )
     if problems or config is None:
