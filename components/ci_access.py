@@ -239,6 +239,15 @@ class CiAccessArgs:
     state: StateAccess | None = None
 
 
+@dataclass(frozen=True)
+class _Trust:
+    """Whom the roles of one CiAccess trust: tokens of `provider_arn` for `stack`'s subjects."""
+
+    stack: str
+    provider_arn: pulumi.Input[str]
+    subjects: dict[RoleKind, list[str]]
+
+
 class CiAccess(pulumi.ComponentResource):
     """The deploy role of one stack and, given the state backend, its preview role."""
 
@@ -247,44 +256,52 @@ class CiAccess(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CiAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:ciAccess:CiAccess", name, None, opts)
-        settings, ctx, tags = args.settings, args.ctx, component_tags(COMPONENT)
+        settings, ctx = args.settings, args.ctx
         stack = args.stack or ctx.stack
-        child = pulumi.ResourceOptions(parent=self)
         provider_arn = args.provider_arn
         if provider_arn is None:
             provider_arn = (
-                github_oidc_provider(f"{name}-github", tags, child).arn
+                github_oidc_provider(
+                    f"{name}-github", component_tags(COMPONENT), pulumi.ResourceOptions(parent=self)
+                ).arn
                 if settings.create_oidc_provider
                 else oidc_provider_arn(ctx)
             )
-        subjects = trusted_subjects(settings, stack)
-        self.role_arn = self._deploy_role(
-            name, args, stack=stack, provider_arn=provider_arn, subjects=subjects[RoleKind.DEPLOY]
-        )
+        trust = _Trust(stack, provider_arn, trusted_subjects(settings, stack))
+        self.role_arn = self._deploy_role(name, args, trust)
         self.preview_role_arn = None
         outputs: dict[str, pulumi.Output[str]] = {"roleArn": self.role_arn}
         if args.state is not None:
-            self.preview_role_arn = self._preview_role(
-                name,
-                args,
-                args.state,
-                stack=stack,
-                provider_arn=provider_arn,
-                subjects=subjects[RoleKind.PREVIEW],
-            )
+            self.preview_role_arn = self._preview_role(name, args, args.state, trust)
             outputs["previewRoleArn"] = self.preview_role_arn
         self.register_outputs(outputs)
 
-    def _deploy_role(
+    def _role(
         self,
-        name: str,
+        logical: str,
+        opts: pulumi.ResourceOptions,
         args: CiAccessArgs,
+        trust: _Trust,
         *,
-        stack: str,
-        provider_arn: pulumi.Input[str],
-        subjects: list[str],
-    ) -> pulumi.Output[str]:
-        settings, ctx, tags = args.settings, args.ctx, component_tags(COMPONENT)
+        kind: RoleKind,
+        boundary: pulumi.Input[str] | None = None,
+    ) -> aws.iam.Role:
+        # The deploy role's description is the one it had before the preview role existed.
+        settings = args.settings
+        return aws.iam.Role(
+            logical,
+            description=f"GitHub Actions of {settings.repository} {kind.value} stack {trust.stack}",
+            assume_role_policy=policy_document(
+                [web_identity_trust(trust.provider_arn, trust.subjects[kind])]
+            ),
+            permissions_boundary=boundary,
+            max_session_duration=settings.session_hours * 3600,
+            tags={**component_tags(COMPONENT), ROLE_TAG: kind.value},
+            opts=opts,
+        )
+
+    def _deploy_role(self, name: str, args: CiAccessArgs, trust: _Trust) -> pulumi.Output[str]:
+        settings, ctx = args.settings, args.ctx
         child = pulumi.ResourceOptions(parent=self)
         # Auto-named: the physical names are the logical ones plus "-" and 7 characters, which
         # lets the boundary name both before either exists (the role needs the boundary first).
@@ -294,7 +311,7 @@ class CiAccess(pulumi.ComponentResource):
             boundary_name = f"{name}-deploy-boundary"
             boundary = aws.iam.Policy(
                 boundary_name,
-                description=f"Permissions boundary of the {stack} deploy role",
+                description=f"Permissions boundary of the {trust.stack} deploy role",
                 policy=policy_document(
                     boundary_statements(
                         ctx,
@@ -304,50 +321,28 @@ class CiAccess(pulumi.ComponentResource):
                 ),
                 # Marks it as a boundary for the policy pack (iam-no-star-on-star,
                 # iam-boundary-policy-not-attached): it caps the role and grants nothing.
-                tags={**tags, "PolicyUse": "permissions-boundary"},
+                tags={**component_tags(COMPONENT), "PolicyUse": "permissions-boundary"},
                 opts=child,
             ).arn
-        deploy = aws.iam.Role(
-            logical,
-            description=f"GitHub Actions of {settings.repository} deploy stack {stack}",
-            assume_role_policy=policy_document([web_identity_trust(provider_arn, subjects)]),
-            permissions_boundary=boundary,
-            max_session_duration=settings.session_hours * 3600,
-            tags={**tags, ROLE_TAG: RoleKind.DEPLOY.value},
-            opts=role_opts,
+        deploy = self._role(
+            logical, role_opts, args, trust, kind=RoleKind.DEPLOY, boundary=boundary
         )
         self._attach(f"{name}-deploy", deploy, settings.policy_arns)
         return deploy.arn
 
     def _preview_role(
-        self,
-        name: str,
-        args: CiAccessArgs,
-        state: StateAccess,
-        *,
-        stack: str,
-        provider_arn: pulumi.Input[str],
-        subjects: list[str],
+        self, name: str, args: CiAccessArgs, state: StateAccess, trust: _Trust
     ) -> pulumi.Output[str]:
-        settings, tags = args.settings, component_tags(COMPONENT)
-        logical, role_opts = fitted(
-            f"{name}-preview", Limit.IAM_ROLE, pulumi.ResourceOptions(parent=self)
-        )
-        preview = aws.iam.Role(
-            logical,
-            description=f"GitHub Actions of {settings.repository} preview stack {stack} (read-only)",
-            assume_role_policy=policy_document([web_identity_trust(provider_arn, subjects)]),
-            max_session_duration=settings.session_hours * 3600,
-            tags={**tags, ROLE_TAG: RoleKind.PREVIEW.value},
-            opts=role_opts,
-        )
+        child = pulumi.ResourceOptions(parent=self)
+        logical, role_opts = fitted(f"{name}-preview", Limit.IAM_ROLE, child)
+        preview = self._role(logical, role_opts, args, trust, kind=RoleKind.PREVIEW)
         aws.iam.RolePolicy(
             f"{name}-preview-state",
             role=preview.id,
-            policy=preview_statements(args.ctx, state, stack),
-            opts=pulumi.ResourceOptions(parent=self),
+            policy=preview_statements(args.ctx, state, trust.stack),
+            opts=child,
         )
-        self._attach(f"{name}-preview", preview, settings.preview_policy_arns)
+        self._attach(f"{name}-preview", preview, args.settings.preview_policy_arns)
         return preview.arn
 
     def _attach(self, prefix: str, role: aws.iam.Role, policy_arns: list[str]) -> None:

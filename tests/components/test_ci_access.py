@@ -237,3 +237,19 @@ def test_a_preview_reads_the_layout_the_checkpoint_and_the_tags_of_its_stack() -
         "arn:aws:s3:::state/.pulumi/stacks/platform/prod.json*",
         "arn:aws:s3:::state/.pulumi/stacks/platform/prod.pulumi-tags",
     ]
+
+
+def test_the_platforms_ci_resources_keep_their_urns() -> None:
+    # The URNs stacks created before the preview role existed hold (checked against the earlier
+    # code): a changed name or parent would replace the deploy role CI depends on.
+    component = "platform:ciAccess:CiAccess$"
+    expected = {
+        f"{component}aws:iam/openIdConnectProvider:OpenIdConnectProvider::platform-prod-ci-access-github",
+        f"{component}aws:iam/policy:Policy::platform-prod-ci-access-deploy-boundary",
+        f"{component}aws:iam/role:Role::platform-prod-ci-access-deploy",
+        f"{component}aws:iam/rolePolicyAttachment:RolePolicyAttachment::"
+        "platform-prod-ci-access-deploy-administratoraccess",
+    }
+    run = with_ci("prod")
+    found = {r.urn.split("::", 2)[2] for r in run.resources if "ci-access-" in r.name}
+    assert found == expected
