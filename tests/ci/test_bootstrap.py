@@ -13,7 +13,7 @@ import yaml
 from components.ci_access import RoleKind, state_objects, trusted_subjects
 from components.settings import CiRoleSettings, SettingsError
 from tests.conftest import statements
-from tooling.bootstrap.github import REPOSITORY
+from tooling.bootstrap.github import REPOSITORY, role_variables
 from tooling.bootstrap.settings import parse
 from tooling.offline import OfflineRun, Resource, run_offline
 from tooling.policy_eval import evaluate, stack_policy_config
@@ -199,3 +199,14 @@ def test_the_project_file_names_the_project_and_the_shared_virtualenv() -> None:
     assert project["name"] == "platform-bootstrap"
     venv = PROGRAM.parent / project["runtime"]["options"]["virtualenv"]
     assert venv.resolve() == (PROGRAM.parents[2] / ".venv").resolve()
+
+
+def test_the_readme_names_every_environment_and_variable_the_workflows_read() -> None:
+    readme = (PROGRAM.parents[2] / "README.md").read_text()
+    section = readme[readme.index("### One-time bootstrap of CI access") :]
+    scopes = role_variables(list(STACKS))
+    for scope in scopes:
+        assert scope == REPOSITORY or f"`{scope}`" in section, scope
+    for name in {n for variables in scopes.values() for n in variables}:
+        # Per-stack repository variables are written AWS_PREVIEW_ROLE_dev|staging|prod.
+        assert name in section or name.rsplit("_", 1)[0] + "_dev|staging|prod" in section, name
