@@ -1,7 +1,9 @@
-"""CI access: the GitHub OIDC provider and a deploy role only this repository's workflows can use."""
+"""CI access: the GitHub OIDC provider and, per stack, a read-only preview role and a deploy role
+that only this repository's workflows can assume, each from exactly one kind of job."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import pulumi
@@ -9,31 +11,142 @@ import pulumi_aws as aws
 
 from components.common import StackContext, Statement, fitted, policy_document
 from components.naming import Limit
-from components.settings import CiAccessSettings, DeployBoundary
+from components.settings import CiRoleSettings, DeployBoundary
 from components.tagging import component_tags
 
 COMPONENT = "ci-access"
 ISSUER = "token.actions.githubusercontent.com"
+# configure-aws-credentials asks STS for this audience (its README, "OIDC" and the trust policy
+# example); GitHub's default audience is the owner's URL, which no role here accepts.
+AUDIENCE = "sts.amazonaws.com"
+
+
+class RoleKind(enum.StrEnum):
+    """The two identities of a stack."""
+
+    PREVIEW = "preview"
+    DEPLOY = "deploy"
+
+
+# The tag that marks a role for the policy pack's iam-github-oidc-trust-pinned rule: a deploy
+# role may then accept only environment subjects (an environment's reviewers guard every deploy).
+ROLE_TAG = "CiRole"
+
+
+def drift_environment(stack: str) -> str:
+    """The GitHub environment the scheduled drift check of `stack` runs in (main only, no
+    reviewers): its subject is the preview role's second, so drift runs read-only."""
+    return f"{stack}-drift"
+
+
+def trusted_subjects(settings: CiRoleSettings, stack: str) -> dict[RoleKind, list[str]]:
+    """The OIDC `sub` claims each role of `stack` accepts (GitHub docs, "OpenID Connect reference",
+    Example subject claims): a job with `environment: X` sends `repo:R:environment:X` whatever
+    its event; a pull_request job without one sends `repo:R:pull_request`. The deploy role takes
+    no branch subject, so a job on main without the stack's environment cannot deploy."""
+    repo = f"repo:{settings.repository}"
+    return {
+        RoleKind.PREVIEW: [
+            f"{repo}:pull_request",
+            f"{repo}:environment:{drift_environment(stack)}",
+        ],
+        RoleKind.DEPLOY: [f"{repo}:environment:{stack}"],
+    }
+
+
+def web_identity_trust(provider_arn: pulumi.Input[str], subjects: list[str]) -> Statement:
+    """Trust GitHub tokens for STS whose subject is exactly one of `subjects` (StringEquals: no
+    wildcard can widen it)."""
+    return {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {f"{ISSUER}:aud": AUDIENCE, f"{ISSUER}:sub": subjects},
+        },
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
-class CiAccessArgs:
-    """settings: the `ciAccess` section (must be enabled)."""
+class StateAccess:
+    """The Pulumi state backend (an S3 bucket, DIY backend) and the keys a preview reads with.
+    project: the Pulumi project of the stacks (state under .pulumi/stacks/<project>/)."""
 
-    settings: CiAccessSettings
-    ctx: StackContext
-
-
-# The tag that marks a deploy role for the policy pack's iam-github-oidc-trust-pinned rule, which
-# then accepts only environment subjects (an environment's reviewers guard every deploy).
-DEPLOY_TAG = ("CiRole", "deploy")
+    bucket_arn: pulumi.Input[str]
+    bucket_key_arn: pulumi.Input[str]
+    secrets_key_arn: pulumi.Input[str]
+    project: str
 
 
-def subjects(settings: CiAccessSettings, stack: str) -> list[str]:
-    """The OIDC `sub` claims allowed: this stack's GitHub environment only, so a workflow can
-    deploy only through the environment and its protection rules (a job with `environment: X`
-    sends `repo:OWNER/REPO:environment:X`)."""
-    return [f"repo:{settings.repository}:environment:{stack}"]
+# Reads that return data rather than configuration: never part of a refresh, and a preview role
+# runs the pull request's code, so anyone who can push a branch holds these credentials.
+DATA_READS = (
+    "secretsmanager:GetSecretValue",
+    "logs:GetLogEvents",
+    "logs:FilterLogEvents",
+    "logs:StartQuery",
+    "sqs:ReceiveMessage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+)
+
+
+def state_objects(bucket_arn: str, project: str, stack: str) -> list[str]:
+    """The objects a `pulumi preview` of one stack reads from a DIY S3 backend (pulumi/pulumi
+    pkg/backend/diy): the layout file .pulumi/meta.yaml (meta.go), the stack's checkpoint
+    .pulumi/stacks/<project>/<stack>.json[.gz|.zst] (store.go; state.go's stackPath lists that
+    prefix) and its tags file <stack>.pulumi-tags (stack_tags.go; state.go's getTarget reads it
+    for every operation, and only a missing file is taken as no tags). A preview takes no lock
+    and writes no history or backup (backend.go: Lock only in Update/Refresh/Destroy/Import,
+    history and backups only when not DryRun), so it needs no write."""
+    stacks = f"{bucket_arn}/.pulumi/stacks/{project}"
+    return [
+        f"{bucket_arn}/.pulumi/meta.yaml",
+        f"{stacks}/{stack}.json*",
+        f"{stacks}/{stack}.pulumi-tags",
+    ]
+
+
+def preview_statements(ctx: StackContext, state: StateAccess, stack: str) -> pulumi.Output[str]:
+    """The preview role's own policy: read its stack's state and decrypt its secrets, and no
+    object outside that state or any of the DATA_READS, whatever the managed policies allow."""
+
+    def document(bucket_arn: str) -> pulumi.Output[str]:
+        objects = state_objects(bucket_arn, state.project, stack)
+        return policy_document(
+            [
+                {"Sid": "ListState", "Effect": "Allow", "Action": "s3:ListBucket",
+                 "Resource": bucket_arn},
+                {"Sid": "ReadState", "Effect": "Allow", "Action": "s3:GetObject",
+                 "Resource": objects},
+                {
+                    # The state bucket's objects are SSE-KMS: S3 decrypts them for the caller.
+                    "Sid": "DecryptStateThroughS3",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": state.bucket_key_arn,
+                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}},
+                },
+                {
+                    # The awskms secrets provider decrypts the stack's data key (pulumi/pulumi
+                    # pkg/secrets/cloud: Decrypt on load, Encrypt only when a stack is created).
+                    "Sid": "DecryptStackSecrets",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": state.secrets_key_arn,
+                },
+                {"Sid": "NoObjectsButState", "Effect": "Deny",
+                 "Action": ["s3:GetObject", "s3:GetObjectVersion"], "NotResource": objects},
+                {"Sid": "NoDataReads", "Effect": "Deny", "Action": list(DATA_READS),
+                 "Resource": "*"},
+            ]
+        )  # fmt: skip
+
+    return pulumi.Output.from_input(state.bucket_arn).apply(document)
 
 
 def boundary_statements(
@@ -98,35 +211,98 @@ def boundary_statements(
     ]
 
 
+def github_oidc_provider(
+    name: str, tags: dict[str, str], opts: pulumi.ResourceOptions
+) -> aws.iam.OpenIdConnectProvider:
+    """The account's GitHub Actions identity provider (one per URL per account)."""
+    return aws.iam.OpenIdConnectProvider(
+        name, url=f"https://{ISSUER}", client_id_lists=[AUDIENCE], tags=tags, opts=opts
+    )
+
+
+def oidc_provider_arn(ctx: StackContext) -> str:
+    """The ARN of the account's GitHub provider, whoever created it."""
+    return f"arn:{ctx.partition}:iam::{ctx.account_id}:oidc-provider/{ISSUER}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CiAccessArgs:
+    """settings: the roles' settings. stack: the stack the roles serve (default: ctx.stack).
+    provider_arn: an OIDC provider created elsewhere; None: created here when
+    settings.create_oidc_provider, else the account's is referenced. state: the state backend;
+    None builds no preview role (the platform program's `ciAccess`, which cannot know it)."""
+
+    settings: CiRoleSettings
+    ctx: StackContext
+    stack: str | None = None
+    provider_arn: pulumi.Input[str] | None = None
+    state: StateAccess | None = None
+
+
+@dataclass(frozen=True)
+class _Trust:
+    """Whom the roles of one CiAccess trust: tokens of `provider_arn` for `stack`'s subjects."""
+
+    stack: str
+    provider_arn: pulumi.Input[str]
+    subjects: dict[RoleKind, list[str]]
+
+
 class CiAccess(pulumi.ComponentResource):
-    """OIDC identity provider (optional) and the stack's deploy role."""
+    """The deploy role of one stack and, given the state backend, its preview role."""
 
     role_arn: pulumi.Output[str]
+    preview_role_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: CiAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:ciAccess:CiAccess", name, None, opts)
-        settings, ctx, tags = args.settings, args.ctx, component_tags(COMPONENT)
-        child = pulumi.ResourceOptions(parent=self)
-        provider_arn: pulumi.Input[str] = (
-            f"arn:{ctx.partition}:iam::{ctx.account_id}:oidc-provider/{ISSUER}"
+        settings, ctx = args.settings, args.ctx
+        stack = args.stack or ctx.stack
+        provider_arn = args.provider_arn
+        if provider_arn is None:
+            provider_arn = (
+                github_oidc_provider(
+                    f"{name}-github", component_tags(COMPONENT), pulumi.ResourceOptions(parent=self)
+                ).arn
+                if settings.create_oidc_provider
+                else oidc_provider_arn(ctx)
+            )
+        trust = _Trust(stack, provider_arn, trusted_subjects(settings, stack))
+        self.role_arn = self._deploy_role(name, args, trust)
+        self.preview_role_arn = None
+        outputs: dict[str, pulumi.Output[str]] = {"roleArn": self.role_arn}
+        if args.state is not None:
+            self.preview_role_arn = self._preview_role(name, args, args.state, trust)
+            outputs["previewRoleArn"] = self.preview_role_arn
+        self.register_outputs(outputs)
+
+    def _role(
+        self,
+        logical: str,
+        opts: pulumi.ResourceOptions,
+        args: CiAccessArgs,
+        trust: _Trust,
+        *,
+        kind: RoleKind,
+        boundary: pulumi.Input[str] | None = None,
+    ) -> aws.iam.Role:
+        # The deploy role's description is the one it had before the preview role existed.
+        settings = args.settings
+        return aws.iam.Role(
+            logical,
+            description=f"GitHub Actions of {settings.repository} {kind.value} stack {trust.stack}",
+            assume_role_policy=policy_document(
+                [web_identity_trust(trust.provider_arn, trust.subjects[kind])]
+            ),
+            permissions_boundary=boundary,
+            max_session_duration=settings.session_hours * 3600,
+            tags={**component_tags(COMPONENT), ROLE_TAG: kind.value},
+            opts=opts,
         )
-        if settings.create_oidc_provider:
-            provider_arn = aws.iam.OpenIdConnectProvider(
-                f"{name}-github",
-                url=f"https://{ISSUER}",
-                client_id_lists=["sts.amazonaws.com"],
-                tags=tags,
-                opts=child,
-            ).arn
-        trust = {
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": {f"{ISSUER}:aud": "sts.amazonaws.com"},
-                "StringLike": {f"{ISSUER}:sub": subjects(settings, ctx.stack)},
-            },
-        }
+
+    def _deploy_role(self, name: str, args: CiAccessArgs, trust: _Trust) -> pulumi.Output[str]:
+        settings, ctx = args.settings, args.ctx
+        child = pulumi.ResourceOptions(parent=self)
         # Auto-named: the physical names are the logical ones plus "-" and 7 characters, which
         # lets the boundary name both before either exists (the role needs the boundary first).
         logical, role_opts = fitted(f"{name}-deploy", Limit.IAM_ROLE, child)
@@ -135,7 +311,7 @@ class CiAccess(pulumi.ComponentResource):
             boundary_name = f"{name}-deploy-boundary"
             boundary = aws.iam.Policy(
                 boundary_name,
-                description=f"Permissions boundary of the {ctx.stack} deploy role",
+                description=f"Permissions boundary of the {trust.stack} deploy role",
                 policy=policy_document(
                     boundary_statements(
                         ctx,
@@ -145,22 +321,37 @@ class CiAccess(pulumi.ComponentResource):
                 ),
                 # Marks it as a boundary for the policy pack (iam-no-star-on-star,
                 # iam-boundary-policy-not-attached): it caps the role and grants nothing.
-                tags={**tags, "PolicyUse": "permissions-boundary"},
+                tags={**component_tags(COMPONENT), "PolicyUse": "permissions-boundary"},
                 opts=child,
             ).arn
-        deploy = aws.iam.Role(
-            logical,
-            description=f"GitHub Actions of {settings.repository} deploy stack {ctx.stack}",
-            assume_role_policy=policy_document([trust]),
-            permissions_boundary=boundary,
-            tags={**tags, DEPLOY_TAG[0]: DEPLOY_TAG[1]},
-            opts=role_opts,
+        deploy = self._role(
+            logical, role_opts, args, trust, kind=RoleKind.DEPLOY, boundary=boundary
         )
-        for arn in settings.policy_arns:
+        self._attach(f"{name}-deploy", deploy, settings.policy_arns)
+        return deploy.arn
+
+    def _preview_role(
+        self, name: str, args: CiAccessArgs, state: StateAccess, trust: _Trust
+    ) -> pulumi.Output[str]:
+        child = pulumi.ResourceOptions(parent=self)
+        logical, role_opts = fitted(f"{name}-preview", Limit.IAM_ROLE, child)
+        preview = self._role(logical, role_opts, args, trust, kind=RoleKind.PREVIEW)
+        aws.iam.RolePolicy(
+            f"{name}-preview-state",
+            role=preview.id,
+            policy=preview_statements(args.ctx, state, trust.stack),
+            opts=child,
+        )
+        self._attach(f"{name}-preview", preview, args.settings.preview_policy_arns)
+        return preview.arn
+
+    def _attach(self, prefix: str, role: aws.iam.Role, policy_arns: list[str]) -> None:
+        for arn in policy_arns:
             # Named after the policy, not its position, so reordering the list replaces nothing.
             policy_name = arn.rsplit("/", 1)[-1].lower()
             aws.iam.RolePolicyAttachment(
-                f"{name}-deploy-{policy_name}", role=deploy.name, policy_arn=arn, opts=child
+                f"{prefix}-{policy_name}",
+                role=role.name,
+                policy_arn=arn,
+                opts=pulumi.ResourceOptions(parent=self),
             )
-        self.role_arn = deploy.arn
-        self.register_outputs({"roleArn": self.role_arn})

@@ -1515,8 +1515,14 @@ class StaticSiteSettings(Section):
 
 # --- CI access ------------------------------------------------------------------------------------
 
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# GitHub names (owner and repository: letters, digits, `_.-`), each optionally followed by its
+# immutable numeric ID after `@`: repositories created or renamed on github.com since 2026-07-15
+# (and those opted in) send `repo:OWNER@OWNER_ID/REPO@REPO_ID:...` as the OIDC subject; `@` never
+# appears in GitHub names (GitHub docs, "OpenID Connect reference", Immutable subject claims).
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+(@[0-9]+)?/[A-Za-z0-9_.-]+(@[0-9]+)?$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+$")
+# IAM MaxSessionDuration: 3600 to 43200 seconds (IAM API reference, CreateRole).
+SESSION_HOURS = (1, 12)
 
 
 class DeployBoundary(enum.StrEnum):
@@ -1526,12 +1532,15 @@ class DeployBoundary(enum.StrEnum):
     NONE = "none"
 
 
-class CiAccessSettings(Section):
-    """`platform:ciAccess`: the role GitHub Actions assumes through OIDC to deploy this stack."""
+class CiRoleSettings(Section):
+    """The two roles GitHub Actions assumes through OIDC for one stack: a read-only preview role
+    (pull requests, drift checks) and a deploy role (the stack's GitHub environment only)."""
 
-    enabled: bool = Field(False, description="Create the deploy role (and the OIDC provider).")
     repository: Annotated[str, Field(pattern=_REPOSITORY.pattern)] = Field(
-        "example-org/platform", description="GitHub owner/name allowed to assume the role."
+        "example-org/platform",
+        description="GitHub owner/name allowed to assume the roles, or owner@ID/name@ID for a "
+        "repository that sends immutable subject claims (the two IDs together, exactly as GitHub "
+        "sends them; the name-only form is then not trusted).",
     )
     create_oidc_provider: bool = Field(
         True,
@@ -1541,7 +1550,7 @@ class CiAccessSettings(Section):
     policy_arns: Annotated[list[str], Field(min_length=1)] = Field(
         default_factory=lambda: ["arn:aws:iam::aws:policy/AdministratorAccess"],
         description="Managed policies of the deploy role (Pulumi manages IAM, so it needs wide "
-        "rights), capped by `boundary`.",
+        "rights), capped by `boundary`; or your organisation's scoped deploy policy.",
     )
     boundary: DeployBoundary = Field(
         DeployBoundary.DENY_ESCALATION,
@@ -1550,13 +1559,42 @@ class CiAccessSettings(Section):
         "boundary, and Organizations/Account actions. none: the managed policies apply "
         "unbounded (bare AdministratorAccess), which the policy pack reports.",
     )
+    preview_policy_arns: list[str] = Field(
+        default_factory=lambda: ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        description="Managed policies of the preview role: what `pulumi preview --refresh` reads. "
+        "The role's own policy adds the state and secrets key and denies reading data.",
+    )
+    session_hours: Annotated[int, between(*SESSION_HOURS)] = Field(
+        4,
+        description="Longest session of both roles (IAM MaxSessionDuration); the workflows ask "
+        "for it with role-duration-seconds. A first prod deploy outlasts the default hour.",
+    )
 
     @model_validator(mode="after")
-    def _consistent(self) -> CiAccessSettings:
-        bad = [arn for arn in self.policy_arns if not _POLICY_ARN.match(arn)]
-        if bad:
-            raise ValueError(f"policyArns: not IAM policy ARNs: {', '.join(bad)}")
+    def _consistent(self) -> CiRoleSettings:
+        owner, name = self.repository.split("/")
+        raise_problems(
+            [
+                f"policyArns: not IAM policy ARNs: {', '.join(bad)}"
+                if (bad := [a for a in self.policy_arns if not _POLICY_ARN.match(a)])
+                else None,
+                f"previewPolicyArns: not IAM policy ARNs: {', '.join(bad)}"
+                if (bad := [a for a in self.preview_policy_arns if not _POLICY_ARN.match(a)])
+                else None,
+                f"repository = {self.repository!r}: give both immutable IDs (owner@ID/name@ID) "
+                "or neither; GitHub sends both"
+                if ("@" in owner) != ("@" in name)
+                else None,
+            ]
+        )
         return self
+
+
+class CiAccessSettings(CiRoleSettings):
+    """`platform:ciAccess`: CI roles built inside this stack (the earlier way; new setups create
+    them with the bootstrap program, tooling/bootstrap)."""
+
+    enabled: bool = Field(False, description="Create the deploy role (and the OIDC provider).")
 
 
 # --- account baseline and budget -----------------------------------------------------------------

@@ -69,7 +69,11 @@ TRUST_CONDITIONS = {
 # kms:Decrypt and kms:ReEncryptFrom are the actions FSBP KMS.1/KMS.2 block on all keys.
 DECRYPT_ACTIONS = ("kms:decrypt", "kms:reencryptfrom")
 SERVICE_WILDCARD = re.compile(r"^[a-z0-9-]+:\*$", re.IGNORECASE)
-REPOSITORY_SUB = re.compile(r"^repo:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+:(?P<context>.+)$")
+# Names, or names with their immutable IDs (`repo:OWNER@OWNER_ID/REPO@REPO_ID:...`, sent by
+# repositories created or renamed since 2026-07-15: GitHub docs, "OpenID Connect reference").
+REPOSITORY_SUB = re.compile(
+    r"^repo:[A-Za-z0-9_.-]+(@[0-9]+)?/[A-Za-z0-9_.-]+(@[0-9]+)?:(?P<context>.+)$"
+)
 
 
 def _identity_documents(props: Props) -> list[Any]:

@@ -1,4 +1,5 @@
-"""CI access: only this repository's deploy branch or stack environment may assume the role."""
+"""CI access: only this repository's stack environment may deploy; pull requests and drift checks
+get a read-only role."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import json
 
 import pytest
 
-from components.settings import SettingsError, parse_settings
+from components.ci_access import RoleKind, state_objects, trusted_subjects, web_identity_trust
+from components.settings import CiRoleSettings, SettingsError, parse_settings
 from tests.conftest import rules_of, stack_run, statements
 from tooling.offline import OfflineRun, run_stack
 from tooling.policy_eval import evaluate
@@ -43,9 +45,9 @@ def test_deploy_role_trusts_only_this_repository_and_stack_environment() -> None
         "Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
     }
     assert trust["Condition"] == {
-        "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
-        "StringLike": {
-            "token.actions.githubusercontent.com:sub": ["repo:acme/platform:environment:prod"]
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": ["repo:acme/platform:environment:prod"],
         },
     }
     provider = run.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").inputs
@@ -159,3 +161,95 @@ def test_the_access_rules_accept_the_deploy_role(mode: str) -> None:
             "the admin-equivalent AWS managed policy AdministratorAccess.",
         )
     ]
+
+
+def ci_settings(**values: object) -> CiRoleSettings:
+    return CiRoleSettings.model_validate({"repository": "acme/platform", **values})
+
+
+@pytest.mark.parametrize(
+    "repository, prefix",
+    [
+        ("acme/platform", "repo:acme/platform"),
+        # Immutable subject claims (GitHub docs, "OpenID Connect reference"): both IDs after `@`.
+        ("acme@123456/platform@456789", "repo:acme@123456/platform@456789"),
+    ],
+)
+def test_each_role_trusts_exactly_its_jobs_subjects(repository: str, prefix: str) -> None:
+    assert trusted_subjects(ci_settings(repository=repository), "prod") == {
+        RoleKind.PREVIEW: [f"{prefix}:pull_request", f"{prefix}:environment:prod-drift"],
+        RoleKind.DEPLOY: [f"{prefix}:environment:prod"],
+    }
+
+
+def test_trust_matches_subjects_exactly_and_audience_is_sts() -> None:
+    statement = web_identity_trust("arn:provider", ["repo:acme/platform:pull_request"])
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": ["repo:acme/platform:pull_request"],
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "repository, problem",
+    [
+        ("acme@12/platform", "give both immutable IDs"),
+        ("acme/platform@x1", "repository"),
+        ("acme@/platform@", "repository"),
+    ],
+)
+def test_repository_ids_come_in_pairs(repository: str, problem: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(
+            project="platform",
+            stack="prod",
+            region="eu-west-1",
+            raw={"ciAccess": {"repository": repository}},
+        )
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize("hours, seconds", [(None, 4 * 3600), (12, 43200)])
+def test_sessions_last_the_configured_hours(hours: int | None, seconds: int) -> None:
+    values = {} if hours is None else {"sessionHours": hours}
+    run = with_ci("prod", **values)
+    role = run.one("aws:iam/role:Role", "ci-access-deploy").inputs
+    assert role["maxSessionDuration"] == seconds
+
+
+@pytest.mark.parametrize("hours", [0, 13])
+def test_sessions_stay_within_iam_limits(hours: int) -> None:
+    with pytest.raises(SettingsError, match="sessionHours"):
+        parse_settings(
+            project="platform",
+            stack="prod",
+            region="eu-west-1",
+            raw={"ciAccess": {"sessionHours": hours}},
+        )
+
+
+def test_a_preview_reads_the_layout_the_checkpoint_and_the_tags_of_its_stack() -> None:
+    # pulumi/pulumi pkg/backend/diy: meta.go, store.go (checkpoint, also .gz/.zst), stack_tags.go.
+    assert state_objects("arn:aws:s3:::state", "platform", "prod") == [
+        "arn:aws:s3:::state/.pulumi/meta.yaml",
+        "arn:aws:s3:::state/.pulumi/stacks/platform/prod.json*",
+        "arn:aws:s3:::state/.pulumi/stacks/platform/prod.pulumi-tags",
+    ]
+
+
+def test_the_platforms_ci_resources_keep_their_urns() -> None:
+    # The URNs stacks created before the preview role existed hold (checked against the earlier
+    # code): a changed name or parent would replace the deploy role CI depends on.
+    component = "platform:ciAccess:CiAccess$"
+    expected = {
+        f"{component}aws:iam/openIdConnectProvider:OpenIdConnectProvider::platform-prod-ci-access-github",
+        f"{component}aws:iam/policy:Policy::platform-prod-ci-access-deploy-boundary",
+        f"{component}aws:iam/role:Role::platform-prod-ci-access-deploy",
+        f"{component}aws:iam/rolePolicyAttachment:RolePolicyAttachment::"
+        "platform-prod-ci-access-deploy-administratoraccess",
+    }
+    run = with_ci("prod")
+    found = {r.urn.split("::", 2)[2] for r in run.resources if "ci-access-" in r.name}
+    assert found == expected

@@ -1,0 +1,132 @@
+"""The workflows as GitHub runs them: which jobs run for which event, in which environment, and
+the OIDC subject each job's token carries (GitHub docs, "OpenID Connect reference", Example
+subject claims; "Using OpenID Connect with reusable workflows")."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@"
+# Any branch: a workflow_dispatch can be started on any branch the runner sees.
+ANY_BRANCH = "*"
+
+
+def load(path: Path) -> dict[Any, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def workflow_paths() -> list[Path]:
+    return sorted(WORKFLOWS_DIR.glob("*.yml"))
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    """The `on:` block as a mapping (YAML 1.1 reads the bare key `on` as True)."""
+    found = workflow.get("on", workflow.get(True))
+    if isinstance(found, str):
+        return {found: None}
+    if isinstance(found, list):
+        return dict.fromkeys(found)
+    assert isinstance(found, dict)
+    return found
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One job as it runs for one event and one matrix/input value."""
+
+    workflow: str
+    job: str
+    event: str
+    refs: tuple[str, ...]  # the branches the event runs on (ANY_BRANCH for any)
+    values: dict[str, str]  # `matrix.stack` / `inputs.stack` -> value
+    definition: dict[str, Any]
+
+    def substitute(self, text: str) -> str:
+        """`text` with `${{ matrix.X }}` / `${{ inputs.X }}` replaced by this run's values."""
+        for key, value in self.values.items():
+            text = re.sub(r"\$\{\{\s*" + re.escape(key) + r"\s*\}\}", value, text)
+        return text
+
+    @property
+    def environment(self) -> str | None:
+        env = self.definition.get("environment")
+        if isinstance(env, dict):
+            env = env.get("name")
+        return None if env is None else self.substitute(str(env))
+
+    def subjects(self, repository: str) -> list[str]:
+        """The `sub` claims the job's tokens carry: the environment when the job names one
+        (whatever the event), else `pull_request` for pull request events, else the ref."""
+        prefix = f"repo:{repository}"
+        if self.environment is not None:
+            return [f"{prefix}:environment:{self.environment}"]
+        if self.event == "pull_request":
+            return [f"{prefix}:pull_request"]
+        return [f"{prefix}:ref:refs/heads/{ref}" for ref in self.refs]
+
+    def credential_steps(self) -> list[dict[str, Any]]:
+        return [
+            step
+            for step in self.definition.get("steps", [])
+            if str(step.get("uses", "")).startswith(CREDENTIALS_ACTION)
+        ]
+
+
+def _refs(event: str, config: Any) -> tuple[str, ...]:
+    if event == "push":
+        branches = (config or {}).get("branches")
+        return tuple(branches) if branches else (ANY_BRANCH,)
+    if event == "schedule":
+        return ("main",)  # scheduled runs use the default branch's workflow
+    return (ANY_BRANCH,)
+
+
+def _matrix_values(job: dict[str, Any]) -> list[dict[str, str]]:
+    matrix = (job.get("strategy") or {}).get("matrix") or {}
+    keys = [k for k in matrix if k not in ("include", "exclude")]
+    combos = itertools.product(*(matrix[k] for k in keys))
+    return [{f"matrix.{k}": str(v) for k, v in zip(keys, combo, strict=True)} for combo in combos]
+
+
+def _called(job: dict[str, Any]) -> str | None:
+    uses = str(job.get("uses", ""))
+    return uses.removeprefix("./.github/workflows/") if uses.startswith("./") else None
+
+
+def job_runs() -> Iterator[JobRun]:
+    """Every job of every workflow under every event that starts it; a reusable workflow's jobs
+    under each caller's events and inputs (its token carries the caller's context)."""
+    workflows = {path.name: load(path) for path in workflow_paths()}
+    for name, workflow in workflows.items():
+        for event, config in triggers(workflow).items():
+            if event == "workflow_call":
+                continue
+            for job_name, job in workflow["jobs"].items():
+                for values in _matrix_values(job) or [{}]:
+                    called = _called(job)
+                    if called is None:
+                        yield JobRun(name, job_name, event, _refs(event, config), values, job)
+                        continue
+                    inputs = {
+                        f"inputs.{k}": JobRun(name, job_name, event, (), values, job).substitute(
+                            str(v)
+                        )
+                        for k, v in (job.get("with") or {}).items()
+                    }
+                    for inner_name, inner in workflows[called]["jobs"].items():
+                        yield JobRun(
+                            f"{name} -> {called}",
+                            f"{job_name}/{inner_name}",
+                            event,
+                            _refs(event, config),
+                            inputs,
+                            inner,
+                        )

@@ -1,0 +1,60 @@
+"""What the GitHub repository must hold for the workflows: environments and their variables.
+
+The one table the README, the bootstrap program's `githubVariables` output and the workflow/trust
+test (tests/ci) share: a workflow names a role only through these variables, so the test can tell
+from a job's environment which role a `role-to-assume` expression reaches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from components.ci_access import RoleKind, drift_environment
+
+REPOSITORY = "repository"  # the scope of repository-level variables
+DEPLOY_ROLE = "AWS_DEPLOY_ROLE"  # in environment <stack> only: its reviewers guard the deploy role
+DRIFT_ROLE = "AWS_PREVIEW_ROLE"  # in environment <stack>-drift: the preview role, read-only
+
+
+def preview_role_variable(stack: str) -> str:
+    """The repository variable pull request previews of `stack` read (no environment: a pull
+    request job must not name one, or its subject would no longer be `pull_request`)."""
+    return f"AWS_PREVIEW_ROLE_{stack}"
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    """Which role of which stack a variable holds."""
+
+    kind: RoleKind
+    stack: str
+
+
+def role_variables(stacks: list[str]) -> dict[str, dict[str, RoleRef]]:
+    """Scope (an environment's name, or REPOSITORY) -> variable -> the role it holds."""
+    scopes: dict[str, dict[str, RoleRef]] = {REPOSITORY: {}}
+    for stack in stacks:
+        scopes[stack] = {DEPLOY_ROLE: RoleRef(RoleKind.DEPLOY, stack)}
+        scopes[drift_environment(stack)] = {DRIFT_ROLE: RoleRef(RoleKind.PREVIEW, stack)}
+        scopes[REPOSITORY][preview_role_variable(stack)] = RoleRef(RoleKind.PREVIEW, stack)
+    return scopes
+
+
+Value = TypeVar("Value")
+
+
+def github_variables(
+    role_arns: Mapping[RoleRef, Value], shared: Mapping[str, Value]
+) -> dict[str, dict[str, Value]]:
+    """The values to set: each scope's role variables from `role_arns`, and the repository's
+    `shared` variables (backend URL, region, session length)."""
+    stacks = sorted({ref.stack for ref in role_arns})
+    scopes = role_variables(stacks)
+    values = {
+        scope: {name: role_arns[ref] for name, ref in variables.items()}
+        for scope, variables in scopes.items()
+    }
+    values[REPOSITORY].update(shared)
+    return values
