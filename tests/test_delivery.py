@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +95,3 @@ def test_drift_check_refreshes_and_expects_no_changes() -> None:
         if s.get("uses", "").startswith("pulumi/actions@")
     ]
     assert pulumi["with"]["refresh"] is True and pulumi["with"]["expect-no-changes"] is True
-
-
-def test_make_plan_target_exists_and_rejects_a_missing_stack() -> None:
-    result = subprocess.run(["make", "plan"], capture_output=True, text=True, check=False)
-    assert result.returncode == 2
-    assert "usage: make plan STACK=dev|staging|prod" in result.stderr

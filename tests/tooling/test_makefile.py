@@ -6,6 +6,7 @@ reads, so nothing here touches this repository's .venv or Pulumi state."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -30,9 +31,12 @@ def repo(tmp_path: Path) -> Path:
 
 
 def make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """make in `repo`, as from a shell: not as a sub-make of the `make test` running this."""
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=repo,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
