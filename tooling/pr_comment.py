@@ -86,11 +86,15 @@ def text(value: object, limit: int = 300) -> str:
     return _PUNCTUATION.sub(r"\\\1", _defuse(_clean(value, limit)))
 
 
+def _longest_backticks(content: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", content)), default=0)
+
+
 def code(value: object, limit: int = 200) -> str:
     """`value` as an inline code span: literal, whatever backticks it holds (the fence is longer
     than any run of them; CommonMark strips the one padding space on each side)."""
     content = _defuse(_clean(value, limit))
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", content)), default=0) + 1)
+    fence = "`" * (_longest_backticks(content) + 1)
     if content.startswith("`") or content.endswith("`"):
         content = f" {content} "
     return f"{fence}{content}{fence}"
@@ -99,7 +103,7 @@ def code(value: object, limit: int = 200) -> str:
 def code_block(content: str) -> list[str]:
     """A fenced block no line of `content` can close (its fence is longer than any run of
     backticks in it)."""
-    fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", content)), default=0) + 1)
+    fence = "`" * max(3, _longest_backticks(content) + 1)
     return [f"{fence}text", *_defuse(content).splitlines(), fence]
 
 
