@@ -464,14 +464,7 @@ class _Comment:
         if not changes:
             return []
         entries = [self._resource_line(now[c.urn], f": {text(c.summary(), 500)}") for c in changes]
-        return [
-            "<details>",
-            f"<summary>Updated in place ({len(changes)})</summary>",
-            "",
-            *self.budget.cap(entries),
-            "",
-            "</details>",
-        ]
+        return _folded(f"Updated in place ({len(changes)})", self.budget.cap(entries))
 
     def _head_inventory(self) -> list[str]:
         resources = self.inputs.head.document["resources"]
@@ -536,14 +529,7 @@ class _Comment:
             title = f"Advisories: {len(shown)} new or resolved, {len(current)} in the head"
         if not shown:
             return []
-        return [
-            "<details>",
-            f"<summary>{title}</summary>",
-            "",
-            *self.budget.cap(shown),
-            "",
-            "</details>",
-        ]
+        return _folded(title, self.budget.cap(shown))
 
     def _log(self) -> list[str]:
         preview = self.inputs.preview
@@ -558,14 +544,8 @@ class _Comment:
         if not tail:
             return ["The preview log is left out to fit GitHub's comment size limit."]
         shown = tail.count("\n") + 1
-        return [
-            "<details open>" if preview.outcome == "failure" else "<details>",
-            f"<summary>End of the preview log ({_count(shown, 'line')})</summary>",
-            "",
-            *code_block(tail),
-            "",
-            "</details>",
-        ]
+        title = f"End of the preview log ({_count(shown, 'line')})"
+        return _folded(title, code_block(tail), unfolded=preview.outcome == "failure")
 
     def _footer(self) -> list[str]:
         stack = self.inputs.stack
@@ -578,6 +558,12 @@ class _Comment:
             f"`make plan STACK={stack}` shows the whole plan. `pulumi preview` is the last word "
             "before `up`.</sub>",
         ]
+
+
+def _folded(title: str, lines: list[str], unfolded: bool = False) -> list[str]:
+    """`lines` under a `<details>` summary (the blank lines let Markdown render inside it)."""
+    opening = "<details open>" if unfolded else "<details>"
+    return [opening, f"<summary>{title}</summary>", "", *lines, "", "</details>"]
 
 
 def _truncation_note(budget: _Budget) -> list[str]:
