@@ -19,7 +19,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,11 @@ class Replacements:
     @property
     def stateful(self) -> frozenset[str]:
         return frozenset(t for t, rule in self.types.items() if rule.stateful)
+
+    def stateful_reason(self, type_: str) -> str | None:
+        """Why replacing or removing a resource of this type hurts (None: it holds no state)."""
+        rule = self.types.get(type_)
+        return rule.stateful if rule else None
 
 
 def _strings(entry: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
@@ -535,13 +540,38 @@ class Change:
 
     def line(self, limit: int = 6) -> str:
         """`~ urn: what changed` or `+- urn: why it is replaced; also what else changed`."""
+        return f"{'+-' if self.replacement else '~'} {self.urn}: {self.summary(limit)}"
+
+    def summary(self, limit: int = 6) -> str:
+        """What changed (at most `limit` inputs named), or why it is replaced and what else did."""
         others = [p.describe() for p in self.properties if p.path not in self.replacement]
         if len(others) > limit:
             others[limit:] = [f"+{len(others) - limit} more"]
         if not self.replacement:
-            return f"~ {self.urn}: {', '.join(others)}"
+            return ", ".join(others)
         also = f"; also {', '.join(others)}" if others else ""
-        return f"+- {self.urn}: replaced by {'; '.join(self.replacement.values())}{also}"
+        return f"replaced by {'; '.join(self.replacement.values())}{also}"
+
+
+@dataclass(frozen=True)
+class StatefulLoss:
+    """A stateful resource that a change removes, renames (removes and adds under another URN)
+    or replaces: `how` is one of those three words, `reasons` what forces a replacement, `why`
+    what is lost."""
+
+    urn: str
+    type: str
+    name: str
+    how: str
+    reasons: tuple[str, ...]
+    why: str
+
+    def describe(self) -> str:
+        if self.how == "renamed":
+            return f"{self.type} {self.name} would be RENAMED (replaced: its data is lost unless you add an alias)"
+        if self.how == "removed":
+            return f"{self.type} {self.name} would be REMOVED"
+        return f"{self.type} {self.name} would be REPLACED ({'; '.join(self.reasons)}): {self.why}"
 
 
 @dataclass(frozen=True)
@@ -549,7 +579,15 @@ class PlanDiff:
     added: list[str]
     removed: list[str]
     changed: list[Change]
-    stateful: list[str]
+    losses: list[StatefulLoss]
+    # Changes of a stateful resource the plan refuses without losing it (an unacknowledged
+    # major version upgrade): one line each.
+    refused: list[str] = field(default_factory=list)
+
+    @property
+    def stateful(self) -> list[str]:
+        """One line per stateful resource removed, renamed, replaced or changed unacknowledged."""
+        return [*(loss.describe() for loss in self.losses), *self.refused]
 
     @property
     def updated(self) -> list[Change]:
@@ -595,20 +633,20 @@ def diff(
         for u in common
         if properties[u] or u in replaced
     ]
-    danger = [
-        f"{before[u]['type']} {before[u]['name']} would be "
-        + ("RENAMED (replaced: its data is lost unless you add an alias)" if any(now[a]["type"] == before[u]["type"] for a in added) else "REMOVED")
+    losses = [
+        StatefulLoss(u, before[u]["type"], before[u]["name"],
+                     "renamed" if any(now[a]["type"] == before[u]["type"] for a in added) else "removed",
+                     (), why)
         for u in removed
-        if before[u]["type"] in rules.stateful
+        if (why := rules.stateful_reason(before[u]["type"]))
     ]  # fmt: skip
-    danger += [
-        f"{c.type} {c.name} would be REPLACED ({'; '.join(c.replacement.values())}): {why}"
+    losses += [
+        StatefulLoss(c.urn, c.type, c.name, "replaced", tuple(c.replacement.values()), why)
         for c in changed
-        if c.replacement
-        and (why := (rules.types[c.type].stateful if c.type in rules.types else None))
+        if c.replacement and (why := rules.stateful_reason(c.type))
     ]
-    danger += _major_version_changes(now, before, common)
-    return PlanDiff(added=added, removed=removed, changed=changed, stateful=danger)
+    refused = _major_version_changes(now, before, common)
+    return PlanDiff(added=added, removed=removed, changed=changed, losses=losses, refused=refused)
 
 
 def _major_version_changes(
@@ -704,7 +742,17 @@ def _plan_problem(data: object) -> str | None:
             and isinstance(resource.get("inputs"), dict)
         ):
             return f"resources[{i}] has no urn, type, name or inputs"
+        # The diff reads these too, and a pull request's plan is input we do not control.
+        forcing = resource.get("dependsOn") or {}
+        if not _texts(resource.get("replaceOnChanges") or []) or not (
+            isinstance(forcing, dict) and all(_texts(urns) for urns in forcing.values())
+        ):
+            return f"resources[{i}] has a replaceOnChanges or dependsOn that is not names"
     return None
+
+
+def _texts(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def render(

@@ -173,9 +173,3 @@ def test_zizmor_finds_nothing_at_medium_or_above() -> None:
         capture_output=True, text=True, check=False, cwd=WORKFLOWS_DIR.parents[1],
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_make_plan_target_exists_and_rejects_a_missing_stack() -> None:
-    result = subprocess.run(["make", "plan"], capture_output=True, text=True, check=False)
-    assert result.returncode == 2
-    assert "usage: make plan STACK=dev|staging|prod" in result.stderr

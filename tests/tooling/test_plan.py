@@ -344,8 +344,9 @@ def test_missing_earlier_plan_is_a_one_line_error_before_any_run(
         ('["a", "list"]', "is not a plan (the top level is not an object)"),
         ('{"stack": "prod", "resources": [{"urn": "x"}]}', "is not a plan (resources[0] has no urn, type, name or inputs)"),
         ('{"stack": "dev", "resources": []}', "is the plan of stack 'dev', not 'prod'"),
+        ('{"stack": "prod", "resources": [{"urn": "u", "type": "t", "name": "n", "inputs": {}, "dependsOn": {"vpcId": "u"}}]}', "is not a plan (resources[0] has a replaceOnChanges or dependsOn that is not names)"),
     ],
-    ids=["not-json", "not-an-object", "not-a-resource", "other-stack"],
+    ids=["not-json", "not-an-object", "not-a-resource", "other-stack", "bad-dependencies"],
 )  # fmt: skip
 def test_unusable_earlier_plan_is_a_one_line_error(
     text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
