@@ -49,61 +49,88 @@ network = Network(
     opts=with_provider,
 )
 
+# Every tier below the network is optional (`<tier>.enabled`). A tier that is off is None, and
+# what another tier takes from it (admits, environment, alarms, outputs) is wired only when both
+# exist; settings.py refuses the combinations that cannot work before anything is registered.
 backup_region = settings.config.database.backup_copy_region
-database = Database(
-    naming.component("database"),
-    DatabaseArgs(
-        settings=settings.config.database,
-        ctx=ctx,
-        network=network,
-        backup_provider=aws_provider(naming.component("aws-backup"), settings, backup_region)
-        if backup_region
-        else None,
-    ),
-    opts=with_provider,
-)
-
-pipeline = Pipeline(
-    naming.component("pipeline"),
-    PipelineArgs(
-        settings=settings.config.pipeline, ctx=ctx, network=network, topic=notifications.topic
-    ),
-    opts=with_provider,
-)
-database.admit("batch", pipeline.security_group_id)
-
-# The service reads the database's credentials by reference: ECS resolves them at task start.
-# The API writes uploads where the pipeline watches for them.
-service = Service(
-    naming.component("service"),
-    ServiceArgs(
-        settings=settings.config.service,
-        ctx=ctx,
-        network=network,
-        environment={
-            "DB_HOST": database.endpoint,
-            "DB_READER_HOST": database.reader_endpoint,
-            "DB_PORT": str(database.port),
-            "DB_NAME": settings.config.database.database_name,
-        },
-        secrets={
-            "DB_USERNAME": database.secret_arn.apply(lambda arn: f"{arn}:username::"),
-            "DB_PASSWORD": database.secret_arn.apply(lambda arn: f"{arn}:password::"),
-        },
-        readable_secret_arns=[database.secret_arn],
-        decrypt_key_arns=[database.key_arn],
-        uploads=UploadsAccess(
-            bucket_name=pipeline.uploads_bucket,
-            bucket_arn=pipeline.uploads_bucket_arn,
-            prefix=settings.config.pipeline.input_prefix,
-            key_arn=pipeline.key_arn,
+database = (
+    Database(
+        naming.component("database"),
+        DatabaseArgs(
+            settings=settings.config.database,
+            ctx=ctx,
+            network=network,
+            backup_provider=aws_provider(naming.component("aws-backup"), settings, backup_region)
+            if backup_region
+            else None,
         ),
-    ),
-    opts=with_provider,
+        opts=with_provider,
+    )
+    if settings.config.database.enabled
+    else None
 )
-database.admit("service", service.security_group_id)
 
-# The site's /api/* reaches the service by the name its certificate covers, else over HTTP.
+pipeline = (
+    Pipeline(
+        naming.component("pipeline"),
+        PipelineArgs(
+            settings=settings.config.pipeline, ctx=ctx, network=network, topic=notifications.topic
+        ),
+        opts=with_provider,
+    )
+    if settings.config.pipeline.enabled
+    else None
+)
+
+# What the service's tasks receive from the other tiers. The database's credentials are read by
+# reference: ECS resolves them at task start.
+service_environment: dict[str, pulumi.Input[str]] = {}
+service_secrets: dict[str, pulumi.Input[str]] = {}
+service_secret_arns: list[pulumi.Input[str]] = []
+service_key_arns: list[pulumi.Input[str]] = []
+if database:
+    service_environment |= {
+        "DB_HOST": database.endpoint,
+        "DB_READER_HOST": database.reader_endpoint,
+        "DB_PORT": str(database.port),
+        "DB_NAME": settings.config.database.database_name,
+    }
+    service_secrets |= {
+        "DB_USERNAME": database.secret_arn.apply(lambda arn: f"{arn}:username::"),
+        "DB_PASSWORD": database.secret_arn.apply(lambda arn: f"{arn}:password::"),
+    }
+    service_secret_arns.append(database.secret_arn)
+    service_key_arns.append(database.key_arn)
+
+# The API writes uploads where the pipeline watches for them.
+service = (
+    Service(
+        naming.component("service"),
+        ServiceArgs(
+            settings=settings.config.service,
+            ctx=ctx,
+            network=network,
+            environment=service_environment,
+            secrets=service_secrets,
+            readable_secret_arns=service_secret_arns,
+            decrypt_key_arns=service_key_arns,
+            uploads=UploadsAccess(
+                bucket_name=pipeline.uploads_bucket,
+                bucket_arn=pipeline.uploads_bucket_arn,
+                prefix=settings.config.pipeline.input_prefix,
+                key_arn=pipeline.key_arn,
+            )
+            if pipeline
+            else None,
+        ),
+        opts=with_provider,
+    )
+    if settings.config.service.enabled
+    else None
+)
+
+# The site's /api/* reaches the service by the name its certificate covers, else over HTTP
+# (settings refuse apiOrigin without the service).
 service_domain = settings.config.service.domain_name
 static_site = (
     StaticSite(
@@ -113,7 +140,7 @@ static_site = (
             ctx=ctx,
             edge_provider=edge_provider,
             api=ApiOrigin(domain=service_domain or service.alb_dns_name, https=bool(service_domain))
-            if site_settings.api_origin
+            if service and site_settings.api_origin
             else None,
         ),
         opts=with_provider,
@@ -131,7 +158,13 @@ kubernetes = (
     if settings.config.kubernetes.enabled
     else None
 )
-if kubernetes:
+
+# PostgreSQL admits exactly the clients that exist: Batch jobs, the service, the EKS nodes.
+if database and pipeline:
+    database.admit("batch", pipeline.security_group_id)
+if database and service:
+    database.admit("service", service.security_group_id)
+if database and kubernetes:
     database.admit("eks", kubernetes.node_security_group_id)
 
 observability = Observability(
@@ -163,23 +196,29 @@ pulumi.export("zoneNames", network.zone_names)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
 pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)
-pulumi.export("serviceUrl", service.url)
-pulumi.export("albDnsName", service.alb_dns_name)
-pulumi.export("clusterName", service.cluster_name)
-pulumi.export("serviceName", service.service_name)
-pulumi.export("repositoryUrl", service.repository_url)
-pulumi.export("databaseEndpoint", database.endpoint)
-pulumi.export("databaseReaderEndpoint", database.reader_endpoint)
-pulumi.export("databasePort", database.port)
-pulumi.export("databaseSecretArn", database.secret_arn)
-pulumi.export("databaseClusterIdentifier", database.cluster_identifier)
-pulumi.export("uploadsBucket", pipeline.uploads_bucket)
-pulumi.export("resultsBucket", pipeline.results_bucket)
-pulumi.export("jobQueueArn", pipeline.job_queue_arn)
-pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
-pulumi.export("stateMachineArn", pipeline.state_machine_arn)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
 pulumi.export("dashboardName", observability.dashboard_name)
+
+if service:
+    pulumi.export("serviceUrl", service.url)
+    pulumi.export("albDnsName", service.alb_dns_name)
+    pulumi.export("clusterName", service.cluster_name)
+    pulumi.export("serviceName", service.service_name)
+    pulumi.export("repositoryUrl", service.repository_url)
+
+if database:
+    pulumi.export("databaseEndpoint", database.endpoint)
+    pulumi.export("databaseReaderEndpoint", database.reader_endpoint)
+    pulumi.export("databasePort", database.port)
+    pulumi.export("databaseSecretArn", database.secret_arn)
+    pulumi.export("databaseClusterIdentifier", database.cluster_identifier)
+
+if pipeline:
+    pulumi.export("uploadsBucket", pipeline.uploads_bucket)
+    pulumi.export("resultsBucket", pipeline.results_bucket)
+    pulumi.export("jobQueueArn", pipeline.job_queue_arn)
+    pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
+    pulumi.export("stateMachineArn", pipeline.state_machine_arn)
 
 if static_site:
     pulumi.export("siteUrl", static_site.url)
