@@ -49,9 +49,10 @@ network = Network(
     opts=with_provider,
 )
 
-# Every tier below the network is optional (`<tier>.enabled`). A tier that is off is None, and
-# what another tier takes from it (admits, environment, alarms, outputs) is wired only when both
-# exist; settings.py refuses the combinations that cannot work before anything is registered.
+# Every tier but the network, notifications and observability is optional (`<tier>.enabled`). A
+# tier that is off is None, and what another tier takes from it (admits, environment, alarms,
+# outputs) is wired only when both exist; settings.py refuses the combinations that cannot work
+# before anything is registered.
 backup_region = settings.config.database.backup_copy_region
 database = (
     Database(
