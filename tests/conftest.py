@@ -108,9 +108,13 @@ def tiers_off(stack: str, *tiers: str) -> dict[str, str]:
     }
 
 
-@cache
 def tiers_off_run(stack: str, tiers: tuple[str, ...], preview: bool = False) -> OfflineRun:
     """One shared run of a stack with `tiers` off (like `stack_run`, read-only)."""
+    return _tiers_off_run(stack, tiers, preview)  # one cache key however `preview` is passed
+
+
+@cache
+def _tiers_off_run(stack: str, tiers: tuple[str, ...], preview: bool) -> OfflineRun:
     return run_stack(stack, overrides=tiers_off(stack, *tiers), preview=preview)
 
 
