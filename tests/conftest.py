@@ -77,10 +77,16 @@ def offline() -> Offline:
     return Offline()
 
 
-@cache
 def stack_run(stack: str, preview: bool = False) -> OfflineRun:
     """One run of the whole program per stack file and mode, shared by the read-only tests of
     the whole session (each run has its own runtime; nothing may change what it returns)."""
+    # functools.cache keys on the arguments as passed: stack_run("dev"), stack_run("dev", False)
+    # and stack_run("dev", preview=False) would be three runs.
+    return _stack_run(stack, preview)
+
+
+@cache
+def _stack_run(stack: str, preview: bool) -> OfflineRun:
     return run_stack(stack, preview=preview)
 
 
@@ -110,7 +116,7 @@ def tiers_off(stack: str, *tiers: str) -> dict[str, str]:
 
 def tiers_off_run(stack: str, tiers: tuple[str, ...], preview: bool = False) -> OfflineRun:
     """One shared run of a stack with `tiers` off (like `stack_run`, read-only)."""
-    return _tiers_off_run(stack, tiers, preview)  # one cache key however `preview` is passed
+    return _tiers_off_run(stack, tiers, preview)
 
 
 @cache
@@ -118,9 +124,13 @@ def _tiers_off_run(stack: str, tiers: tuple[str, ...], preview: bool) -> Offline
     return run_stack(stack, overrides=tiers_off(stack, *tiers), preview=preview)
 
 
-@cache
 def stack_verdicts(stack: str, preview: bool = False) -> tuple[Verdict, ...]:
     """The policy pack's verdicts on a shared stack run with the stack's own policy config."""
+    return _stack_verdicts(stack, preview)
+
+
+@cache
+def _stack_verdicts(stack: str, preview: bool) -> tuple[Verdict, ...]:
     return tuple(evaluate(stack_run(stack, preview), stack_policy_config(stack)))
 
 
