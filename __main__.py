@@ -55,29 +55,40 @@ network = Network(
     opts=with_provider,
 )
 
+# Every tier but the network, notifications and observability is optional (`<tier>.enabled`). A
+# tier that is off is None, and what another tier takes from it (admits, environment, alarms,
+# outputs) is wired only when both exist; settings.py refuses the combinations that cannot work
+# before anything is registered.
 backup_region = settings.config.database.backup_copy_region
-database = Database(
-    naming.component("database"),
-    DatabaseArgs(
-        settings=settings.config.database,
-        ctx=ctx,
-        network=network,
-        backup_provider=aws_provider(naming.component("aws-backup"), settings, backup_region)
-        if backup_region
-        else None,
-        topic=notifications.topic,
-    ),
-    opts=with_provider,
+database = (
+    Database(
+        naming.component("database"),
+        DatabaseArgs(
+            settings=settings.config.database,
+            ctx=ctx,
+            network=network,
+            backup_provider=aws_provider(naming.component("aws-backup"), settings, backup_region)
+            if backup_region
+            else None,
+            topic=notifications.topic,
+        ),
+        opts=with_provider,
+    )
+    if settings.config.database.enabled
+    else None
 )
 
-pipeline = Pipeline(
-    naming.component("pipeline"),
-    PipelineArgs(
-        settings=settings.config.pipeline, ctx=ctx, network=network, topic=notifications.topic
-    ),
-    opts=with_provider,
+pipeline = (
+    Pipeline(
+        naming.component("pipeline"),
+        PipelineArgs(
+            settings=settings.config.pipeline, ctx=ctx, network=network, topic=notifications.topic
+        ),
+        opts=with_provider,
+    )
+    if settings.config.pipeline.enabled
+    else None
 )
-database.admit("batch", pipeline.security_group_id)
 
 # The broker and the cache: clients get their endpoints in the environment and their credentials
 # by reference, like the database's; each is admitted below once its clients exist.
@@ -101,40 +112,60 @@ cache = (
 )
 tiers = [tier for tier in (messaging, cache) if tier]
 
-# The service reads the database's credentials by reference: ECS resolves them at task start.
-# The API writes uploads where the pipeline watches for them.
-service = Service(
-    naming.component("service"),
-    ServiceArgs(
-        settings=settings.config.service,
-        ctx=ctx,
-        network=network,
-        environment={
-            "DB_HOST": database.endpoint,
-            "DB_READER_HOST": database.reader_endpoint,
-            "DB_PORT": str(database.port),
-            "DB_NAME": settings.config.database.database_name,
-            **{k: v for tier in tiers for k, v in tier.environment().items()},
-        },
-        secrets={
-            "DB_USERNAME": database.secret_arn.apply(lambda arn: f"{arn}:username::"),
-            "DB_PASSWORD": database.secret_arn.apply(lambda arn: f"{arn}:password::"),
-            **{k: v for tier in tiers for k, v in tier.secrets().items()},
-        },
-        readable_secret_arns=[database.secret_arn, *(tier.secret_arn for tier in tiers)],
-        decrypt_key_arns=[database.key_arn, *(tier.key_arn for tier in tiers)],
-        uploads=UploadsAccess(
-            bucket_name=pipeline.uploads_bucket,
-            bucket_arn=pipeline.uploads_bucket_arn,
-            prefix=settings.config.pipeline.input_prefix,
-            key_arn=pipeline.key_arn,
-        ),
-    ),
-    opts=with_provider,
-)
-database.admit("service", service.security_group_id)
+# What the service's tasks receive from the other tiers. Credentials are read by reference: ECS
+# resolves them at task start.
+service_environment: dict[str, pulumi.Input[str]] = {}
+service_secrets: dict[str, pulumi.Input[str]] = {}
+service_secret_arns: list[pulumi.Input[str]] = []
+service_key_arns: list[pulumi.Input[str]] = []
+if database:
+    service_environment |= {
+        "DB_HOST": database.endpoint,
+        "DB_READER_HOST": database.reader_endpoint,
+        "DB_PORT": str(database.port),
+        "DB_NAME": settings.config.database.database_name,
+    }
+    service_secrets |= {
+        "DB_USERNAME": database.secret_arn.apply(lambda arn: f"{arn}:username::"),
+        "DB_PASSWORD": database.secret_arn.apply(lambda arn: f"{arn}:password::"),
+    }
+    service_secret_arns.append(database.secret_arn)
+    service_key_arns.append(database.key_arn)
+for tier in tiers:
+    service_environment |= tier.environment()
+    service_secrets |= tier.secrets()
+    service_secret_arns.append(tier.secret_arn)
+    service_key_arns.append(tier.key_arn)
 
-# The site's /api/* reaches the service by the name its certificate covers, else over HTTP.
+# The API writes uploads where the pipeline watches for them.
+service = (
+    Service(
+        naming.component("service"),
+        ServiceArgs(
+            settings=settings.config.service,
+            ctx=ctx,
+            network=network,
+            environment=service_environment,
+            secrets=service_secrets,
+            readable_secret_arns=service_secret_arns,
+            decrypt_key_arns=service_key_arns,
+            uploads=UploadsAccess(
+                bucket_name=pipeline.uploads_bucket,
+                bucket_arn=pipeline.uploads_bucket_arn,
+                prefix=settings.config.pipeline.input_prefix,
+                key_arn=pipeline.key_arn,
+            )
+            if pipeline
+            else None,
+        ),
+        opts=with_provider,
+    )
+    if settings.config.service.enabled
+    else None
+)
+
+# The site's /api/* reaches the service by the name its certificate covers, else over HTTP
+# (settings refuse apiOrigin without the service).
 service_domain = settings.config.service.domain_name
 static_site = (
     StaticSite(
@@ -144,7 +175,7 @@ static_site = (
             ctx=ctx,
             edge_provider=edge_provider,
             api=ApiOrigin(domain=service_domain or service.alb_dns_name, https=bool(service_domain))
-            if site_settings.api_origin
+            if service and site_settings.api_origin
             else None,
         ),
         opts=with_provider,
@@ -162,15 +193,18 @@ kubernetes = (
     if settings.config.kubernetes.enabled
     else None
 )
-if kubernetes:
-    database.admit("eks", kubernetes.node_security_group_id)
 
-# The broker and the cache admit the service, the pipeline's jobs and the EKS nodes.
-for tier in tiers:
-    tier.admit("service", service.security_group_id)
-    tier.admit("batch", pipeline.security_group_id)
-    if kubernetes:
-        tier.admit("eks", kubernetes.node_security_group_id)
+# The database, the broker and the cache admit exactly the clients that exist: the pipeline's
+# Batch jobs, the service and the EKS nodes.
+clients = {
+    "batch": pipeline.security_group_id if pipeline else None,
+    "service": service.security_group_id if service else None,
+    "eks": kubernetes.node_security_group_id if kubernetes else None,
+}
+for server in (database, *tiers):
+    for client, security_group_id in clients.items():
+        if server and security_group_id is not None:
+            server.admit(client, security_group_id)
 
 observability = Observability(
     naming.component("observability"),
@@ -205,27 +239,33 @@ pulumi.export("zoneNames", network.zone_names)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
 pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)
-pulumi.export("serviceUrl", service.url)
-pulumi.export("albDnsName", service.alb_dns_name)
-pulumi.export("clusterName", service.cluster_name)
-pulumi.export("serviceName", service.service_name)
-pulumi.export("repositoryUrl", service.repository_url)
-pulumi.export("databaseEndpoint", database.endpoint)
-pulumi.export("databaseReaderEndpoint", database.reader_endpoint)
-pulumi.export("databasePort", database.port)
-pulumi.export("databaseSecretArn", database.secret_arn)
-pulumi.export("databaseClusterIdentifier", database.cluster_identifier)
-# What `python -m tooling.dbops connect` needs (README: Database operations).
-pulumi.export("databaseName", settings.config.database.database_name)
-pulumi.export("databaseClusterResourceId", database.cluster_resource_id)
-pulumi.export("databaseAccessLaunchTemplateId", database.access_launch_template_id)
-pulumi.export("uploadsBucket", pipeline.uploads_bucket)
-pulumi.export("resultsBucket", pipeline.results_bucket)
-pulumi.export("jobQueueArn", pipeline.job_queue_arn)
-pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
-pulumi.export("stateMachineArn", pipeline.state_machine_arn)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
 pulumi.export("dashboardName", observability.dashboard_name)
+
+if service:
+    pulumi.export("serviceUrl", service.url)
+    pulumi.export("albDnsName", service.alb_dns_name)
+    pulumi.export("clusterName", service.cluster_name)
+    pulumi.export("serviceName", service.service_name)
+    pulumi.export("repositoryUrl", service.repository_url)
+
+if database:
+    pulumi.export("databaseEndpoint", database.endpoint)
+    pulumi.export("databaseReaderEndpoint", database.reader_endpoint)
+    pulumi.export("databasePort", database.port)
+    pulumi.export("databaseSecretArn", database.secret_arn)
+    pulumi.export("databaseClusterIdentifier", database.cluster_identifier)
+    # What `python -m tooling.dbops connect` needs (README: Database operations).
+    pulumi.export("databaseName", settings.config.database.database_name)
+    pulumi.export("databaseClusterResourceId", database.cluster_resource_id)
+    pulumi.export("databaseAccessLaunchTemplateId", database.access_launch_template_id)
+
+if pipeline:
+    pulumi.export("uploadsBucket", pipeline.uploads_bucket)
+    pulumi.export("resultsBucket", pipeline.results_bucket)
+    pulumi.export("jobQueueArn", pipeline.job_queue_arn)
+    pulumi.export("jobDefinitionArn", pipeline.job_definition_arn)
+    pulumi.export("stateMachineArn", pipeline.state_machine_arn)
 
 if static_site:
     pulumi.export("siteUrl", static_site.url)

@@ -126,6 +126,8 @@ def _walk(
     node: object, loc: tuple[str | int, ...], secret_keys: frozenset[str]
 ) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
     if isinstance(node, BaseModel):
+        if getattr(node, "enabled", True) is False:
+            return  # a tier that is off deploys nothing, its placeholders included
         for name, field in type(node).model_fields.items():
             yield from _walk(getattr(node, name), (*loc, field.alias or name), secret_keys)
     elif isinstance(node, Mapping):

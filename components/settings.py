@@ -452,6 +452,11 @@ class ContainerHealthCheckSettings(Section):
 class ServiceSettings(Section):
     """`platform:service`."""
 
+    enabled: bool = Field(
+        True,
+        description="Create the Fargate service: its repository, cluster, load balancer, WAF "
+        "and scheduled task.",
+    )
     image: Annotated[str, AfterValidator(_image)] = Field(
         "public.ecr.aws/nginx/nginx-unprivileged:stable-alpine",
         description="A full image reference (registry/name:tag or @sha256:...) or a tag of the "
@@ -712,6 +717,9 @@ class DatabaseMode(enum.StrEnum):
 class DatabaseSettings(Section):
     """`platform:database`."""
 
+    enabled: bool = Field(
+        True, description="Create the Aurora cluster, its key, secret and backups."
+    )
     engine_version: PgVersion = Field(
         "16",
         description="Aurora PostgreSQL major version (14 to 18), pinned; AWS applies the minor "
@@ -1059,6 +1067,11 @@ class ObjectLockSettings(Section):
 class PipelineSettings(Section):
     """`platform:pipeline`."""
 
+    enabled: bool = Field(
+        True,
+        description="Create the uploads and results buckets, the Batch queue and the state "
+        "machine.",
+    )
     image: Annotated[str, AfterValidator(_full_image)] = Field(
         DEFAULT_JOB_IMAGE,
         description="Job image: a full reference (registry/name:tag or @sha256:...). Default: "
@@ -1776,9 +1789,11 @@ class StackConfig(Section):
             [
                 "service.originOnly: the load balancer would admit only CloudFront, but no "
                 "distribution routes to it; set staticSite.enabled and staticSite.apiOrigin true"
-                if self.service.origin_only
+                if self.service.enabled
+                and self.service.origin_only
                 and not (self.static_site.enabled and self.static_site.api_origin)
                 else None,
+                *self._tier_problems(),
                 "kubernetes.publicAccessCidrs: 0.0.0.0/0 opens the cluster API to the whole "
                 "internet, which a stack with protectData true may not do; list your VPN or "
                 "office CIDRs, or turn endpointPublicAccess off"
@@ -1803,6 +1818,19 @@ class StackConfig(Section):
                 "the rest to the alarm topic) or unset the limit"
             )
         return self
+
+    def _tier_problems(self) -> list[str | None]:
+        """Tiers that are on but need one that is off. What merely depends on a tier that is off
+        (admits, environment, alarms, outputs) is left out with it by the program; a tier's own
+        keys, and the observability thresholds that tune it, stay valid and unused while it is
+        off, so turning it back on is one key."""
+        return [
+            "staticSite.apiOrigin: with staticSite.enabled, the site sends /api/* to the "
+            "service's load balancer, but service.enabled is false; set staticSite.apiOrigin "
+            "false, or service.enabled true"
+            if self.static_site.enabled and self.static_site.api_origin and not self.service.enabled
+            else None,
+        ]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -77,16 +77,62 @@ def offline() -> Offline:
     return Offline()
 
 
-@cache
 def stack_run(stack: str, preview: bool = False) -> OfflineRun:
     """One run of the whole program per stack file and mode, shared by the read-only tests of
     the whole session (each run has its own runtime; nothing may change what it returns)."""
-    return run_stack(stack, preview=preview)
+    # functools.cache keys on the arguments as passed: stack_run("dev"), stack_run("dev", False)
+    # and stack_run("dev", preview=False) would be three runs.
+    return _stack_run(stack, preview)
 
 
 @cache
+def _stack_run(stack: str, preview: bool) -> OfflineRun:
+    return run_stack(stack, preview=preview)
+
+
+# The optional tiers: config section -> component (the `<project>-<stack>-<component>` prefix of
+# its resources). Network, notifications and observability always exist.
+TIERS = {
+    "service": "service",
+    "pipeline": "pipeline",
+    "database": "database",
+    "kubernetes": "kubernetes",
+    "staticSite": "static-site",
+    "messaging": "messaging",
+    "cache": "cache",
+}
+
+
+def tiers_off(stack: str, *tiers: str) -> dict[str, str]:
+    """Overrides of the stack's own file that turn `tiers` off. The site stops routing /api/*
+    when the service is off (settings refuse it otherwise)."""
+    config = stack_config(stack)
+    sections = {tier: {"enabled": False} for tier in tiers}
+    if "service" in tiers and "staticSite" not in tiers:
+        sections["staticSite"] = {"apiOrigin": False}
+    return {
+        f"platform:{key}": json.dumps({**json.loads(config.get(f"platform:{key}", "{}")), **values})
+        for key, values in sections.items()
+    }
+
+
+def tiers_off_run(stack: str, tiers: tuple[str, ...], preview: bool = False) -> OfflineRun:
+    """One shared run of a stack with `tiers` off (like `stack_run`, read-only)."""
+    return _tiers_off_run(stack, tiers, preview)
+
+
+@cache
+def _tiers_off_run(stack: str, tiers: tuple[str, ...], preview: bool) -> OfflineRun:
+    return run_stack(stack, overrides=tiers_off(stack, *tiers), preview=preview)
+
+
 def stack_verdicts(stack: str, preview: bool = False) -> tuple[Verdict, ...]:
     """The policy pack's verdicts on a shared stack run with the stack's own policy config."""
+    return _stack_verdicts(stack, preview)
+
+
+@cache
+def _stack_verdicts(stack: str, preview: bool) -> tuple[Verdict, ...]:
     return tuple(evaluate(stack_run(stack, preview), stack_policy_config(stack)))
 
 

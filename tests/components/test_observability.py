@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
-from components.settings import SettingsError, parse_settings
-from tests.conftest import STACKS, stack_run
-from tooling.offline import run_stack
+from components.common import StackContext
+from components.notifications import Notifications, NotificationsArgs
+from components.observability import Observability, ObservabilityArgs
+from components.settings import Settings, SettingsError, parse_settings
+from tests.conftest import STACKS, TIERS, Offline, stack_run, tiers_off_run
+from tooling.offline import OfflineRun, run_stack
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
@@ -343,3 +346,59 @@ def test_threshold_out_of_range_is_reported(key: str, value: float, rule: str) -
             raw={"observability": {key: value}},
         )
     assert f"platform:observability.{key} = {value}: {rule}" in str(caught.value)
+
+
+# --- optional tiers (issue 20, item 5) -------------------------------------------------------------
+
+SECTIONS = {
+    "service": ["## Load balancer", "## Service"],
+    "database": ["## Database"],
+    "pipeline": ["## Pipeline"],
+    "kubernetes": ["## Kubernetes"],
+    "staticSite": ["## Static site"],
+    "messaging": ["## Messaging"],
+    "cache": ["## Cache"],
+}
+
+
+def sections_of(run: OfflineRun) -> list[str]:
+    body = json.loads(run.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    return [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_the_dashboard_loses_exactly_the_rows_of_a_tier_that_is_off(tier: str) -> None:
+    full = sections_of(stack_run("prod"))
+    assert sections_of(tiers_off_run("prod", (tier,))) == [
+        s for s in full if s not in SECTIONS[tier]
+    ]
+
+
+def test_without_the_service_there_is_no_composite_alarm_and_without_the_pipeline_no_event() -> (
+    None
+):
+    composite = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
+    assert tiers_off_run("prod", ("service",)).of_type(composite) == []
+    rules = tiers_off_run("prod", ("pipeline",)).of_type("aws:cloudwatch/eventRule:EventRule")
+    assert [r.name for r in rules if "batch-failed" in r.name] == []
+
+
+def test_with_every_tier_off_the_dashboard_shows_the_network_alone() -> None:
+    assert sections_of(tiers_off_run("prod", tuple(TIERS))) == ["## Network"]
+
+
+def test_with_nothing_to_watch_the_dashboard_is_empty_and_valid(offline: Offline) -> None:
+    # No tier and no NAT gateway: CloudWatch accepts a dashboard whose widgets array is empty
+    # (CloudWatch API Reference, "Dashboard Body Structure and Syntax": "The dashboard must
+    # include a widgets array, but that array can be empty").
+    def build(settings: Settings, ctx: StackContext) -> Observability:
+        alerts = Notifications("alerts", NotificationsArgs(emails=[], ctx=ctx))
+        args = ObservabilityArgs(
+            settings=settings.config.observability, topic=alerts.topic, ctx=ctx
+        )
+        return Observability("watch", args)
+
+    run = offline.component(build, "dev")
+    assert run.of_type(ALARM) == []
+    body = run.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]
+    assert json.loads(body) == {"widgets": []}

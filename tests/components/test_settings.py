@@ -511,3 +511,85 @@ def test_preview_only_warns_about_example_values(caplog: pytest.LogCaptureFixtur
 def test_update_of_a_stack_without_example_values_is_not_refused() -> None:
     run = run_stack("prod", overrides=without_example_values("prod"), accept_example_values=False)
     assert run.one("aws:rds/cluster:Cluster").protect is True
+
+
+# --- optional tiers (issue 20, item 5) -------------------------------------------------------------
+
+TIER_SECTIONS = (
+    "service",
+    "pipeline",
+    "database",
+    "kubernetes",
+    "staticSite",
+    "messaging",
+    "cache",
+)
+
+
+def tier_switches(config: StackConfig) -> list[bool]:
+    sections = (config.service, config.pipeline, config.database, config.kubernetes)
+    return [s.enabled for s in (*sections, config.static_site, config.messaging, config.cache)]
+
+
+def test_every_tier_can_be_turned_off_at_once() -> None:
+    raw = {section: {"enabled": False} for section in TIER_SECTIONS}
+    config = parse_settings(project="platform", stack="prod", region="eu-west-1", raw=raw).config
+    assert tier_switches(config) == [False] * len(TIER_SECTIONS)
+
+
+def test_every_tier_is_on_by_default() -> None:
+    config = parse_settings(project="platform", stack="prod", region="eu-west-1", raw={}).config
+    assert all(tier_switches(config))
+
+
+def test_the_sites_api_origin_without_the_service_names_both_keys() -> None:
+    message = errors_of("prod", service={"enabled": False})
+    assert "(1 problem)" in message
+    assert (
+        "platform:staticSite.apiOrigin: with staticSite.enabled, the site sends /api/* to the "
+        "service's load balancer, but service.enabled is false; set staticSite.apiOrigin false, "
+        "or service.enabled true"
+    ) in message
+
+
+@pytest.mark.parametrize(
+    "site", [{"apiOrigin": False}, {"enabled": False}, {"enabled": False, "apiOrigin": True}]
+)
+def test_the_service_may_be_off_when_the_site_routes_nothing_to_it(site: dict[str, bool]) -> None:
+    raw = {"service": {"enabled": False}, "staticSite": site}
+    assert parse_settings(project="platform", stack="prod", region="eu-west-1", raw=raw)
+
+
+def test_a_tier_that_is_off_keeps_its_keys_unused_and_valid() -> None:
+    # Turning a tier off is one key; its own settings (originOnly included) and the thresholds of
+    # its alarms stay, unused, so turning it back on is one key too.
+    raw = {
+        "service": {"enabled": False, "originOnly": True, "minTasks": 2},
+        "staticSite": {"enabled": False},
+        "database": {"enabled": False, "backupCopyRegion": "eu-central-1"},
+        "observability": {"dbCpuPercent": 70},
+    }
+    settings = parse_settings(project="platform", stack="prod", region="eu-west-1", raw=raw)
+    assert settings.config.database.backup_copy_region == "eu-central-1"
+
+
+def test_a_refused_tier_combination_is_reported_beside_a_section_error() -> None:
+    message = errors_of("prod", service={"enabled": False, "minTasks": 0})
+    assert "(2 problems)" in message
+    assert "platform:service.minTasks = 0: 0 is not between 1 and 100" in message
+    assert "platform:staticSite.apiOrigin: with staticSite.enabled" in message
+
+
+def test_example_values_of_a_tier_that_is_off_are_not_listed() -> None:
+    # A tier that is off deploys nothing, so its placeholders need no replacing.
+    def keys(raw: dict[str, object]) -> list[str]:
+        settings = parse_settings(project="platform", stack="prod", region="eu-west-1", raw=raw)
+        return [found.key for found in example_values(settings)]
+
+    service = {"domainName": "app.example.com", "hostedZoneId": "Z0000000000EXAMPLE"}
+    site = {"enabled": False}
+    assert keys({**NO_EKS, "service": service, "staticSite": site}) == [
+        "platform:service.domainName",
+        "platform:service.hostedZoneId",
+    ]
+    assert keys({**NO_EKS, "service": {**service, "enabled": False}, "staticSite": site}) == []
