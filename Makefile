@@ -138,8 +138,9 @@ db-connect: pulumi-ready ## psql on STACK's cluster through SSM from an access i
 BOOTSTRAP_BACKEND_URL ?= file://$(HOME)/.pulumi-bootstrap
 BOOTSTRAP_STACK ?= ci
 BOOTSTRAP = cd tooling/bootstrap && PULUMI_BACKEND_URL="$(BOOTSTRAP_BACKEND_URL)" pulumi
-.PHONY: bootstrap-ready bootstrap-preview bootstrap-up
+.PHONY: bootstrap-ready bootstrap-preview bootstrap-up bootstrap-outputs
 bootstrap-ready: aws-ready install
+	@test -f tooling/bootstrap/Pulumi.$(BOOTSTRAP_STACK).yaml || { echo "error: write tooling/bootstrap/Pulumi.$(BOOTSTRAP_STACK).yaml first (aws:region and bootstrap:ciAccess.repository; README: One-time bootstrap of CI access)" >&2; exit 2; }
 	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/" >&2; exit 2; }
 	@case "$(BOOTSTRAP_BACKEND_URL)" in file://*) mkdir -p "$(patsubst file://%,%,$(BOOTSTRAP_BACKEND_URL))"; test -n "$$PULUMI_CONFIG_PASSPHRASE$$PULUMI_CONFIG_PASSPHRASE_FILE" || { echo "error: set PULUMI_CONFIG_PASSPHRASE (the bootstrap's file backend encrypts secrets with it)" >&2; exit 2; };; esac
 	@$(BOOTSTRAP) login "$(BOOTSTRAP_BACKEND_URL)" >&2
@@ -150,6 +151,9 @@ bootstrap-preview: bootstrap-ready ## Preview the bootstrap (state bucket, secre
 
 bootstrap-up: bootstrap-ready ## Create or update the bootstrap with the policy pack (administrator credentials).
 	$(BOOTSTRAP) up -s $(BOOTSTRAP_STACK) --policy-pack ../../policy --policy-pack-config ../../policy/config.bootstrap.json $(ARGS)
+
+bootstrap-outputs: bootstrap-ready ## The bootstrap's outputs as JSON on stdout (ARNs, URLs, GitHub variables; no secrets).
+	@$(BOOTSTRAP) stack output --json -s $(BOOTSTRAP_STACK)
 
 # Last, once every target above has added itself to STACK_TARGETS: a missing or unknown STACK
 # stops make here, before any target (or the virtualenv it needs) is built.
