@@ -177,10 +177,10 @@ def test_the_comment_is_rendered_by_the_base_branchs_script() -> None:
 
 @pytest.mark.parametrize("job", ["preview", "preview-protected", "comment"])
 def test_dependabot_pull_requests_skip_the_jobs_that_need_a_token(job: str) -> None:
-    # GitHub docs, "Troubleshooting Dependabot on GitHub Actions": Dependabot's runs get a
-    # read-only token and no secrets, like a fork's.
+    # GitHub docs, "Troubleshooting Dependabot on GitHub Actions": runs Dependabot starts
+    # (github.actor, which a re-run keeps) get a read-only token and no secrets, like a fork's.
     condition = workflow("pull-request.yml")["jobs"][job]["if"]
-    assert "github.event.pull_request.user.login != 'dependabot[bot]'" in condition
+    assert "github.actor != 'dependabot[bot]'" in condition
     assert "github.event.pull_request.head.repo.full_name == github.repository" in condition
 
 
