@@ -39,18 +39,43 @@ def drift_environment(stack: str) -> str:
     return f"{stack}-drift"
 
 
-def trusted_subjects(settings: CiRoleSettings, stack: str) -> dict[RoleKind, list[str]]:
+def preview_environment(stack: str) -> str:
+    """The GitHub environment pull request previews of a protected stack run in: its required
+    reviewers approve each run before the job gets a token, so a branch pusher alone never
+    reads a protected stack's state (generated passwords) through its preview role."""
+    return f"{stack}-preview"
+
+
+def repository_forms(repository: str) -> list[str]:
+    """The forms of `repository` GitHub may put in a subject: owner/name, and for a repository
+    given as owner@ID/name@ID also that immutable form. GitHub switches a repository's form on
+    rename, transfer or opt-in (github/docs, "OpenID Connect reference", immutable subject
+    claims; aws-actions/configure-aws-credentials issue #1888), so both are trusted exactly."""
+    names = "/".join(part.split("@")[0] for part in repository.split("/"))
+    return [names] if names == repository else [names, repository]
+
+
+def trusted_subjects(
+    settings: CiRoleSettings, stack: str, *, protected: bool
+) -> dict[RoleKind, list[str]]:
     """The OIDC `sub` claims each role of `stack` accepts (GitHub docs, "OpenID Connect reference",
     Example subject claims): a job with `environment: X` sends `repo:R:environment:X` whatever
     its event; a pull_request job without one sends `repo:R:pull_request`. The deploy role takes
-    no branch subject, so a job on main without the stack's environment cannot deploy."""
-    repo = f"repo:{settings.repository}"
-    return {
+    no branch subject, so a job on main without the stack's environment cannot deploy. A
+    `protected` stack's preview role takes no `pull_request` subject: its previews run in the
+    reviewed environment `<stack>-preview`."""
+    preview = preview_environment(stack) if protected else None
+    contexts = {
         RoleKind.PREVIEW: [
-            f"{repo}:pull_request",
-            f"{repo}:environment:{drift_environment(stack)}",
+            f"environment:{preview}" if preview else "pull_request",
+            f"environment:{drift_environment(stack)}",
         ],
-        RoleKind.DEPLOY: [f"{repo}:environment:{stack}"],
+        RoleKind.DEPLOY: [f"environment:{stack}"],
+    }
+    forms = repository_forms(settings.repository)
+    return {
+        kind: [f"repo:{form}:{context}" for form in forms for context in found]
+        for kind, found in contexts.items()
     }
 
 
@@ -82,6 +107,12 @@ class StateAccess:
 # runs the pull request's code, so anyone who can push a branch holds these credentials.
 DATA_READS = (
     "secretsmanager:GetSecretValue",
+    # ReadOnlyAccess allows ssm:GetParameter*, which decrypts SecureStrings; the program
+    # creates no SSM parameter, so no refresh needs them.
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
     "logs:GetLogEvents",
     "logs:FilterLogEvents",
     "logs:StartQuery",
@@ -149,15 +180,23 @@ def preview_statements(ctx: StackContext, state: StateAccess, stack: str) -> pul
     return pulumi.Output.from_input(state.bucket_arn).apply(document)
 
 
-def boundary_statements(
-    ctx: StackContext, *, role_arns: str, boundary_arns: str
-) -> list[Statement]:
-    """The deploy role's permissions boundary (`role_arns`/`boundary_arns`: IAM resource
-    patterns of the role and of the boundary itself): a ceiling of everything its managed policies grant,
+def ci_resource_patterns(project: str) -> tuple[str, str]:
+    """IAM resource patterns (role, policy) matching every CI role and boundary of `project`'s
+    stacks: CiAccess is named `<project>-<stack>-ci-access` (naming.component, the bootstrap's
+    `<platform project>-<stack>-ci-access`) and its auto-named roles and boundary policies append
+    `-deploy-…`, `-preview-…`, `-deploy-boundary-…` to that name."""
+    return f"role/{project}-*-ci-access-*", f"policy/{project}-*-ci-access-*"
+
+
+def boundary_statements(ctx: StackContext, *, project: str) -> list[Statement]:
+    """The deploy role's permissions boundary: a ceiling of everything its managed policies grant,
     minus the escalation paths a CI role never needs. IAM evaluates the intersection of a role's
     policies and its boundary, and an explicit Deny in the boundary wins (IAM User Guide,
     "Permissions boundaries for IAM entities"; the guide's delegation example likewise denies
-    changing one's own boundary and the boundary policy's versions)."""
+    changing one's own boundary and the boundary policy's versions). The denials cover every CI
+    role and boundary of `project` and the GitHub OIDC provider, not only its own: dev's deploy
+    role must not rewrite prod's trust."""
+    role_arns, boundary_arns = ci_resource_patterns(project)
     return [
         # A boundary grants nothing by itself: this Allow only sets the ceiling.
         {"Sid": "Ceiling", "Effect": "Allow", "Action": "*", "Resource": "*"},
@@ -175,8 +214,8 @@ def boundary_statements(
             "Resource": "*",
         },
         {
-            # Its own trust, policies and boundary change only through the admin bootstrap.
-            "Sid": "NoChangesToItself",
+            # CI roles' trust, policies and boundaries change only through the admin bootstrap.
+            "Sid": "NoChangesToCiRoles",
             "Effect": "Deny",
             "Action": [
                 "iam:UpdateAssumeRolePolicy",
@@ -188,11 +227,13 @@ def boundary_statements(
                 "iam:DeleteRolePermissionsBoundary",
                 "iam:UpdateRole",
                 "iam:DeleteRole",
+                "iam:TagRole",
+                "iam:UntagRole",
             ],
             "Resource": ctx.arn("iam", role_arns, region=""),
         },
         {
-            "Sid": "NoChangesToTheBoundary",
+            "Sid": "NoChangesToCiBoundaries",
             "Effect": "Deny",
             "Action": [
                 "iam:CreatePolicyVersion",
@@ -201,6 +242,21 @@ def boundary_statements(
                 "iam:DeletePolicy",
             ],
             "Resource": ctx.arn("iam", boundary_arns, region=""),
+        },
+        {
+            # The provider's audiences and thumbprints decide which tokens every CI role accepts.
+            "Sid": "NoChangesToTheOidcProvider",
+            "Effect": "Deny",
+            "Action": [
+                "iam:CreateOpenIDConnectProvider",
+                "iam:DeleteOpenIDConnectProvider",
+                "iam:AddClientIDToOpenIDConnectProvider",
+                "iam:RemoveClientIDFromOpenIDConnectProvider",
+                "iam:UpdateOpenIDConnectProviderThumbprint",
+                "iam:TagOpenIDConnectProvider",
+                "iam:UntagOpenIDConnectProvider",
+            ],
+            "Resource": "*",
         },
         {
             "Sid": "NoOrganizationOrAccountChanges",
@@ -230,13 +286,17 @@ class CiAccessArgs:
     """settings: the roles' settings. stack: the stack the roles serve (default: ctx.stack).
     provider_arn: an OIDC provider created elsewhere; None: created here when
     settings.create_oidc_provider, else the account's is referenced. state: the state backend;
-    None builds no preview role (the platform program's `ciAccess`, which cannot know it)."""
+    None builds no preview role (the platform program's `ciAccess`, which cannot know it).
+    protected: the stack's previews need a reviewer (default: ctx.protect_data). project: the
+    platform project whose CI roles the boundary guards (default: ctx.project)."""
 
     settings: CiRoleSettings
     ctx: StackContext
     stack: str | None = None
     provider_arn: pulumi.Input[str] | None = None
     state: StateAccess | None = None
+    protected: bool | None = None
+    project: str | None = None
 
 
 @dataclass(frozen=True)
@@ -267,7 +327,8 @@ class CiAccess(pulumi.ComponentResource):
                 if settings.create_oidc_provider
                 else oidc_provider_arn(ctx)
             )
-        trust = _Trust(stack, provider_arn, trusted_subjects(settings, stack))
+        protected = ctx.protect_data if args.protected is None else args.protected
+        trust = _Trust(stack, provider_arn, trusted_subjects(settings, stack, protected=protected))
         self.role_arn = self._deploy_role(name, args, trust)
         self.preview_role_arn = None
         outputs: dict[str, pulumi.Output[str]] = {"roleArn": self.role_arn}
@@ -313,11 +374,7 @@ class CiAccess(pulumi.ComponentResource):
                 boundary_name,
                 description=f"Permissions boundary of the {trust.stack} deploy role",
                 policy=policy_document(
-                    boundary_statements(
-                        ctx,
-                        role_arns=f"role/{logical}-*",
-                        boundary_arns=f"policy/{boundary_name}-*",
-                    )
+                    boundary_statements(ctx, project=args.project or ctx.project)
                 ),
                 # Marks it as a boundary for the policy pack (iam-no-star-on-star,
                 # iam-boundary-policy-not-attached): it caps the role and grants nothing.

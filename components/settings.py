@@ -1534,8 +1534,9 @@ class StaticSiteSettings(Section):
 # appears in GitHub names (GitHub docs, "OpenID Connect reference", Immutable subject claims).
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+(@[0-9]+)?/[A-Za-z0-9_.-]+(@[0-9]+)?$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+$")
-# IAM MaxSessionDuration: 3600 to 43200 seconds (IAM API reference, CreateRole).
-SESSION_HOURS = (1, 12)
+# IAM MaxSessionDuration: 3600 to 43200 seconds (IAM API reference, CreateRole); at least 4:
+# the deploy job may run 230 minutes (up.yml timeout-minutes) on one session.
+SESSION_HOURS = (4, 12)
 
 
 class DeployBoundary(enum.StrEnum):
@@ -1551,9 +1552,9 @@ class CiRoleSettings(Section):
 
     repository: Annotated[str, Field(pattern=_REPOSITORY.pattern)] = Field(
         "example-org/platform",
-        description="GitHub owner/name allowed to assume the roles, or owner@ID/name@ID for a "
-        "repository that sends immutable subject claims (the two IDs together, exactly as GitHub "
-        "sends them; the name-only form is then not trusted).",
+        description="GitHub owner/name allowed to assume the roles, or owner@ID/name@ID (the "
+        "two IDs together, as GitHub sends them): then both the name form and the immutable form "
+        "are trusted, since GitHub switches between them on rename, transfer or opt-in.",
     )
     create_oidc_provider: bool = Field(
         True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import runpy
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tooling.policy_eval import evaluate, stack_policy_config
 PROGRAM = Path(__file__).resolve().parents[2] / "tooling" / "bootstrap" / "__main__.py"
 CI = {"repository": "acme/platform"}
 STACKS = ("dev", "staging", "prod")
+PROTECTED = ["staging", "prod"]
 
 
 @cache
@@ -81,7 +83,9 @@ def test_each_stack_has_a_protected_secrets_key_and_the_outputs_name_it() -> Non
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_role_trusts_exactly_its_subjects_for_four_hours(stack: str) -> None:
     run = bootstrap()
-    trusted = trusted_subjects(CiRoleSettings.model_validate(CI), stack)
+    trusted = trusted_subjects(
+        CiRoleSettings.model_validate(CI), stack, protected=stack in PROTECTED
+    )
     for kind in RoleKind:
         found = role(run, stack, kind).inputs
         [trust] = statements(found["assumeRolePolicy"])
@@ -135,16 +139,67 @@ def test_preview_role_reads_its_stacks_state_and_secrets_and_writes_nothing(stac
 def test_github_variables_name_each_role_in_its_scope() -> None:
     run = bootstrap()
     scopes = run.outputs["githubVariables"]
-    assert set(scopes) == {REPOSITORY, *STACKS, *(f"{s}-drift" for s in STACKS)}
+    assert set(scopes) == {
+        REPOSITORY,
+        *STACKS,
+        *(f"{s}-drift" for s in STACKS),
+        *(f"{s}-preview" for s in PROTECTED),
+    }
     for stack in STACKS:
         assert scopes[stack] == {
             "AWS_DEPLOY_ROLE": role(run, stack, RoleKind.DEPLOY).outputs["arn"]
         }
         preview = role(run, stack, RoleKind.PREVIEW).outputs["arn"]
         assert scopes[f"{stack}-drift"] == {"AWS_PREVIEW_ROLE": preview}
-        assert scopes[REPOSITORY][f"AWS_PREVIEW_ROLE_{stack}"] == preview
+    # A protected stack's preview role is in its reviewed environment only.
+    assert (
+        scopes[REPOSITORY]["AWS_PREVIEW_ROLE_dev"]
+        == role(run, "dev", RoleKind.PREVIEW).outputs["arn"]
+    )
+    for stack in PROTECTED:
+        assert f"AWS_PREVIEW_ROLE_{stack}" not in scopes[REPOSITORY]
+        preview = role(run, stack, RoleKind.PREVIEW).outputs["arn"]
+        assert scopes[f"{stack}-preview"] == {"AWS_PREVIEW_ROLE": preview}
     assert scopes[REPOSITORY]["PULUMI_BACKEND_URL"] == run.outputs["backendUrl"]
     assert scopes[REPOSITORY]["AWS_REGION"] == "eu-west-1"
+    assert scopes[REPOSITORY]["AWS_SESSION_SECONDS"] == str(4 * 3600)
+
+
+def test_protected_stacks_are_the_stacks_that_protect_their_data() -> None:
+    root = PROGRAM.parents[2]
+    protecting = [
+        stack
+        for stack in STACKS
+        if yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"][
+            "platform:protectData"
+        ]
+    ]
+    assert parse("ci", "eu-west-1", {"ciAccess": CI}).protected_stacks == protecting == PROTECTED
+
+
+def test_every_deploy_boundary_guards_every_ci_role_boundary_and_the_oidc_provider() -> None:
+    # dev's deploy role must not rewrite prod's trust: the patterns match each physical name.
+    run = bootstrap()
+    names = [r.outputs["arn"] for r in run.of_type("aws:iam/role:Role")]
+    boundaries = [
+        r for r in run.of_type("aws:iam/policy:Policy") if r.name.endswith("-deploy-boundary")
+    ]
+    assert len(names) == 6 and len(boundaries) == 3
+    for boundary in boundaries:
+        found = {s["Sid"]: s for s in statements(boundary.inputs["policy"])}
+        assert all(fnmatchcase(n, found["NoChangesToCiRoles"]["Resource"]) for n in names)
+        assert "iam:UpdateAssumeRolePolicy" in found["NoChangesToCiRoles"]["Action"]
+        # IAM policy ARNs carry no region (the offline mock's do): built from the name.
+        assert all(
+            fnmatchcase(
+                f"arn:aws:iam::123456789012:policy/{b.outputs['name']}",
+                found["NoChangesToCiBoundaries"]["Resource"],
+            )
+            for b in boundaries
+        )
+        oidc = found["NoChangesToTheOidcProvider"]
+        assert oidc["Effect"] == "Deny" and oidc["Resource"] == "*"
+        assert "iam:UpdateOpenIDConnectProviderThumbprint" in oidc["Action"]
 
 
 def test_preview_and_update_register_the_same_resources_with_names_that_fit() -> None:
@@ -167,6 +222,10 @@ def test_an_existing_oidc_provider_is_referenced() -> None:
         ({"ciAccess": CI, "stacks": ["dev", "dev"]}, "a stack is listed twice"),
         ({"ciAccess": {**CI, "sessionHours": 24}}, "bootstrap:ciAccess.sessionHours = 24"),
         ({"ciAccess": CI, "stackz": []}, "bootstrap:stackz"),
+        (
+            {"ciAccess": CI, "stacks": ["dev", "prod"]},
+            "protectedStacks ['staging'] are not in stacks",
+        ),
     ],
 )
 def test_bad_bootstrap_settings_are_reported(raw: dict[str, object], problem: str) -> None:
@@ -223,7 +282,7 @@ def test_the_project_file_names_the_project_and_the_shared_virtualenv() -> None:
 def test_the_readme_names_every_environment_and_variable_the_workflows_read() -> None:
     readme = (PROGRAM.parents[2] / "README.md").read_text()
     section = readme[readme.index("### One-time bootstrap of CI access") :]
-    scopes = role_variables(list(STACKS))
+    scopes = role_variables(list(STACKS), PROTECTED)
     for scope in scopes:
         assert scope == REPOSITORY or f"`{scope}`" in section, scope
     for name in {n for variables in scopes.values() for n in variables}:

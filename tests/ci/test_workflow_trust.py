@@ -7,13 +7,19 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from components.ci_access import RoleKind, trusted_subjects
-from components.settings import CiRoleSettings
+import pytest
+
+from components.ci_access import RoleKind, preview_environment, trusted_subjects
+from components.settings import SESSION_HOURS, CiRoleSettings
 from tests.ci.workflows import JobRun, job_runs
-from tooling.bootstrap.github import REPOSITORY, RoleRef, role_variables
+from tooling.bootstrap.github import REPOSITORY, SESSION_SECONDS, RoleRef, role_variables
+from tooling.bootstrap.settings import BootstrapConfig
 
 STACKS = ["dev", "staging", "prod"]
+# The bootstrap's default: the stacks whose stack files set protectData (test_bootstrap).
+PROTECTED = BootstrapConfig.model_validate({}).protected_stacks
 SETTINGS = CiRoleSettings.model_validate({"repository": "acme/platform"})
+IMMUTABLE = CiRoleSettings.model_validate({"repository": "acme@123456/platform@456789"})
 VARIABLE = re.compile(r"^\$\{\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 # `vars[format('NAME_{0}', matrix.stack)]`: a variable named after the run's stack.
 FORMATTED = re.compile(
@@ -32,7 +38,7 @@ def variable_name(run: JobRun, expression: str) -> str | None:
 
 def assumed_roles() -> list[tuple[JobRun, RoleRef | str, dict[str, object]]]:
     """(job run, the role its credentials step reaches or why none, the step's inputs)."""
-    scopes = role_variables(STACKS)
+    scopes = role_variables(STACKS, PROTECTED)
     found: list[tuple[JobRun, RoleRef | str, dict[str, object]]] = []
     for run in job_runs():
         for step in run.credential_steps():
@@ -66,17 +72,50 @@ def test_every_role_variable_resolves_to_a_role() -> None:
     assert problems == []
 
 
-def test_each_job_is_trusted_by_the_role_it_names() -> None:
+def trusted(settings: CiRoleSettings, role: RoleRef) -> list[str]:
+    return trusted_subjects(settings, role.stack, protected=role.stack in PROTECTED)[role.kind]
+
+
+@pytest.mark.parametrize(
+    "settings, sent",
+    [
+        (SETTINGS, ["acme/platform"]),
+        # GitHub may send either form of a repository given with its IDs (rename, transfer,
+        # opt-in switch it): both are trusted.
+        (IMMUTABLE, ["acme/platform", "acme@123456/platform@456789"]),
+    ],
+    ids=["names", "immutable"],
+)
+def test_each_job_is_trusted_by_the_role_it_names(
+    settings: CiRoleSettings, sent: list[str]
+) -> None:
     problems = []
     for run, role, _ in assumed_roles():
         if isinstance(role, RoleRef):
-            trusted = trusted_subjects(SETTINGS, role.stack)[role.kind]
             problems += [
                 f"{label(run)}: {role.kind} role of {role.stack} does not trust {subject}"
-                for subject in run.subjects(SETTINGS.repository)
-                if subject not in trusted
+                for form in sent
+                for subject in run.subjects(form)
+                if subject not in trusted(settings, role)
             ]
     assert problems == []
+
+
+def test_a_protected_stacks_state_is_read_only_after_a_reviewers_approval() -> None:
+    # A pull request job reaches a protected stack's preview role only from the reviewed
+    # environment <stack>-preview, and that role trusts no pull_request subject.
+    problems = [
+        f"{label(run)} reaches {role.stack}'s {role.kind} role from {run.environment}"
+        for run, role, _ in assumed_roles()
+        if isinstance(role, RoleRef)
+        and run.event == "pull_request"
+        and role.stack in PROTECTED
+        and run.environment != preview_environment(role.stack)
+    ]
+    assert problems == []
+    for stack in PROTECTED:
+        preview = trusted(SETTINGS, RoleRef(RoleKind.PREVIEW, stack))
+        assert not any(s.endswith(":pull_request") for s in preview), stack
 
 
 def test_each_role_trusts_only_subjects_its_jobs_send() -> None:
@@ -85,8 +124,11 @@ def test_each_role_trusts_only_subjects_its_jobs_send() -> None:
         if isinstance(role, RoleRef):
             used[role].update(run.subjects(SETTINGS.repository))
     for stack in STACKS:
-        for kind, trusted in trusted_subjects(SETTINGS, stack).items():
-            assert used[RoleRef(kind, stack)] == set(trusted), (kind, stack)
+        for kind in RoleKind:
+            assert used[RoleRef(kind, stack)] == set(trusted(SETTINGS, RoleRef(kind, stack))), (
+                kind,
+                stack,
+            )
 
 
 def test_only_a_stacks_own_environment_reaches_its_deploy_role() -> None:
@@ -102,11 +144,16 @@ def test_only_a_stacks_own_environment_reaches_its_deploy_role() -> None:
 
 def test_sessions_ask_for_the_roles_session_length() -> None:
     # configure-aws-credentials asks for one hour unless told (action.yml, role-duration-seconds);
-    # the roles allow sessionHours (default 4), so a first prod deploy is not cut off.
+    # the roles allow sessionHours, which the bootstrap exports as AWS_SESSION_SECONDS.
     durations = {
         label(run): inputs.get("role-duration-seconds") for run, _, inputs in assumed_roles()
     }
-    assert set(durations.values()) == {SETTINGS.session_hours * 3600}, durations
+    assert set(durations.values()) == {f"${{{{ vars.{SESSION_SECONDS} }}}}"}, durations
+
+
+def test_jobs_with_credentials_end_before_the_shortest_session() -> None:
+    timeouts = {label(run): run.definition["timeout-minutes"] for run, _, _ in assumed_roles()}
+    assert all(m < SESSION_HOURS[0] * 60 for m in timeouts.values()), timeouts
 
 
 def test_jobs_that_assume_roles_may_request_a_token() -> None:

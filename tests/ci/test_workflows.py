@@ -3,6 +3,7 @@ need, and keep deploys, previews and drift checks apart."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.ci.workflows import WORKFLOWS_DIR, load, triggers, workflow_paths
+from tests.ci.workflows import (
+    CREDENTIALS_ACTION,
+    WORKFLOWS_DIR,
+    job_runs,
+    load,
+    triggers,
+    workflow_paths,
+)
 
 WORKFLOWS = workflow_paths()
 # owner/repo@<40-hex commit> # vX.Y.Z: a tag can be moved, a commit cannot; the comment is the
@@ -129,19 +137,71 @@ def test_deploys_start_on_main_or_by_hand_and_not_for_documentation() -> None:
 
 
 @pytest.mark.parametrize(
-    "path, job, stack",
+    "path, job, stack, label",
     [
-        ("up.yml", "up", "inputs.stack"),
-        ("drift.yml", "drift", "matrix.stack"),
-        ("pull-request.yml", "preview", "matrix.stack"),
+        ("up.yml", "up", "inputs.stack", "RUNNER_"),
+        ("drift.yml", "drift", "matrix.stack", "RUNNER_PREVIEW_"),
+        ("pull-request.yml", "preview", "matrix.stack", "RUNNER_PREVIEW_"),
+        ("pull-request.yml", "preview-protected", "matrix.stack", "RUNNER_PREVIEW_"),
     ],
 )
 def test_jobs_reaching_the_cluster_api_run_on_the_stacks_runner(
-    path: str, job: str, stack: str
+    path: str, job: str, stack: str, label: str
 ) -> None:
-    # prod's EKS endpoint is private: its jobs need a runner inside or connected to the VPC.
+    # prod's EKS endpoint is private: its jobs need a runner inside or connected to the VPC;
+    # deploys on their own runner (README, CI/CD: "Runners").
     runs_on = workflow(path)["jobs"][job]["runs-on"]
-    assert runs_on == f"${{{{ vars[format('RUNNER_{{0}}', {stack})] || 'ubuntu-latest' }}}}"
+    assert runs_on == f"${{{{ vars[format('{label}{{0}}', {stack})] || 'ubuntu-latest' }}}}"
+
+
+def test_no_pull_request_or_drift_job_can_land_on_a_deploy_runner() -> None:
+    # The pull request's code must never run where prod's deploy credentials are later held.
+    deploy_label = re.compile(r"RUNNER_(?!PREVIEW_)")
+    found = [
+        (run.workflow, run.job, run.definition.get("runs-on"))
+        for run in job_runs()
+        if run.event in ("pull_request", "schedule")
+        and deploy_label.search(json.dumps(run.definition.get("runs-on")))
+    ]
+    assert found == []
+    assert deploy_label.search(workflow("up.yml")["jobs"]["up"]["runs-on"])
+
+
+def test_the_comment_is_rendered_by_the_base_branchs_script() -> None:
+    # The head's plans are data; the renderer is the base's code (pull request code runs only in
+    # jobs that hold nothing).
+    report = workflow("pull-request.yml")["jobs"]["report"]
+    [checkout] = [s for s in report["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+
+
+@pytest.mark.parametrize("job", ["preview", "preview-protected", "comment"])
+def test_dependabot_pull_requests_skip_the_jobs_that_need_a_token(job: str) -> None:
+    # GitHub docs, "Troubleshooting Dependabot on GitHub Actions": runs Dependabot starts
+    # (github.actor, which a re-run keeps) get a read-only token and no secrets, like a fork's.
+    condition = workflow("pull-request.yml")["jobs"][job]["if"]
+    assert "github.actor != 'dependabot[bot]'" in condition
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in condition
+
+
+def test_drift_issues_only_for_checks_of_main() -> None:
+    # A manual run on another branch fails in <stack>-drift's branch rule: not drift.
+    report = workflow("drift.yml")["jobs"]["report"]
+    assert report["if"] == "failure() && github.ref == 'refs/heads/main'"
+
+
+def test_the_deploy_job_installs_before_it_holds_credentials() -> None:
+    found = workflow("up.yml")["jobs"]["up"]["steps"]
+    install = next(i for i, s in enumerate(found) if s.get("run") == "make install")
+    assume = next(
+        i for i, s in enumerate(found) if s.get("uses", "").startswith(CREDENTIALS_ACTION)
+    )
+    assert install < assume
+
+
+def test_zizmor_is_pinned_to_one_release() -> None:
+    requirements = (WORKFLOWS_DIR.parents[1] / "requirements.txt").read_text()
+    assert re.search(r"^zizmor==\d+\.\d+\.\d+$", requirements, re.MULTILINE)
 
 
 def test_main_deploys_dev_then_staging_then_prod() -> None:
@@ -154,9 +214,10 @@ def test_policy_pack_runs_with_every_preview_and_up() -> None:
     [up] = [s for s in steps(WORKFLOWS_DIR / "up.yml") if "with" in s and s["with"].get("command")]
     assert up["with"]["policyPacks"] == "policy"
     assert up["with"]["policyPackConfigs"] == "policy/config.${{ inputs.stack }}.json"
-    preview = workflow("pull-request.yml")["jobs"]["preview"]
-    [run] = [s["run"] for s in preview["steps"] if "pulumi preview" in s.get("run", "")]
-    assert '--policy-pack policy --policy-pack-config "policy/config.$STACK.json"' in run
+    for job in ("preview", "preview-protected"):
+        preview = workflow("pull-request.yml")["jobs"][job]
+        [run] = [s["run"] for s in preview["steps"] if "pulumi preview" in s.get("run", "")]
+        assert '--policy-pack policy --policy-pack-config "policy/config.$STACK.json"' in run
 
 
 def test_drift_compares_the_cloud_with_the_deployed_state_only() -> None:

@@ -4,6 +4,7 @@ get a read-only role."""
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 
 import pytest
 
@@ -119,12 +120,13 @@ def test_deploy_role_is_capped_by_a_boundary_that_denies_escalation_by_default()
     by_sid = {s["Sid"]: s for s in found}
     role_name = run.physical_name("aws:iam/role:Role", "ci-access-deploy")
     boundary_name = run.physical_name("aws:iam/policy:Policy", boundary.name)
-    # The patterns the boundary names before either resource exists match their real names.
-    role_pattern = by_sid["NoChangesToItself"]["Resource"]
-    assert role_pattern.endswith("-*")
-    assert f"arn:aws:iam::123456789012:role/{role_name}".startswith(role_pattern[:-1])
-    policy_pattern = by_sid["NoChangesToTheBoundary"]["Resource"]
-    assert f"arn:aws:iam::123456789012:policy/{boundary_name}".startswith(policy_pattern[:-1])
+    # The patterns the boundary names before either resource exists match their real names,
+    # and every other stack's CI roles (dev's deploy role must not rewrite prod's trust).
+    role_pattern = by_sid["NoChangesToCiRoles"]["Resource"]
+    assert role_pattern == "arn:aws:iam::123456789012:role/platform-*-ci-access-*"
+    assert fnmatchcase(f"arn:aws:iam::123456789012:role/{role_name}", role_pattern)
+    policy_pattern = by_sid["NoChangesToCiBoundaries"]["Resource"]
+    assert fnmatchcase(f"arn:aws:iam::123456789012:policy/{boundary_name}", policy_pattern)
 
 
 def test_bare_managed_policies_are_an_explicit_choice() -> None:
@@ -168,17 +170,26 @@ def ci_settings(**values: object) -> CiRoleSettings:
 
 
 @pytest.mark.parametrize(
-    "repository, prefix",
+    "repository, prefixes",
     [
-        ("acme/platform", "repo:acme/platform"),
-        # Immutable subject claims (GitHub docs, "OpenID Connect reference"): both IDs after `@`.
-        ("acme@123456/platform@456789", "repo:acme@123456/platform@456789"),
+        ("acme/platform", ["repo:acme/platform"]),
+        # Immutable subject claims (GitHub docs, "OpenID Connect reference"): both IDs after `@`;
+        # GitHub switches a repository between the forms (rename, transfer, opt-in), so the
+        # name form stays trusted too (configure-aws-credentials issue #1888).
+        ("acme@123456/platform@456789", ["repo:acme/platform", "repo:acme@123456/platform@456789"]),
     ],
 )
-def test_each_role_trusts_exactly_its_jobs_subjects(repository: str, prefix: str) -> None:
-    assert trusted_subjects(ci_settings(repository=repository), "prod") == {
-        RoleKind.PREVIEW: [f"{prefix}:pull_request", f"{prefix}:environment:prod-drift"],
-        RoleKind.DEPLOY: [f"{prefix}:environment:prod"],
+@pytest.mark.parametrize(
+    "protected, preview", [(False, "pull_request"), (True, "environment:prod-preview")]
+)
+def test_each_role_trusts_exactly_its_jobs_subjects(
+    repository: str, prefixes: list[str], protected: bool, preview: str
+) -> None:
+    assert trusted_subjects(ci_settings(repository=repository), "prod", protected=protected) == {
+        RoleKind.PREVIEW: [
+            f"{p}:{c}" for p in prefixes for c in (preview, "environment:prod-drift")
+        ],
+        RoleKind.DEPLOY: [f"{p}:environment:prod" for p in prefixes],
     }
 
 
@@ -219,7 +230,7 @@ def test_sessions_last_the_configured_hours(hours: int | None, seconds: int) -> 
     assert role["maxSessionDuration"] == seconds
 
 
-@pytest.mark.parametrize("hours", [0, 13])
+@pytest.mark.parametrize("hours", [0, 3, 13])
 def test_sessions_stay_within_iam_limits(hours: int) -> None:
     with pytest.raises(SettingsError, match="sessionHours"):
         parse_settings(

@@ -11,16 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from components.ci_access import RoleKind, drift_environment
+from components.ci_access import RoleKind, drift_environment, preview_environment
 
 REPOSITORY = "repository"  # the scope of repository-level variables
 DEPLOY_ROLE = "AWS_DEPLOY_ROLE"  # in environment <stack> only: its reviewers guard the deploy role
-DRIFT_ROLE = "AWS_PREVIEW_ROLE"  # in environment <stack>-drift: the preview role, read-only
+# In environments <stack>-drift and, for a protected stack, <stack>-preview: the preview role.
+PREVIEW_ROLE = "AWS_PREVIEW_ROLE"
+# Repository variable: the role sessions' length, for role-duration-seconds.
+SESSION_SECONDS = "AWS_SESSION_SECONDS"
 
 
 def preview_role_variable(stack: str) -> str:
-    """The repository variable pull request previews of `stack` read (no environment: a pull
-    request job must not name one, or its subject would no longer be `pull_request`)."""
+    """The repository variable pull request previews of an unprotected `stack` read (no
+    environment: the job's subject stays `pull_request`)."""
     return f"AWS_PREVIEW_ROLE_{stack}"
 
 
@@ -32,13 +35,19 @@ class RoleRef:
     stack: str
 
 
-def role_variables(stacks: list[str]) -> dict[str, dict[str, RoleRef]]:
-    """Scope (an environment's name, or REPOSITORY) -> variable -> the role it holds."""
+def role_variables(stacks: list[str], protected: list[str]) -> dict[str, dict[str, RoleRef]]:
+    """Scope (an environment's name, or REPOSITORY) -> variable -> the role it holds. A
+    `protected` stack's preview role is only in its reviewed environments, never a repository
+    variable."""
     scopes: dict[str, dict[str, RoleRef]] = {REPOSITORY: {}}
     for stack in stacks:
+        preview = RoleRef(RoleKind.PREVIEW, stack)
         scopes[stack] = {DEPLOY_ROLE: RoleRef(RoleKind.DEPLOY, stack)}
-        scopes[drift_environment(stack)] = {DRIFT_ROLE: RoleRef(RoleKind.PREVIEW, stack)}
-        scopes[REPOSITORY][preview_role_variable(stack)] = RoleRef(RoleKind.PREVIEW, stack)
+        scopes[drift_environment(stack)] = {PREVIEW_ROLE: preview}
+        if stack in protected:
+            scopes[preview_environment(stack)] = {PREVIEW_ROLE: preview}
+        else:
+            scopes[REPOSITORY][preview_role_variable(stack)] = preview
     return scopes
 
 
@@ -46,12 +55,12 @@ Value = TypeVar("Value")
 
 
 def github_variables(
-    role_arns: Mapping[RoleRef, Value], shared: Mapping[str, Value]
+    role_arns: Mapping[RoleRef, Value], shared: Mapping[str, Value], protected: list[str]
 ) -> dict[str, dict[str, Value]]:
     """The values to set: each scope's role variables from `role_arns`, and the repository's
     `shared` variables (backend URL, region, session length)."""
     stacks = sorted({ref.stack for ref in role_arns})
-    scopes = role_variables(stacks)
+    scopes = role_variables(stacks, protected)
     values = {
         scope: {name: role_arns[ref] for name, ref in variables.items()}
         for scope, variables in scopes.items()

@@ -16,7 +16,7 @@ from components.ci_access import (
 )
 from components.common import StackContext, lookup_context
 from components.tagging import component_tags
-from tooling.bootstrap.github import RoleRef, github_variables
+from tooling.bootstrap.github import SESSION_SECONDS, RoleRef, github_variables
 from tooling.bootstrap.settings import BootstrapConfig, load
 from tooling.bootstrap.state_backend import StateBackend, StateBackendArgs
 
@@ -63,6 +63,8 @@ def build(config: BootstrapConfig, ctx: StackContext, opts: pulumi.ResourceOptio
                     secrets_key_arn=state.secrets_keys[stack].arn,
                     project=prefix,
                 ),
+                protected=stack in config.protected_stacks,
+                project=prefix,
             ),
             opts,
         )
@@ -80,7 +82,9 @@ def build(config: BootstrapConfig, ctx: StackContext, opts: pulumi.ResourceOptio
             {
                 "PULUMI_BACKEND_URL": backend_url,
                 "AWS_REGION": pulumi.Output.from_input(ctx.region),
+                SESSION_SECONDS: pulumi.Output.from_input(str(ci.session_hours * 3600)),
             },
+            config.protected_stacks,
         ),
     )
 

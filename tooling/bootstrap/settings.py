@@ -8,7 +8,7 @@ from typing import Annotated
 
 import pulumi
 import pulumi.runtime.config as runtime_config
-from pydantic import AfterValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from components.examples import PLACEHOLDER_OWNER
 from components.settings import (
@@ -42,6 +42,12 @@ class BootstrapConfig(Section):
         description="The platform stacks deployed into this account: each gets a secrets key, a "
         "preview role and a deploy role.",
     )
+    protected_stacks: list[str] = Field(
+        default_factory=lambda: ["staging", "prod"],
+        description="The stacks whose pull request previews run in the reviewed GitHub "
+        "environment <stack>-preview instead of trusting every pull request: the stacks whose "
+        "Pulumi.<stack>.yaml sets platform:protectData true.",
+    )
     ci_access: CiRoleSettings = Field(
         default_factory=lambda: CiRoleSettings.model_validate({}),
         description="The roles' settings (repository, session, deploy permissions).",
@@ -58,6 +64,12 @@ class BootstrapConfig(Section):
         if len(set(stacks)) != len(stacks):
             raise ValueError("a stack is listed twice")
         return stacks
+
+    @model_validator(mode="after")
+    def _protected_are_stacks(self) -> BootstrapConfig:
+        if unknown := [s for s in self.protected_stacks if s not in self.stacks]:
+            raise ValueError(f"protectedStacks {unknown} are not in stacks {self.stacks}")
+        return self
 
 
 def parse(stack: str, region: str | None, raw: Mapping[str, object]) -> BootstrapConfig:
