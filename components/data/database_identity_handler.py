@@ -146,17 +146,20 @@ def provision(
 def handler(event: Mapping[str, object], _context: object) -> dict[str, object]:
     """The function's entry point: the invocation's input names the cluster, the master secret,
     the master user, and the identity's username and database."""
+
     def text(key: str) -> str:
         value = event.get(key)
         if not isinstance(value, str) or not value:
             raise IdentityError(f"the invocation input has no {key}")
         return value
 
+    cluster_arn, secret_arn = text("clusterArn"), text("secretArn")
+    master, username, database = text("masterUsername"), text("username"), text("database")
     return provision(
         boto3.client("rds-data"),
-        cluster_arn=text("clusterArn"),
-        secret_arn=text("secretArn"),
-        master=text("masterUsername"),
-        username=text("username"),
-        database=text("database"),
+        cluster_arn=cluster_arn,
+        secret_arn=secret_arn,
+        master=master,
+        username=username,
+        database=database,
     )
