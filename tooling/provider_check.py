@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import keyword
 import inspect
+import keyword
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
