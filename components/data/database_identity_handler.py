@@ -4,9 +4,10 @@ Shipped as the function's code (index.py) and imported by the tests: the standar
 boto3, which the Lambda Python runtime includes, and nothing else. It runs every statement
 through the RDS Data API with the RDS-managed master secret, so it needs no driver, no VPC and
 no network path to the cluster. Each ExecuteStatement without a transactionId is committed on
-its own (Aurora User Guide, "Calling the Amazon RDS Data API": "If you don't specify a
-transaction ID, changes that result from the call are committed automatically"), which is what
-CREATE DATABASE needs: PostgreSQL refuses it inside a transaction block or a DO block.
+its own (RDS Data API Reference: "If a call isn't part of a transaction because it doesn't
+include the transactionID parameter, changes that result from the call are committed
+automatically"), which is what CREATE DATABASE needs: PostgreSQL refuses it inside a
+transaction block or a DO block.
 
 Every name that reaches SQL is checked against IDENTIFIER first and then double-quoted; the one
 lookup by value (does the database exist) passes the name as a bound parameter.
