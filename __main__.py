@@ -6,7 +6,7 @@ from components.account_baseline import AccountBaseline, AccountBaselineArgs
 from components.budget import Budget, BudgetArgs
 from components.cache import Cache, CacheArgs
 from components.ci_access import CiAccess, CiAccessArgs
-from components.common import lookup_context
+from components.common import Statement, lookup_context
 from components.database import Database, DatabaseArgs
 from components.kubernetes import Kubernetes, KubernetesArgs
 from components.messaging import Messaging, MessagingArgs
@@ -118,19 +118,14 @@ service_environment: dict[str, pulumi.Input[str]] = {}
 service_secrets: dict[str, pulumi.Input[str]] = {}
 service_secret_arns: list[pulumi.Input[str]] = []
 service_key_arns: list[pulumi.Input[str]] = []
+service_task_statements: list[Statement] = []
+# --- database identity of the service (issue #21): its own role and database, IAM tokens --------
+# The service logs in as identity "app" with an IAM token (rds-db:connect on that user only); it
+# never sees the master secret (tests/stacks/test_master_secret.py).
 if database:
-    service_environment |= {
-        "DB_HOST": database.endpoint,
-        "DB_READER_HOST": database.reader_endpoint,
-        "DB_PORT": str(database.port),
-        "DB_NAME": settings.config.database.database_name,
-    }
-    service_secrets |= {
-        "DB_USERNAME": database.secret_arn.apply(lambda arn: f"{arn}:username::"),
-        "DB_PASSWORD": database.secret_arn.apply(lambda arn: f"{arn}:password::"),
-    }
-    service_secret_arns.append(database.secret_arn)
-    service_key_arns.append(database.key_arn)
+    service_environment |= database.identity("app").environment()
+    service_task_statements.append(database.connect_statement("app"))
+# --- end of the database identity block ----------------------------------------------------------
 for tier in tiers:
     service_environment |= tier.environment()
     service_secrets |= tier.secrets()
@@ -149,6 +144,7 @@ service = (
             secrets=service_secrets,
             readable_secret_arns=service_secret_arns,
             decrypt_key_arns=service_key_arns,
+            task_statements=service_task_statements,
             uploads=UploadsAccess(
                 bucket_name=pipeline.uploads_bucket,
                 bucket_arn=pipeline.uploads_bucket_arn,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from components.common import (
     StackContext,
+    Statement,
     allow,
     attach_managed,
     fitted,
@@ -18,6 +21,7 @@ from components.common import (
     kms_key,
     log_group,
     logs_key_statement,
+    policy_document,
     role,
     service_trust,
     target_tracking,
@@ -63,6 +67,36 @@ ACCESS_IMAGE = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kern
 # A forgotten instance (the CLI killed before it cleans up) powers off, and so terminates, after
 # this many minutes.
 ACCESS_MAX_MINUTES = 240
+# The function that creates each service's role and database (README: Database identities); its
+# digest re-runs every identity's invocation when the SQL changes.
+IDENTITY_HANDLER = Path(__file__).parent / "data" / "database_identity_handler.py"
+IDENTITY_HANDLER_DIGEST = hashlib.sha256(IDENTITY_HANDLER.read_bytes()).hexdigest()
+# Lambda runtimes: docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html (Python 3.13,
+# Amazon Linux 2023, arm64 and x86_64); boto3 is part of the runtime.
+IDENTITY_RUNTIME = "python3.13"
+
+
+@dataclass(frozen=True)
+class DatabaseIdentity:
+    """What a service needs to connect as its own role: the writer and reader hosts, the port,
+    its database and username. Its password is an IAM token generated at connect time."""
+
+    host: pulumi.Output[str]
+    reader_host: pulumi.Output[str]
+    port: int
+    database: str
+    username: str
+
+    def environment(self) -> dict[str, pulumi.Input[str]]:
+        """The variables an application reads (README: Database identities)."""
+        return {
+            "DB_HOST": self.host,
+            "DB_READER_HOST": self.reader_host,
+            "DB_PORT": str(self.port),
+            "DB_NAME": self.database,
+            "DB_USERNAME": self.username,
+            "DB_IAM_AUTH": "1",
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,6 +246,10 @@ class Database(pulumi.ComponentResource):
             else None,
             # Only when the stack file acknowledges a major change (the plan refuses it otherwise).
             allow_major_version_upgrade=settings.allow_major_version_upgrade,
+            # The RDS Data API, through which the identities function creates each service's role
+            # and database (EnableHttpEndpoint: Aurora PostgreSQL Serverless v2 and provisioned;
+            # the provider calls it for both since hashicorp/terraform-provider-aws#38997).
+            enable_http_endpoint=bool(settings.identities),
             apply_immediately=not protect,
             tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self, protect=protect, depends_on=[logs]),
@@ -248,6 +286,11 @@ class Database(pulumi.ComponentResource):
             )
             instances.append(instance)
             self.instance_identifiers.append(instance.identifier)
+        self.secret_arn = cluster.master_user_secrets.apply(_master_secret_arn)
+        self.cluster_resource_id = cluster.cluster_resource_id
+        self._ctx, self._settings = ctx, settings
+        if settings.identities:
+            self._identities(key, cluster, instances)
         if settings.reader_autoscaling and settings.instances > 1:
             self._reader_autoscaling(settings, identifier, instances)
         if settings.backup_copy_region and args.backup_provider:
@@ -259,12 +302,10 @@ class Database(pulumi.ComponentResource):
         self.endpoint = cluster.endpoint
         self.reader_endpoint = cluster.reader_endpoint
         self.port = PORT
-        self.secret_arn = cluster.master_user_secrets.apply(_master_secret_arn)
         self._rotation(settings.secret_rotation_days)
         self.key_arn = key.arn
         self.cluster_identifier = cluster.cluster_identifier
         self.security_group_id = self._security_group.id
-        self.cluster_resource_id = cluster.cluster_resource_id
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -290,6 +331,139 @@ class Database(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
+
+    def identity(self, name: str) -> DatabaseIdentity:
+        """The connection details of the identity `name` (a key of `database.identities`)."""
+        if name not in self._settings.identities:
+            raise pulumi.RunError(f"{self._name}: no database identity {name!r} is declared")
+        return DatabaseIdentity(
+            host=self.endpoint,
+            reader_host=self.reader_endpoint,
+            port=PORT,
+            database=self._settings.identity_database(name),
+            username=name,
+        )
+
+    def connect_statement(self, name: str) -> Statement:
+        """An IAM statement that lets its holder log in as identity `name` and no other: the
+        db-user resource is arn:<partition>:rds-db:<region>:<account>:dbuser:<cluster resource
+        id>/<username> (Service Authorization Reference, "Amazon RDS IAM Authentication")."""
+        username = self.identity(name).username
+        user = pulumi.Output.concat(
+            self._ctx.arn("rds-db", "dbuser:"), self.cluster_resource_id, "/", username
+        )
+        return allow(["rds-db:connect"], [user])
+
+    def grant_connect(self, name: str, *, client: str, role_name: pulumi.Input[str]) -> None:
+        """Attach to an existing role (an IRSA role, say) an inline policy that lets it log in
+        as identity `name`. `client` names the policy for good, like admit()."""
+        aws.iam.RolePolicy(
+            f"{self._name}-connect-{client}",
+            role=role_name,
+            policy=policy_document([self.connect_statement(name)]),
+            opts=self._child,
+        )
+
+    def _identities(
+        self,
+        key: aws.kms.Key,
+        cluster: aws.rds.Cluster,
+        instances: Sequence[aws.rds.ClusterInstance],
+    ) -> None:
+        """A function that creates each identity's role and database through the Data API, and
+        one invocation per identity. Outside any VPC: the Data API is an AWS endpoint, so the
+        function needs no subnet, security group, NAT path or PostgreSQL driver. It is the only
+        reader of the master secret besides the operator runbooks (tests/stacks)."""
+        ctx, name = self._ctx, self._name
+        group = log_group(
+            f"{name}-identities-logs",
+            path=f"/aws/lambda/{name}-identities",
+            ctx=ctx,
+            key=key,
+            parent=self,
+            tags=self._tags,
+        )
+        function_role = role(
+            f"{name}-identities",
+            description="Creates the services' database roles and databases (Data API)",
+            # As the Lambda Developer Guide writes the execution role's trust ("Lambda execution
+            # role"): no source condition, which Lambda's AssumeRole is not documented to carry.
+            trust=[
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+            statements=[],
+            parent=self,
+            tags=self._tags,
+        )
+        # The least the Data API needs (Aurora User Guide, "Authorizing access to the Amazon RDS
+        # Data API"): ExecuteStatement on this cluster and the secret it signs in with; the Data
+        # API reads the secret as the caller, so the caller decrypts it through Secrets Manager.
+        access = aws.iam.RolePolicy(
+            f"{name}-identities-policy",
+            role=function_role.id,
+            policy=policy_document(
+                [
+                    allow(["rds-data:ExecuteStatement"], [cluster.arn]),
+                    allow(["secretsmanager:GetSecretValue"], [self.secret_arn]),
+                    allow(
+                        ["kms:Decrypt"],
+                        [key.arn],
+                        Condition={
+                            "StringEquals": {
+                                "kms:ViaService": f"secretsmanager.{ctx.region}.amazonaws.com"
+                            }
+                        },
+                    ),
+                    allow(
+                        ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        [group.arn.apply(lambda arn: f"{arn}:*")],
+                    ),
+                ]
+            ),
+            opts=self._child,
+        )
+        function = aws.lambda_.Function(
+            f"{name}-identities",
+            description="Creates each service's PostgreSQL role and database, idempotently",
+            runtime=IDENTITY_RUNTIME,
+            architectures=["arm64"],
+            handler="index.handler",
+            code=pulumi.AssetArchive({"index.py": pulumi.FileAsset(str(IDENTITY_HANDLER))}),
+            role=function_role.arn,
+            # Room for a paused Serverless v2 cluster to resume (the handler retries meanwhile).
+            timeout=300,
+            memory_size=128,
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="Text", log_group=group.name
+            ),
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
+        )
+        for identity in self._settings.identities:
+            # CREATE_ONLY (the default lifecycle scope): invoked on create and on replacement,
+            # which a change of input or triggers causes (pulumi-aws lambda.Invocation); never on
+            # delete, so removing an identity keeps its role and data.
+            aws.lambda_.Invocation(
+                f"{name}-identity-{identity}",
+                function_name=function.name,
+                input=pulumi.Output.json_dumps(
+                    {
+                        "clusterArn": cluster.arn,
+                        "secretArn": self.secret_arn,
+                        "masterUsername": self._settings.master_username,
+                        "username": identity,
+                        "database": self._settings.identity_database(identity),
+                    }
+                ),
+                triggers={"handler": IDENTITY_HANDLER_DIGEST},
+                # The Data API runs statements on the writer instance only (Aurora User Guide,
+                # "Limitations for the Amazon RDS Data API").
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[access, *instances]),
+            )
 
     def _operator_access(self, ctx: StackContext, network: Network) -> pulumi.Output[str]:
         """What `dbops connect` launches an instance from, when asked, and terminates after: a

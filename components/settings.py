@@ -714,6 +714,21 @@ class DatabaseMode(enum.StrEnum):
     PROVISIONED = "provisioned"  # fixed instance class
 
 
+# A service's PostgreSQL identity (components/data/database_identity_handler.py checks the same
+# at run time): a lower-case identifier, no reserved prefix, no system database.
+_PG_IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
+_PG_RESERVED_PREFIXES = ("pg_", "rds")
+_PG_SYSTEM_DATABASES = ("postgres", "template0", "template1", "rdsadmin")
+
+
+class DatabaseIdentitySettings(Section):
+    """`platform:database.identities.<name>`: one service's login role (named `<name>`)."""
+
+    database: Annotated[str | None, Field(pattern=_PG_IDENTIFIER)] = Field(
+        None, description="The database the role owns; defaults to the identity's name."
+    )
+
+
 class DatabaseSettings(Section):
     """`platform:database`."""
 
@@ -802,6 +817,16 @@ class DatabaseSettings(Section):
         description="Acknowledges a change of engineVersion to another major: without it the plan "
         "refuses the change and RDS is never asked to upgrade (see the Aurora version policy).",
     )
+    identities: dict[str, DatabaseIdentitySettings] = Field(
+        default_factory=lambda: {"app": DatabaseIdentitySettings.model_validate({})},
+        description="Per-service login roles, each owning its own database and logging in with "
+        "IAM tokens; created in the cluster on `up` through the RDS Data API (README: Database "
+        "identities). The service connects as `app`.",
+    )
+
+    def identity_database(self, name: str) -> str:
+        """The database identity `name` owns."""
+        return self.identities[name].database or name
 
     @model_validator(mode="after")
     def _consistent(self) -> DatabaseSettings:
@@ -825,9 +850,44 @@ class DatabaseSettings(Section):
             if self.reader_autoscaling
             else None,
             *self._window_problems(),
+            *self._identity_problems(),
         ]
         raise_problems(problems)
         return self
+
+    def _identity_problems(self) -> list[str]:
+        problems: list[str] = []
+        owners: dict[str, str] = {}
+        for name in self.identities:
+            key = f"identities.{name}"
+            if not re.match(_PG_IDENTIFIER, name):
+                problems.append(f"{key}: {name!r} is not a lower-case PostgreSQL identifier")
+            elif name.startswith(_PG_RESERVED_PREFIXES) or name == self.master_username:
+                problems.append(
+                    f"{key}: {name!r} is reserved (pg_* and rds* roles, the master user "
+                    f"{self.master_username!r}); choose another role name"
+                )
+            database = self.identity_database(name)
+            if database in _PG_SYSTEM_DATABASES or database.startswith(_PG_RESERVED_PREFIXES):
+                problems.append(f"{key}.database: {database!r} belongs to PostgreSQL or RDS")
+            elif database in owners:
+                problems.append(
+                    f"{key}.database: {database!r} is already owned by identity "
+                    f"{owners[database]!r}; each service owns its own database"
+                )
+            owners.setdefault(database, name)
+        # The Data API, which creates the identities, does not run on T instance classes
+        # (Aurora User Guide, "Limitations for the Amazon RDS Data API").
+        if (
+            self.identities
+            and self.mode is DatabaseMode.PROVISIONED
+            and self.instance_class.startswith("db.t")
+        ):
+            problems.append(
+                f"instanceClass {self.instance_class!r}: the RDS Data API that creates the "
+                "identities does not run on T instance classes; choose another class"
+            )
+        return problems
 
     def _window_problems(self) -> list[str]:
         backup, maintenance = _daily_span(self.backup_window), _weekly_span(self.maintenance_window)
@@ -1830,6 +1890,12 @@ class StackConfig(Section):
             "service's load balancer, but service.enabled is false; set staticSite.apiOrigin "
             "false, or service.enabled true"
             if self.static_site.enabled and self.static_site.api_origin and not self.service.enabled
+            else None,
+            "database.identities: the service connects to the database as identity 'app', which "
+            "is not declared; add identities.app (or turn the service or the database off)"
+            if self.service.enabled
+            and self.database.enabled
+            and "app" not in self.database.identities
             else None,
         ]
 

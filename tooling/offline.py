@@ -460,6 +460,7 @@ _AWS_OUTPUTS: dict[str, Callable[[PlatformMocks, str, dict[str, Any]], dict[str,
         "arn": f"arn:aws:rds:{m.region}:{ACCOUNT_ID}:cluster:{out['clusterIdentifier']}",
         "endpoint": f"{out['clusterIdentifier']}.cluster-abc.{m.region}.rds.amazonaws.com",
         "readerEndpoint": f"{out['clusterIdentifier']}.cluster-ro-abc.{m.region}.rds.amazonaws.com",
+        "clusterResourceId": "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY2",
         "masterUserSecrets": [
             {
                 "secretArn": f"arn:aws:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:rds!cluster-abc-AbCdEf",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import re
 import sys
@@ -23,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import pulumi
 
 from components.examples import ExampleValue, example_values, refusal
 from components.settings import SettingsError, decode_values, parse_settings
@@ -384,6 +387,17 @@ def inventory(run: OfflineRun) -> dict[str, Counter[str]]:
     return dict(tree)
 
 
+def _plain(value: object) -> object:
+    """An input JSON does not hold: assets by their content, as the engine compares them (a
+    Lambda function's code), so two runs, or a base and a head checkout in other folders, agree;
+    anything else as text."""
+    if isinstance(value, pulumi.asset.AssetArchive):
+        return {"archive": dict(value.assets)}
+    if isinstance(value, pulumi.asset.FileAsset):
+        return {"asset": hashlib.sha256(Path(str(value.path)).read_bytes()).hexdigest()}
+    return str(value)
+
+
 def build_plan(
     stack: str, run: OfflineRun, verdicts: Sequence[Verdict], prices: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -404,7 +418,7 @@ def build_plan(
         "prices": {k: prices[k] for k in ("region", "currency", "date", "hoursPerMonth", "assumptions")},
         "resources": [
             {"urn": r.urn, "type": r.type, "name": r.name, "component": component_name(run, r), "protect": r.protect,
-             "inputs": json.loads(json.dumps(r.inputs, default=str, sort_keys=True)),
+             "inputs": json.loads(json.dumps(r.inputs, default=_plain, sort_keys=True)),
              "replaceOnChanges": list(r.replace_on_changes), "dependsOn": _forcing_dependencies(rules, r)}
             for r in resources
         ],

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import keyword
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -128,6 +129,8 @@ def _resource_class(token: str) -> type | None:
     if package != "aws":
         return None
     python_module = module.split("/")[0]
+    # A module named like a Python keyword gets a trailing underscore (pulumi_aws.lambda_).
+    python_module += "_" if keyword.iskeyword(python_module) else ""
     path = "pulumi_aws" if python_module == "index" else f"pulumi_aws.{python_module}"
     return getattr(importlib.import_module(path), name, None)
 

@@ -4,6 +4,7 @@ from .baseline import RULES as BASELINE
 from .cache import RULES as CACHE
 from .containers import RULES as CONTAINERS
 from .database import RULES as DATABASE
+from .database_access import RULES as DATABASE_ACCESS
 from .edge import RULES as EDGE
 from .exposure import RULES as EXPOSURE
 from .governance import RULES as GOVERNANCE
@@ -25,6 +26,7 @@ POLICIES = [
     *LOAD_BALANCING,
     *CONTAINERS,
     *DATABASE,
+    *DATABASE_ACCESS,
     *KUBERNETES,
     *PIPELINE,
     *EDGE,

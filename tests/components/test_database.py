@@ -9,7 +9,7 @@ from functools import cache
 import pytest
 
 from components.common import StackContext
-from components.database import Database, DatabaseArgs
+from components.database import IDENTITY_HANDLER_DIGEST, Database, DatabaseArgs
 from components.network import Network, NetworkArgs
 from components.settings import (
     AURORA_POSTGRESQL_MAJORS,
@@ -19,7 +19,7 @@ from components.settings import (
     defaults_of,
     parse_settings,
 )
-from tests.conftest import STACKS, Offline, statements
+from tests.conftest import STACKS, Offline, settings_for, statements, tiers_off
 from tests.conftest import stack_run as stack_run_of_program
 from tooling.offline import OfflineRun, stack_config
 from tooling.plan import diff as plan_diff
@@ -27,6 +27,12 @@ from tooling.plan import diff as plan_diff
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/db-key-key-id"
+MASTER_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-abc-AbCdEf"
+DATABASE_KEY = "arn:aws:kms:eu-west-1:123456789012:key/platform-prod-database-key-key-id"
+# arn:<partition>:rds-db:<region>:<account>:dbuser:<cluster resource id>/<username>
+DB_USER_ARN = "arn:aws:rds-db:eu-west-1:123456789012:dbuser:cluster-ABCDEFGHIJKLMNOPQRSTUVWXY2/{}"
+FUNCTION = "aws:lambda/function:Function"
+INVOCATION = "aws:lambda/invocation:Invocation"
 
 
 def build(settings: Settings, ctx: StackContext) -> Database:
@@ -65,7 +71,7 @@ def test_storage_and_secret_use_the_customer_key(stack: str) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_password_anywhere_in_inputs(stack: str) -> None:
     for resource in stack_run(stack).resources:
-        text = json.dumps(resource.inputs).lower()
+        text = json.dumps(resource.checked_inputs).lower()
         assert "masterpassword" not in text, resource.name
 
 
@@ -188,27 +194,31 @@ def test_prod_copies_backups_to_the_second_region() -> None:
     assert stack_run_of_program("dev").of_type("aws:backup/plan:Plan") == []
 
 
-def test_service_reads_the_secret_by_reference_and_nothing_else() -> None:
+def test_service_connects_as_its_own_identity_with_an_iam_token() -> None:
     run = stack_run_of_program("prod")
     task = run.one("aws:ecs/taskDefinition:TaskDefinition", "service-task")
     [app] = json.loads(task.inputs["containerDefinitions"])
-    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-abc-AbCdEf"
-    assert {"name": "DB_PASSWORD", "valueFrom": f"{secret}:password::"} in app["secrets"]
-    assert {
-        "name": "DB_HOST",
-        "value": "platform-prod-database.cluster-abc.eu-west-1.rds.amazonaws.com",
-    } in app["environment"]
-    policy = statements(
-        run.one("aws:iam/rolePolicy:RolePolicy", "service-execution-policy").inputs["policy"]
+    environment = {entry["name"]: entry["value"] for entry in app["environment"]}
+    assert {k: v for k, v in environment.items() if k.startswith("DB_")} == {
+        "DB_HOST": "platform-prod-database.cluster-abc.eu-west-1.rds.amazonaws.com",
+        "DB_READER_HOST": "platform-prod-database.cluster-ro-abc.eu-west-1.rds.amazonaws.com",
+        "DB_PORT": "5432",
+        "DB_NAME": "app",
+        "DB_USERNAME": "app",
+        "DB_IAM_AUTH": "1",
+    }
+    assert not [entry for entry in app["secrets"] if entry["name"].startswith("DB_")]
+    assert "rds!cluster" not in task.inputs["containerDefinitions"]
+    execution = run.one("aws:iam/rolePolicy:RolePolicy", "service-execution-policy")
+    assert MASTER_SECRET not in execution.inputs["policy"]
+    assert DATABASE_KEY not in execution.inputs["policy"]
+    task_policy = statements(
+        run.one("aws:iam/rolePolicy:RolePolicy", "service-task-policy").inputs["policy"]
     )
-    reads = next(s for s in policy if s["Action"] == ["secretsmanager:GetSecretValue"])
-    # The database's secret, then the broker's and the cache's (tests/components/test_messaging.py).
-    assert reads["Resource"][0] == secret
-    decrypt = next(s for s in policy if s["Action"] == ["kms:Decrypt"])
-    assert (
-        "arn:aws:kms:eu-west-1:123456789012:key/platform-prod-database-key-key-id"
-        in decrypt["Resource"]
-    )
+    connect = [s for s in task_policy if "rds-db:connect" in s["Action"]]
+    assert connect == [
+        {"Effect": "Allow", "Action": ["rds-db:connect"], "Resource": [DB_USER_ARN.format("app")]}
+    ]
     rule = run.one(
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "database-from-service"
     )
@@ -684,3 +694,148 @@ def test_access_role_holds_only_the_ssm_managed_policy() -> None:
     ]
     assert attached == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
     assert not [r for r in run.of_type("aws:iam/rolePolicy:RolePolicy") if "access" in r.name]
+
+
+# --- per-service identities (issue #21) -----------------------------------------------------------
+
+
+def build_identities(settings: Settings, ctx: StackContext) -> Database:
+    database = build(settings, ctx)
+    database.grant_connect("orders", client="orders-irsa", role_name="orders-irsa-role")
+    return database
+
+
+IDENTITIES = json.dumps(
+    {"identities": {"app": {}, "orders": {"database": "orders_db"}}, "backupCopyRegion": None}
+)
+
+
+@cache
+def identities_run() -> OfflineRun:
+    return Offline().component(build_identities, "dev", {"platform:database": IDENTITIES})
+
+
+def test_one_invocation_per_identity_with_its_role_and_database() -> None:
+    run = identities_run()
+    inputs = {
+        invocation.name: json.loads(invocation.inputs["input"])
+        for invocation in run.of_type(INVOCATION)
+    }
+    cluster = "arn:aws:rds:eu-west-1:123456789012:cluster:db"
+    common = {"clusterArn": cluster, "secretArn": MASTER_SECRET, "masterUsername": "platform_admin"}
+    assert inputs == {
+        "db-identity-app": {**common, "username": "app", "database": "app"},
+        "db-identity-orders": {**common, "username": "orders", "database": "orders_db"},
+    }
+    function = run.one(FUNCTION)
+    for invocation in run.of_type(INVOCATION):
+        assert invocation.inputs["functionName"] == function.checked_inputs["name"]
+        # Re-run when the SQL changes; created only (never invoked on delete: data stays).
+        assert invocation.inputs["triggers"] == {"handler": IDENTITY_HANDLER_DIGEST}
+        assert invocation.inputs.get("lifecycleScope") in (None, "CREATE_ONLY")
+
+
+def test_invocations_wait_for_the_writer_and_the_function_s_permissions() -> None:
+    run = identities_run()
+    writer = run.one(INSTANCE, "db-1").urn
+    policy = run.one("aws:iam/rolePolicy:RolePolicy", "db-identities-policy").urn
+    for invocation in run.of_type(INVOCATION):
+        assert {writer, policy} <= set(invocation.dependencies), invocation.urn
+
+
+def test_identities_function_runs_outside_the_vpc_with_encrypted_kept_logs() -> None:
+    run = identities_run()
+    function = run.one(FUNCTION).inputs
+    assert function["runtime"] == "python3.13"
+    assert function["handler"] == "index.handler"
+    assert "vpcConfig" not in function
+    assert "environment" not in function
+    group = run.one("aws:cloudwatch/logGroup:LogGroup", "db-identities-logs").inputs
+    assert function["loggingConfig"]["logGroup"] == group["name"] == "/aws/lambda/db-identities"
+    assert group["kmsKeyId"] == KEY_ARN
+    assert group["retentionInDays"] == 7
+
+
+def test_identities_function_may_only_run_sql_on_this_cluster_with_the_master_secret() -> None:
+    run = identities_run()
+    policy = statements(
+        run.one("aws:iam/rolePolicy:RolePolicy", "db-identities-policy").inputs["policy"]
+    )
+    by_action = {tuple(s["Action"]): s for s in policy}
+    assert set(by_action) == {
+        ("rds-data:ExecuteStatement",),
+        ("secretsmanager:GetSecretValue",),
+        ("kms:Decrypt",),
+        ("logs:CreateLogStream", "logs:PutLogEvents"),
+    }
+    assert by_action[("rds-data:ExecuteStatement",)]["Resource"] == [
+        "arn:aws:rds:eu-west-1:123456789012:cluster:db"
+    ]
+    assert by_action[("secretsmanager:GetSecretValue",)]["Resource"] == [MASTER_SECRET]
+    decrypt = by_action[("kms:Decrypt",)]
+    assert decrypt["Resource"] == [KEY_ARN]
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
+    }
+    trust = statements(run.one("aws:iam/role:Role", "db-identities").inputs["assumeRolePolicy"])
+    assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
+
+
+def test_data_api_is_on_exactly_when_there_are_identities(offline: Offline) -> None:
+    assert identities_run().one(CLUSTER).inputs["enableHttpEndpoint"] is True
+    # Without the service, which needs identity app.
+    none = {
+        **tiers_off("dev", "service"),
+        "platform:database": json.dumps({"identities": {}, "backupCopyRegion": None}),
+    }
+    run = offline.component(build, "dev", none)
+    assert run.one(CLUSTER).inputs["enableHttpEndpoint"] is False
+    assert run.of_type(FUNCTION) == []
+    assert run.of_type(INVOCATION) == []
+
+
+def test_grant_connect_lets_one_role_log_in_as_one_user_only() -> None:
+    grant = identities_run().one("aws:iam/rolePolicy:RolePolicy", "db-connect-orders-irsa")
+    assert grant.inputs["role"] == "orders-irsa-role"
+    assert statements(grant.inputs["policy"]) == [
+        {
+            "Effect": "Allow",
+            "Action": ["rds-db:connect"],
+            "Resource": [DB_USER_ARN.format("orders")],
+        }
+    ]
+
+
+def test_identity_names_its_database_and_user() -> None:
+    settings = settings_for("dev", {"platform:database": IDENTITIES}).config.database
+    assert settings.identity_database("orders") == "orders_db"
+    assert settings.identity_database("app") == "app"
+
+
+@pytest.mark.parametrize(
+    ("identities", "expected"),
+    [
+        ({"App": {}}, "identities.App: 'App' is not a lower-case PostgreSQL identifier"),
+        ({"rds_app": {}}, "identities.rds_app: 'rds_app' is reserved"),
+        ({"pg_app": {}}, "identities.pg_app: 'pg_app' is reserved"),
+        ({"platform_admin": {}}, "identities.platform_admin: 'platform_admin' is reserved"),
+        ({"app": {"database": "postgres"}}, "identities.app.database: 'postgres' belongs to"),
+        (
+            {"app": {}, "web": {"database": "app"}},
+            "identities.web.database: 'app' is already owned by identity 'app'",
+        ),
+    ],
+)
+def test_bad_identities_are_reported(identities: dict[str, object], expected: str) -> None:
+    assert expected in database_error(identities=identities)
+
+
+def test_data_api_on_a_t_class_is_reported() -> None:
+    message = database_error(mode="provisioned", instanceClass="db.t4g.medium")
+    assert "does not run on T instance classes" in message
+
+
+def test_service_without_its_identity_is_reported() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_for("dev", {"platform:database": json.dumps({"identities": {"web": {}}})})
+    assert "connects to the database as identity 'app', which is not declared" in str(caught.value)

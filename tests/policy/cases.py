@@ -349,6 +349,14 @@ CASES = [
 from tests.policy.cases_access import ACCESS_CASES  # noqa: E402
 from tests.policy.cases_baseline import BASELINE_CASES  # noqa: E402
 from tests.policy.cases_controls import CONTROL_CASES  # noqa: E402
+from tests.policy.cases_database_access import DATABASE_ACCESS_CASES  # noqa: E402
 from tests.policy.cases_tiers import TIER_CASES  # noqa: E402
 
-CASES = [*CASES, *ACCESS_CASES, *CONTROL_CASES, *TIER_CASES, *BASELINE_CASES]
+CASES = [
+    *CASES,
+    *ACCESS_CASES,
+    *CONTROL_CASES,
+    *TIER_CASES,
+    *BASELINE_CASES,
+    *DATABASE_ACCESS_CASES,
+]

@@ -9,7 +9,7 @@ from components.naming import MAX_PROJECT_LENGTH, MAX_STACK_LENGTH
 from components.settings import SettingsError, parse_settings
 from tests.conftest import STACKS, stack_run
 from tooling.offline import run_stack
-from tooling.provider_check import name_problems
+from tooling.provider_check import name_problems, output_names
 
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 ROLE = "aws:iam/role:Role"
@@ -129,3 +129,9 @@ def test_project_and_stack_names_aws_would_refuse_in_a_resource_name_are_a_setti
     message = str(error.value)
     assert "project name 'Platform_X': use lower-case letters" in message
     assert "stack name 'prod.1': use lower-case letters" in message
+
+
+def test_types_in_python_keyword_modules_are_read_from_the_sdk() -> None:
+    # pulumi-aws names the Python module of `aws:lambda/...` types `lambda_` (a keyword).
+    assert "arn" in output_names("aws:lambda/function:Function")
+    assert "result" in output_names("aws:lambda/invocation:Invocation")

@@ -51,8 +51,8 @@ GOES_WITH = {
         "observability-batch-failed",
         "observability-batch-failed-topic",
         *alarms("pipeline-failed", "pipeline-timed-out", "pipeline-throttled"),
-        # The service's task role exists for the uploads bucket alone.
-        "service-task-policy",
+        # The service's task policy stays: it also lets the service log in as its database
+        # identity (rds-db:connect).
     },
     "database": {
         "aws-backup",  # the provider in backupCopyRegion
