@@ -9,6 +9,7 @@ from .exposure import RULES as EXPOSURE
 from .governance import RULES as GOVERNANCE
 from .hardening import RULES as HARDENING
 from .iam import RULES as IAM
+from .irsa import RULES as IRSA
 from .kubernetes import RULES as KUBERNETES
 from .load_balancing import RULES as LOAD_BALANCING
 from .messaging import RULES as MESSAGING
@@ -30,6 +31,7 @@ POLICIES = [
     *EDGE,
     *SECURITY,
     *IAM,
+    *IRSA,
     *RESOURCE_POLICIES,
     *GOVERNANCE,
     *EXPOSURE,

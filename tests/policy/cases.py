@@ -349,6 +349,7 @@ CASES = [
 from tests.policy.cases_access import ACCESS_CASES  # noqa: E402
 from tests.policy.cases_baseline import BASELINE_CASES  # noqa: E402
 from tests.policy.cases_controls import CONTROL_CASES  # noqa: E402
+from tests.policy.cases_irsa import IRSA_CASES  # noqa: E402
 from tests.policy.cases_tiers import TIER_CASES  # noqa: E402
 
-CASES = [*CASES, *ACCESS_CASES, *CONTROL_CASES, *TIER_CASES, *BASELINE_CASES]
+CASES = [*CASES, *ACCESS_CASES, *CONTROL_CASES, *TIER_CASES, *BASELINE_CASES, *IRSA_CASES]
