@@ -201,7 +201,7 @@ kubernetes = (
 kubernetes_settings = settings.config.kubernetes
 workloads = (
     Workloads(
-        naming.component("workloads"),
+        naming.component("kubernetes-workloads"),
         WorkloadsArgs(
             settings=kubernetes_settings,
             ctx=ctx,
@@ -224,7 +224,7 @@ workloads = (
 )
 ingress_classes = (
     IngressClasses(
-        naming.component("ingress"),
+        naming.component("kubernetes-ingress"),
         IngressClassesArgs(
             settings=kubernetes_settings,
             ctx=ctx,

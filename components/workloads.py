@@ -153,7 +153,7 @@ class Workloads(pulumi.ComponentResource):
     def _namespace(
         self, namespace: str, limits: NamespaceSettings, in_cluster: pulumi.ResourceOptions
     ) -> k8s.core.v1.Namespace:
-        prefix = f"{self._name}-{namespace}"
+        prefix = f"{self._name}-namespace-{namespace}"
         created = k8s.core.v1.Namespace(
             prefix,
             # Named, not auto-named: the Kubernetes provider would append a random suffix.

@@ -113,9 +113,9 @@ def test_each_namespace_has_a_quota_a_limit_range_and_pod_security() -> None:
     names = {n.inputs["metadata"]["name"] for n in run.of_type(NAMESPACE)}
     assert names == {"reports", "ingest"}
     for namespace in names:
-        labels = run.one(NAMESPACE, f"workloads-{namespace}").inputs["metadata"]["labels"]
+        labels = run.one(NAMESPACE, f"namespace-{namespace}").inputs["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
-        quota = run.one(QUOTA, f"workloads-{namespace}-quota").inputs
+        quota = run.one(QUOTA, f"namespace-{namespace}-quota").inputs
         assert quota["metadata"]["namespace"] == namespace
         # dev's stack file lowers the defaults.
         assert quota["spec"]["hard"] == {
@@ -126,7 +126,7 @@ def test_each_namespace_has_a_quota_a_limit_range_and_pod_security() -> None:
             "pods": "15",
             "services.loadbalancers": "0",
         }
-        (limit,) = run.one(LIMITS, f"workloads-{namespace}-limits").inputs["spec"]["limits"]
+        (limit,) = run.one(LIMITS, f"namespace-{namespace}-limits").inputs["spec"]["limits"]
         assert limit == {
             "type": "Container",
             "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
@@ -140,7 +140,7 @@ def test_one_namespace_can_have_its_own_quota() -> None:
         "namespaces": {"api": {"pods": 99}},
     }
     run = run_stack("prod", overrides={"platform:kubernetes": json.dumps(section)})
-    assert run.one(QUOTA, "workloads-api-quota").inputs["spec"]["hard"]["pods"] == "99"
+    assert run.one(QUOTA, "namespace-api-quota").inputs["spec"]["hard"]["pods"] == "99"
     # No access listed: the role has no policy at all.
     assert run.of_type(INLINE) and not [p for p in run.of_type(INLINE) if "workloads-api" in p.name]
 
@@ -158,7 +158,7 @@ def test_the_kubernetes_objects_use_the_clusters_provider_and_wait_for_their_nam
     provider = next(r for r in run.resources if r.type == "pulumi:providers:kubernetes")
     for resource in [*run.of_type(ACCOUNT), *run.of_type(QUOTA), *run.of_type(LIMITS)]:
         assert resource.provider is not None and resource.provider.startswith(provider.urn)
-        namespace = run.one(NAMESPACE, f"workloads-{resource.inputs['metadata']['namespace']}")
+        namespace = run.one(NAMESPACE, f"namespace-{resource.inputs['metadata']['namespace']}")
         assert namespace.urn in resource.dependencies
 
 
