@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 from components.common import (
     StackContext,
+    alb_log_writes,
     bucket_policy,
     expiry_rule,
     private_bucket,
@@ -206,24 +207,7 @@ class IngressClasses(pulumi.ComponentResource):
         policy = bucket_policy(
             f"{name}-policy",
             bucket=bucket,
-            statements=[
-                # Regions from before August 2022 deliver as the regional ELB account, newer
-                # ones as the log delivery service: both, so the stack works in any region.
-                {
-                    "Sid": "ElbAccountWrites",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": elb_account.arn},
-                    "Action": "s3:PutObject",
-                    "Resource": objects,
-                },
-                {
-                    "Sid": "LogDeliveryWrites",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
-                    "Action": "s3:PutObject",
-                    "Resource": objects,
-                },
-            ],
+            statements=alb_log_writes(elb_account.arn, objects),
             parent=self,
         )
         return bucket, policy

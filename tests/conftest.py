@@ -108,7 +108,7 @@ def tiers_off(stack: str, *tiers: str) -> dict[str, str]:
     when the service is off, and the EKS workloads go when the pipeline or the database does
     (settings refuse both otherwise)."""
     config = stack_config(stack)
-    sections = {tier: {"enabled": False} for tier in tiers}
+    sections: dict[str, dict[str, object]] = {tier: {"enabled": False} for tier in tiers}
     if "service" in tiers and "staticSite" not in tiers:
         sections["staticSite"] = {"apiOrigin": False}
     # Workloads reach the pipeline and the database (settings refuse them when those are off).
