@@ -8,6 +8,7 @@ from components.cache import Cache, CacheArgs
 from components.ci_access import CiAccess, CiAccessArgs
 from components.common import Statement, lookup_context
 from components.database import Database, DatabaseArgs
+from components.ingress_classes import IngressClasses, IngressClassesArgs
 from components.kubernetes import Kubernetes, KubernetesArgs
 from components.messaging import Messaging, MessagingArgs
 from components.naming import Naming
@@ -19,6 +20,7 @@ from components.service import Service, ServiceArgs, UploadsAccess
 from components.settings import DatabaseMode, check_account, load_settings
 from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
 from components.tagging import aws_provider
+from components.workloads import PipelineTargets, Workloads, WorkloadsArgs
 
 settings = load_settings()
 naming = Naming(settings.project, settings.stack)
@@ -190,6 +192,58 @@ kubernetes = (
     else None
 )
 
+# The cluster's applications: namespaces, service accounts with their IRSA roles, and the ingress
+# classes their ALBs are made from (logs, TLS policy, WAF).
+kubernetes_settings = settings.config.kubernetes
+workloads = (
+    Workloads(
+        naming.component("kubernetes-workloads"),
+        WorkloadsArgs(
+            settings=kubernetes_settings,
+            ctx=ctx,
+            provider=kubernetes.provider,
+            oidc_provider_arn=kubernetes.oidc_provider_arn,
+            oidc_issuer=kubernetes.oidc_issuer,
+            pipeline=PipelineTargets(
+                uploads_bucket=pipeline.uploads_bucket,
+                results_bucket=pipeline.results_bucket,
+                key_arn=pipeline.key_arn,
+                state_machine_arn=pipeline.state_machine_arn,
+            )
+            if pipeline
+            else None,
+        ),
+        opts=with_provider,
+    )
+    if kubernetes and kubernetes_settings.workloads
+    else None
+)
+# EKS workloads' database logins: IAM authentication as their declared identity (settings refuse
+# an identity the database does not declare).
+if database and workloads:
+    for workload_name, workload in kubernetes_settings.workloads.items():
+        if workload.database:
+            database.grant_connect(
+                workload.database,
+                client=f"workload-{workload_name}",
+                role_name=workloads.workload_role_name(workload_name),
+            )
+
+ingress_classes = (
+    IngressClasses(
+        naming.component("kubernetes-ingress"),
+        IngressClassesArgs(
+            settings=kubernetes_settings,
+            ctx=ctx,
+            provider=kubernetes.provider,
+            after=[kubernetes.load_balancer_controller],
+        ),
+        opts=with_provider,
+    )
+    if kubernetes
+    else None
+)
+
 # The database, the broker and the cache admit exactly the clients that exist: the pipeline's
 # Batch jobs, the service and the EKS nodes.
 clients = {
@@ -288,6 +342,12 @@ if kubernetes:
     pulumi.export("kubernetesNodeRoleArn", kubernetes.node_role_arn)
     pulumi.export("kubernetesNodeSecurityGroupId", kubernetes.node_security_group_id)
     pulumi.export("kubeconfig", kubernetes.kubeconfig)
+if ingress_classes:
+    pulumi.export("ingressLogBucket", ingress_classes.log_bucket)
+    if ingress_classes.web_acl_arn is not None:
+        pulumi.export("ingressWebAclArn", ingress_classes.web_acl_arn)
+if workloads:
+    pulumi.export("workloadRoleArns", workloads.role_arns)
 
 if settings.config.ci_access.enabled:
     ci_access = CiAccess(

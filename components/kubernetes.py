@@ -30,6 +30,10 @@ from components.tagging import component_tags
 COMPONENT = "kubernetes"
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# get, list and watch on every resource, Secrets included (Amazon EKS User Guide, "Review access
+# policy permissions"): what a refresh needs, since a Helm release's state is a Secret in its
+# namespace, which AmazonEKSViewPolicy does not let a principal read.
+CLUSTER_VIEW_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 
 # Helm charts, pinned. The load balancer controller's IAM policy belongs to its release: upgrade
 # the chart and data/aws-load-balancer-controller-<app version>.json together.
@@ -142,6 +146,9 @@ class Kubernetes(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
     oidc_provider_url: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    provider: k8s.Provider
+    load_balancer_controller: k8s.helm.v3.Release
     node_role_arn: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
@@ -202,6 +209,9 @@ class Kubernetes(pulumi.ComponentResource):
             irsa=(EBS_CSI, "service-role/AmazonEBSCSIDriverPolicy"),
             after=node_groups,
         )
+        # The Metrics API that HorizontalPodAutoscalers read: an EKS community add-on since
+        # 2025-03-31 (Amazon EKS User Guide, "Community add-ons"), two replicas by default.
+        self._addon("metrics-server", eks_cluster_name, after=node_groups)
         # Container Insights: node and cluster metrics for the observability alarms.
         self._addon(
             "amazon-cloudwatch-observability",
@@ -219,15 +229,17 @@ class Kubernetes(pulumi.ComponentResource):
             ),
         )
         # The controller's webhooks admit every later release's Services and pods: it goes first.
-        self._webhooks.append(
-            self._load_balancer_controller(physical_name, args.network, kubernetes)
-        )
+        controller = self._load_balancer_controller(physical_name, args.network, kubernetes)
+        self._webhooks.append(controller)
         self._cluster_autoscaler(physical_name, kubernetes)
 
         self.cluster_name = eks_cluster_name
         self.endpoint = cluster.eks_cluster.apply(lambda created: created.endpoint)
         self.oidc_provider_arn = cluster.oidc_provider_arn
         self.oidc_provider_url = cluster.oidc_provider_url
+        self.oidc_issuer = cluster.oidc_issuer
+        self.provider = kubernetes
+        self.load_balancer_controller = controller
         self.node_role_arn = node_role.arn
         # Managed nodes without their own security groups use the cluster security group.
         self.node_security_group_id = cluster.cluster_security_group_id
@@ -238,6 +250,7 @@ class Kubernetes(pulumi.ComponentResource):
                 "endpoint": self.endpoint,
                 "oidcProviderArn": self.oidc_provider_arn,
                 "oidcProviderUrl": self.oidc_provider_url,
+                "oidcIssuer": self.oidc_issuer,
                 "nodeRoleArn": self.node_role_arn,
                 "nodeSecurityGroupId": self.node_security_group_id,
                 "kubeconfig": self.kubeconfig,
@@ -254,7 +267,14 @@ class Kubernetes(pulumi.ComponentResource):
         logs: aws.cloudwatch.LogGroup,
     ) -> eks.Cluster:
         settings, ctx = self._settings, self._ctx
-        admin_policy = CLUSTER_ADMIN_POLICY.format(partition=ctx.partition)
+        policies = {
+            "admin": CLUSTER_ADMIN_POLICY.format(partition=ctx.partition),
+            "viewer": CLUSTER_VIEW_POLICY.format(partition=ctx.partition),
+        }
+        principals = [
+            *(("admin", arn) for arn in settings.admin_role_arns),
+            *(("viewer", arn) for arn in settings.viewer_role_arns),
+        ]
         return eks.Cluster(
             f"{self._name}-cluster",
             name=physical_name,
@@ -268,20 +288,22 @@ class Kubernetes(pulumi.ComponentResource):
             public_access_cidrs=settings.public_access_cidrs or None,
             # Access entries only: no aws-auth ConfigMap to drift or lock everyone out.
             authentication_mode=eks.AuthenticationMode.API,
-            # Keyed by role name, so removing one admin never renames another's entry.
+            # Keyed by kind and role name, so removing one principal never renames another's
+            # entry. Viewers (the CI preview role) read everything, Secrets included, and change
+            # nothing.
             access_entries={
-                f"admin-{arn.split(':role/', 1)[1].replace('/', '-')}": eks.AccessEntryArgs(
+                f"{kind}-{arn.split(':role/', 1)[1].replace('/', '-')}": eks.AccessEntryArgs(
                     principal_arn=arn,
                     access_policies={
-                        "cluster-admin": eks.AccessPolicyAssociationArgs(
-                            policy_arn=admin_policy,
+                        f"cluster-{kind}": eks.AccessPolicyAssociationArgs(
+                            policy_arn=policies[kind],
                             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
                                 type="cluster"
                             ),
                         )
                     },
                 )
-                for arn in settings.admin_role_arns
+                for kind, arn in principals
             },
             enabled_cluster_log_types=list(LOG_TYPES),
             encryption_config_key_arn=key.arn,
@@ -574,6 +596,13 @@ class Kubernetes(pulumi.ComponentResource):
                 # would otherwise take (docs/guide/service/nlb.md, v2.13.3). The first-install
                 # race it causes is closed by the release order (see _release).
                 "enableServiceMutatorWebhook": True,
+                # No chart-made `alb` class (it has no parameters: an Ingress naming it would get
+                # an ALB without logs or WAF) and no legacy kubernetes.io/ingress.class
+                # annotation: Ingresses reach the controller only through the classes of
+                # components/ingress_classes.py (chart values, v2.13.3 helm README).
+                "createIngressClassResource": False,
+                "ingressClassParams": {"create": False},
+                "disableIngressClassAnnotation": True,
             },
             provider=provider,
             after=[irsa],

@@ -1438,6 +1438,112 @@ class NodeGroupSettings(Section):
         return _GRAVITON.match(self.instance_types[0]) is not None
 
 
+# --- EKS workloads: namespaces, service accounts and the AWS access of each -----------------------
+
+# Namespace and service account names are RFC 1123 labels (Kubernetes docs, "Object Names and
+# IDs"); kube-* namespaces and default belong to the cluster.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_WORKLOAD_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# Kubernetes resource quantities: a decimal number with an optional suffix (Kubernetes API
+# reference, "Quantity": m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei).
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+Quantity = Annotated[str, Field(pattern=_QUANTITY.pattern)]
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS label (lower-case letters, digits and '-', up to 63)"
+        )
+    return value
+
+
+# A database identity names a PostgreSQL login role and database: lower-case, up to 63 bytes
+# (PostgreSQL docs, "Identifiers and Key Words": NAMEDATALEN - 1).
+_IDENTITY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def _identity(value: str | None) -> str | None:
+    if value is not None and not _IDENTITY.match(value):
+        raise ValueError(
+            f"{value!r}: identity names are lower-case letters, digits and '_', starting with "
+            "a letter, up to 63 characters"
+        )
+    return value
+
+
+def _workload_namespace(value: str) -> str:
+    if value in _RESERVED_NAMESPACES or value.startswith("kube-"):
+        raise ValueError(f"{value!r} belongs to the cluster; give the workload its own namespace")
+    return _dns_label(value)
+
+
+class PipelineBucket(enum.StrEnum):
+    """The pipeline buckets a workload may reach."""
+
+    UPLOADS = "uploads"
+    RESULTS = "results"
+
+
+class BucketAccess(Section):
+    """One S3 prefix of a pipeline bucket in `workloads.<name>.s3`."""
+
+    bucket: PipelineBucket = Field(description="uploads or results.")
+    prefix: Annotated[str, Field(pattern=_PREFIX.pattern)] = Field(
+        description="Key prefix ending in '/', such as reports/."
+    )
+    write: bool = Field(False, description="Also put and delete objects under the prefix.")
+
+
+class WorkloadSettings(Section):
+    """One application on EKS in `platform:kubernetes.workloads`: where it runs and the AWS access
+    its IRSA role gets (nothing by default)."""
+
+    namespace: Annotated[str, AfterValidator(_workload_namespace)] = Field(
+        description="Kubernetes namespace, created with a quota and a limit range."
+    )
+    service_account: Annotated[str, AfterValidator(_dns_label)] = Field(
+        description="Kubernetes service account the pods run as; the only one the role trusts."
+    )
+    s3: list[BucketAccess] = Field(
+        default_factory=list, description="Prefixes of the pipeline buckets it reads (or writes)."
+    )
+    start_pipeline: bool = Field(
+        False, description="Allow states:StartExecution on the pipeline's state machine."
+    )
+    secrets: Annotated[list[str], all_match(_SECRET_NAME, "Secrets Manager secret names")] = Field(
+        default_factory=list,
+        description="Secrets Manager secrets it reads, by name in this stack's account and region.",
+    )
+    database: Annotated[str | None, AfterValidator(_identity)] = Field(
+        None, description="The database identity it connects as (IAM database authentication)."
+    )
+
+
+class NamespaceSettings(Section):
+    """Quota and container defaults of a workload namespace (`kubernetes.namespaceDefaults`, or
+    `kubernetes.namespaces.<name>` for one namespace). Quantities as Kubernetes writes them."""
+
+    requests_cpu: Quantity = Field("2", description="Sum of the pods' CPU requests.")
+    requests_memory: Quantity = Field("4Gi", description="Sum of the pods' memory requests.")
+    limits_cpu: Quantity = Field("4", description="Sum of the pods' CPU limits.")
+    limits_memory: Quantity = Field("8Gi", description="Sum of the pods' memory limits.")
+    pods: Annotated[int, between(1, 1000)] = Field(30, description="Most pods.")
+    services_load_balancers: Annotated[int, between(0, 20)] = Field(
+        0, description="Most Services of type LoadBalancer (expose through the IngressClass)."
+    )
+    default_request_cpu: Quantity = Field("100m", description="A container's CPU request if unset.")
+    default_request_memory: Quantity = Field(
+        "128Mi", description="A container's memory request if unset."
+    )
+    default_limit_cpu: Quantity = Field("500m", description="A container's CPU limit if unset.")
+    default_limit_memory: Quantity = Field(
+        "512Mi", description="A container's memory limit if unset."
+    )
+
+
 class KubernetesSettings(Section):
     """`platform:kubernetes`: the EKS cluster, its node groups and in-cluster controllers."""
 
@@ -1476,6 +1582,34 @@ class KubernetesSettings(Section):
         default_factory=lambda: {"general": NodeGroupSettings.model_validate({})},
         description="Managed node groups by name (lower-case, up to 20 characters).",
     )
+    viewer_role_arns: Annotated[list[str], all_match(_ROLE_ARN, "IAM role ARNs")] = Field(
+        default_factory=list,
+        description="IAM roles given read-only Kubernetes access (AmazonEKSAdminViewPolicy) "
+        "through access entries, such as the CI preview role, so `pulumi preview --refresh` "
+        "can read what the program manages in the cluster.",
+    )
+    workloads: dict[str, WorkloadSettings] = Field(
+        default_factory=dict,
+        description="Applications by name (lower-case, up to 20 characters): namespace, "
+        "service account and the AWS access of each one's IRSA role.",
+    )
+    waf: bool = Field(
+        True,
+        description="Internet-facing Ingresses must carry the cluster's regional WAF web ACL "
+        "(an admission policy refuses them otherwise).",
+    )
+    waf_rate_limit: Annotated[int, between(100, 2_000_000_000)] = Field(
+        2000, description="Requests per 5 minutes from one IP before the Ingress WAF blocks it."
+    )
+    namespace_defaults: NamespaceSettings = Field(
+        default_factory=lambda: NamespaceSettings.model_validate({}),
+        description="Quota and container defaults of every workload namespace.",
+    )
+    namespaces: dict[str, NamespaceSettings] = Field(
+        default_factory=dict,
+        description="Quota and container defaults of one workload namespace, by its name, "
+        "instead of namespaceDefaults.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> KubernetesSettings:
@@ -1494,9 +1628,39 @@ class KubernetesSettings(Section):
                 "have no effect"
                 if self.public_access_cidrs and not self.endpoint_public_access
                 else None,
+                *self._workload_problems(),
             ]
         )
         return self
+
+    def _workload_problems(self) -> list[str | None]:
+        """Names that would clash: two workloads on one service account, a namespace setting
+        for a namespace no workload uses, a viewer that is also an admin."""
+        bad_names = [n for n in self.workloads if not _WORKLOAD_NAME.match(n)]
+        accounts: dict[tuple[str, str], list[str]] = {}
+        for name, workload in self.workloads.items():
+            accounts.setdefault((workload.namespace, workload.service_account), []).append(name)
+        used = {w.namespace for w in self.workloads.values()}
+        return [
+            f"workloads: names must be lower-case letters, digits and '-', starting with a "
+            f"letter, up to 20 characters: {', '.join(bad_names)}"
+            if bad_names
+            else None,
+            *(
+                f"workloads: {', '.join(names)} share the service account {ns}/{sa}; each "
+                "workload's role trusts exactly one service account, so give each its own"
+                for (ns, sa), names in accounts.items()
+                if len(names) > 1
+            ),
+            f"namespaces: {', '.join(sorted(set(self.namespaces) - used))} is used by no "
+            "workload; remove it or add the workload"
+            if set(self.namespaces) - used
+            else None,
+            f"viewerRoleArns: {', '.join(sorted(set(self.viewer_role_arns) & set(self.admin_role_arns)))} "
+            "is also in adminRoleArns; a role gets one access entry, list it once"
+            if set(self.viewer_role_arns) & set(self.admin_role_arns)
+            else None,
+        ]
 
     @property
     def open_to_internet(self) -> bool:
@@ -1897,6 +2061,30 @@ class StackConfig(Section):
             and self.database.enabled
             and "app" not in self.database.identities
             else None,
+            *(
+                f"kubernetes.workloads.{name}: reaches the pipeline (s3, startPipeline), but "
+                "pipeline.enabled is false; remove that access, or turn the pipeline on"
+                for name, workload in self.kubernetes.workloads.items()
+                if self.kubernetes.enabled
+                and (workload.s3 or workload.start_pipeline)
+                and not self.pipeline.enabled
+            ),
+            *(
+                f"kubernetes.workloads.{name}.database: {workload.database!r}, but "
+                "database.enabled is false; remove it, or turn the database on"
+                for name, workload in self.kubernetes.workloads.items()
+                if self.kubernetes.enabled and workload.database and not self.database.enabled
+            ),
+            *(
+                f"kubernetes.workloads.{name}.database: {workload.database!r} is not one of "
+                f"database.identities ({', '.join(sorted(self.database.identities))}); declare "
+                "it there, or name a declared identity"
+                for name, workload in self.kubernetes.workloads.items()
+                if self.kubernetes.enabled
+                and self.database.enabled
+                and workload.database
+                and workload.database not in self.database.identities
+            ),
         ]
 
 

@@ -105,11 +105,15 @@ TIERS = {
 
 def tiers_off(stack: str, *tiers: str) -> dict[str, str]:
     """Overrides of the stack's own file that turn `tiers` off. The site stops routing /api/*
-    when the service is off (settings refuse it otherwise)."""
+    when the service is off, and the EKS workloads go when the pipeline or the database does
+    (settings refuse both otherwise)."""
     config = stack_config(stack)
-    sections = {tier: {"enabled": False} for tier in tiers}
+    sections: dict[str, dict[str, object]] = {tier: {"enabled": False} for tier in tiers}
     if "service" in tiers and "staticSite" not in tiers:
         sections["staticSite"] = {"apiOrigin": False}
+    # Workloads reach the pipeline and the database (settings refuse them when those are off).
+    if {"pipeline", "database"} & set(tiers) and "kubernetes" not in tiers:
+        sections["kubernetes"] = {"workloads": {}}
     return {
         f"platform:{key}": json.dumps({**json.loads(config.get(f"platform:{key}", "{}")), **values})
         for key, values in sections.items()

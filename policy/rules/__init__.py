@@ -10,6 +10,7 @@ from .exposure import RULES as EXPOSURE
 from .governance import RULES as GOVERNANCE
 from .hardening import RULES as HARDENING
 from .iam import RULES as IAM
+from .irsa import RULES as IRSA
 from .kubernetes import RULES as KUBERNETES
 from .load_balancing import RULES as LOAD_BALANCING
 from .messaging import RULES as MESSAGING
@@ -32,6 +33,7 @@ POLICIES = [
     *EDGE,
     *SECURITY,
     *IAM,
+    *IRSA,
     *RESOURCE_POLICIES,
     *GOVERNANCE,
     *EXPOSURE,

@@ -144,6 +144,29 @@ def test_admin_roles_get_cluster_admin_through_access_entries(offline: Offline) 
         assert policy["accessScope"] == {"type": "cluster"}
 
 
+def test_viewer_roles_get_read_only_access_entries_beside_the_admins(offline: Offline) -> None:
+    admin = "arn:aws:iam::123456789012:role/platform-admins"
+    viewer = "arn:aws:iam::123456789012:role/ci/platform-prod-preview"
+    run = kubernetes_with(offline, adminRoleArns=[admin], viewerRoleArns=[viewer])
+    entries = run.one(CLUSTER).inputs["accessEntries"]
+    # The admin's entry keeps its key and policy name: adding a viewer changes nothing of it.
+    assert entries["admin-platform-admins"]["accessPolicies"].keys() == {"cluster-admin"}
+    policy = entries["viewer-ci-platform-prod-preview"]["accessPolicies"]["cluster-viewer"]
+    assert entries["viewer-ci-platform-prod-preview"]["principalArn"] == viewer
+    assert policy == {
+        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy",
+        "accessScope": {"type": "cluster"},
+    }
+
+
+def test_a_role_cannot_be_both_admin_and_viewer() -> None:
+    arn = "arn:aws:iam::123456789012:role/sre"
+    section = {"adminRoleArns": [arn], "viewerRoleArns": [arn]}
+    with pytest.raises(ProgramError) as failure:
+        run_stack("prod", overrides={"platform:kubernetes": json.dumps(section)})
+    assert f"viewerRoleArns: {arn} is also in adminRoleArns" in str(failure.value)
+
+
 def test_no_access_entries_unless_configured() -> None:
     assert cluster("prod")["accessEntries"] == {}
 
@@ -338,6 +361,7 @@ def test_add_ons_are_installed_at_the_default_build_for_the_version() -> None:
         "coredns",
         "aws-ebs-csi-driver",
         "amazon-cloudwatch-observability",
+        "metrics-server",
     }
     for addon in addons.values():
         assert addon["addonVersion"] == "v1.0.0-eksbuild.1"
@@ -352,7 +376,12 @@ def test_networking_add_ons_come_before_nodes_and_pods_after() -> None:
     group = run.one(NODE_GROUP)
     for before in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
         assert urns[before] in group.dependencies
-    for after in ("coredns", "aws-ebs-csi-driver", "amazon-cloudwatch-observability"):
+    for after in (
+        "coredns",
+        "aws-ebs-csi-driver",
+        "amazon-cloudwatch-observability",
+        "metrics-server",
+    ):
         addon = next(a for a in run.of_type(ADDON) if a.urn == urns[after])
         assert group.urn in addon.dependencies
 
@@ -517,6 +546,13 @@ def test_the_load_balancer_controller_release_waits_until_its_pods_are_ready() -
     assert inputs["skipAwait"] is False
     assert inputs["atomic"] is True
     assert inputs["timeout"] == 600
+
+
+def test_ingresses_reach_the_controller_only_through_the_platform_classes() -> None:
+    values = stack_run("prod").one(RELEASE, "aws-load-balancer-controller").inputs["values"]
+    assert values["createIngressClassResource"] is False
+    assert values["ingressClassParams"] == {"create": False}
+    assert values["disableIngressClassAnnotation"] is True
 
 
 def test_the_service_mutator_webhook_is_kept_and_pinned() -> None:

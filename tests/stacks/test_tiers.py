@@ -31,6 +31,23 @@ def alarms(*keys: str) -> set[str]:
     return {f"observability-{key}" for key in keys}
 
 
+# The prod file's EKS workloads: they reach the pipeline and the database, so the stack file turns
+# them off with either (tests/conftest.py tiers_off).
+WORKLOADS = {
+    "kubernetes-workloads",
+    *(
+        f"kubernetes-workloads-{part}"
+        for name in ("reports", "ingest")
+        for part in (
+            f"namespace-{name}",
+            f"namespace-{name}-quota",
+            f"namespace-{name}-limits",
+            name,
+            f"{name}-policy",
+            f"{name}-account",
+        )
+    ),
+}
 # What goes with each tier besides its own component's resources: the database's rule admitting
 # it, its alarms and failure events, and what only it uses (a provider, a topic, a policy).
 GOES_WITH = {
@@ -53,12 +70,14 @@ GOES_WITH = {
         *alarms("pipeline-failed", "pipeline-timed-out", "pipeline-throttled"),
         # The service's task policy stays: it also lets the service log in as its database
         # identity (rds-db:connect).
+        *WORKLOADS,
     },
     "database": {
         "aws-backup",  # the provider in backupCopyRegion
         *alarms("db-writer-cpu", "db-writer-memory", "db-writer-connections", "db-acu"),
         *alarms("db-reader-cpu", "db-reader-memory", "db-reader-connections", "db-replica-lag"),
         *alarms("db-down"),
+        *WORKLOADS,
     },
     "kubernetes": {
         "database-from-eks",
@@ -101,6 +120,7 @@ EXPORTS = {
         "jobQueueArn",
         "jobDefinitionArn",
         "stateMachineArn",
+        "workloadRoleArns",
     },
     "database": {
         "databaseEndpoint",
@@ -111,6 +131,7 @@ EXPORTS = {
         "databaseName",
         "databaseClusterResourceId",
         "databaseAccessLaunchTemplateId",
+        "workloadRoleArns",
     },
     "kubernetes": {
         "kubernetesClusterName",
@@ -120,6 +141,9 @@ EXPORTS = {
         "kubernetesNodeRoleArn",
         "kubernetesNodeSecurityGroupId",
         "kubeconfig",
+        "ingressLogBucket",
+        "ingressWebAclArn",
+        "workloadRoleArns",
     },
     "staticSite": {"siteUrl", "siteDistributionId", "siteDistributionDomainName", "siteBucket"},
     "messaging": {"messagingAmqpsEndpoint", "messagingConsoleUrl", "messagingSecretArn"},

@@ -93,8 +93,8 @@ def prod_plan() -> dict[str, Any]:
             {
                 "aws:rds/clusterInstance:ClusterInstance": 2,
                 "aws:ec2/vpcEndpoint:VpcEndpoint": 1,
-                # regional (load balancer) and CLOUDFRONT (static site)
-                "aws:wafv2/webAcl:WebAcl": 2,
+                # regional (load balancer, EKS ingress) and CLOUDFRONT (static site)
+                "aws:wafv2/webAcl:WebAcl": 3,
             },
         ),
         (
@@ -102,7 +102,7 @@ def prod_plan() -> dict[str, Any]:
             {
                 "aws:rds/clusterInstance:ClusterInstance": 3,
                 "aws:ec2/vpcEndpoint:VpcEndpoint": 6,
-                "aws:wafv2/webAcl:WebAcl": 2,
+                "aws:wafv2/webAcl:WebAcl": 3,
             },
         ),
     ],
