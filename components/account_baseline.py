@@ -30,7 +30,7 @@ from components.common import (
     private_bucket,
     role,
     service_key_statement,
-    service_trust,
+    unconditioned_service_trust,
 )
 from components.naming import child
 from components.notifications import Topic
@@ -285,7 +285,10 @@ class AccountBaseline(pulumi.ComponentResource):
         )
         writer = role(
             f"{name}-logs-role",
-            trust=[service_trust(ctx, "cloudtrail")],
+            # CloudTrail User Guide, "Sending events to CloudWatch Logs" and "Role policy document
+            # for CloudTrail to use CloudWatch Logs": the trust has no condition, and no AWS page
+            # says CloudTrail sends aws:SourceAccount when it assumes this role.
+            trust=[unconditioned_service_trust("cloudtrail")],
             statements=[],
             parent=self,
             tags=self._tags,

@@ -151,6 +151,19 @@ def test_the_trail_waits_for_the_bucket_policy_the_key_and_the_log_role_policy()
     } <= waits_for
 
 
+def test_the_log_role_trusts_cloudtrail_as_aws_documents_it_without_a_condition() -> None:
+    # CloudTrail User Guide, "Sending events to CloudWatch Logs": the role's trust names the
+    # service and nothing else; no AWS page says CloudTrail sends aws:SourceAccount there.
+    trust = prod().one("aws:iam/role:Role", "baseline-trail-logs-role").inputs["assumeRolePolicy"]
+    assert statements(trust) == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+
+
 def test_the_key_admits_cloudtrail_only_for_this_trail() -> None:
     # CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail".
     grants = by_sid(prod().one("aws:kms/key:Key", "baseline-key").inputs["policy"])
