@@ -149,3 +149,33 @@ def test_alarms_watch_the_broker_by_name(stack: str) -> None:
             if "metric" in query:
                 assert query["metric"]["namespace"] == "AWS/AmazonMQ"
                 assert query["metric"]["dimensions"] == {"Broker": f"platform-{stack}-messaging"}
+
+
+def insights(alarm_inputs: dict[str, object]) -> dict[str, str]:
+    queries = alarm_inputs["metricQueries"]
+    assert isinstance(queries, list)
+    return {q["id"]: q["expression"] for q in queries if "metric" not in q and q["id"] != "result"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_memory_and_disk_alarms_watch_the_worst_node_not_the_cluster_sum(stack: str) -> None:
+    # RabbitMQ raises its memory and disk alarms per node (Amazon MQ Developer Guide,
+    # "Configurable storage best practices": "When free disk space on any node falls below this
+    # value ..."), so the alarms read every node of this broker (dimensions Broker, Node).
+    run = stack_run(stack)
+    nodes = (
+        f"""FROM SCHEMA("AWS/AmazonMQ", Broker, Node) WHERE Broker = 'platform-{stack}-messaging'"""
+    )
+    alarm = "aws:cloudwatch/metricAlarm:MetricAlarm"
+    memory = run.one(alarm, "-broker-memory").inputs
+    assert insights(memory) == {
+        "used": f"SELECT MAX(RabbitMQMemUsed) {nodes}",
+        "limit": f"SELECT MIN(RabbitMQMemLimit) {nodes}",
+    }
+    disk = run.one(alarm, "-broker-disk").inputs
+    assert insights(disk) == {
+        "free": f"SELECT MIN(RabbitMQDiskFree) {nodes}",
+        "limit": f"SELECT MAX(RabbitMQDiskFreeLimit) {nodes}",
+    }
+    for inputs in (memory, disk):
+        assert all(q.get("period") == 60 for q in inputs["metricQueries"] if q["id"] != "result")
