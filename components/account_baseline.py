@@ -341,7 +341,9 @@ class AccountBaseline(pulumi.ComponentResource):
             rule=rule.name,
             target_id="alarm-topic",
             arn=self._args.topic.arn,
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=list(self._args.topic.ready))
+            ),
         )
 
     def _guardduty(self) -> aws.guardduty.Detector:

@@ -405,7 +405,9 @@ class Database(pulumi.ComponentResource):
                 source_ids=ids,
                 event_categories=list(categories),
                 tags=self._tags,
-                opts=self._child,
+                opts=pulumi.ResourceOptions.merge(
+                    self._child, pulumi.ResourceOptions(depends_on=list(topic.ready))
+                ),
             )
         if aws_backup:
             self._backup_failures(topic, cluster)
@@ -440,7 +442,9 @@ class Database(pulumi.ComponentResource):
                     '"AWS Backup of ', cluster.cluster_identifier, ': <kind> <state>"'
                 ),
             ),
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=list(topic.ready))
+            ),
         )
 
     def _monitoring_role(self, ctx: StackContext) -> aws.iam.Role:

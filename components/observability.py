@@ -696,7 +696,9 @@ class Observability(pulumi.ComponentResource):
                 },
                 input_template='"Batch job <job> (<id>) failed: <reason>"',
             ),
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=list(topic.ready))
+            ),
         )
 
 
