@@ -1673,9 +1673,11 @@ class AccountBaselineSettings(Section):
         "of the account already records them (exactly one region should).",
     )
     create_config_role: bool = Field(
-        True,
-        description="Create AWS Config's service-linked role; false when the account already "
-        "has AWSServiceRoleForConfig.",
+        False,
+        description="Create AWS Config's service-linked role. Off by default: "
+        "CreateServiceLinkedRole fails where AWSServiceRoleForConfig exists (any account that "
+        "used Config, Security Hub or Control Tower); create it once with the CLI instead "
+        "(README, Account baseline).",
     )
 
     @model_validator(mode="after")

@@ -317,6 +317,14 @@ def test_config_runs_the_managed_rules_that_mirror_the_pack() -> None:
     assert all(r.inputs["source"]["owner"] == "AWS" for r in rules)
 
 
+def test_a_new_baseline_does_not_create_configs_service_linked_role_by_default() -> None:
+    # CreateServiceLinkedRole fails when AWSServiceRoleForConfig exists, as it does in every
+    # account that ever used Config, Security Hub or Control Tower; prod's stack file keeps
+    # creating the role it already owns.
+    assert owner(None).config.account_baseline.create_config_role is False
+    assert settings_for("prod").config.account_baseline.create_config_role is True
+
+
 def test_an_account_whose_config_role_exists_reuses_it(offline: Offline) -> None:
     run = offline.component(
         build,
