@@ -156,8 +156,11 @@ def run(
     return code, out.getvalue(), asked
 
 
-def cluster(writer: str, *readers: str, name: str = CLUSTER) -> dict[str, object]:
-    members = [{"DBInstanceIdentifier": writer, "IsClusterWriter": True}]
+def cluster(
+    writer: str, *readers: str, name: str = CLUSTER, writing: bool = True
+) -> dict[str, object]:
+    """A described cluster; `writing=False`: no member is writer (the window of a failover)."""
+    members = [{"DBInstanceIdentifier": writer, "IsClusterWriter": writing}]
     members += [{"DBInstanceIdentifier": r, "IsClusterWriter": False} for r in readers]
     return {
         "DBClusters": [
@@ -402,6 +405,22 @@ def test_failover_reports_the_writer_before_and_after_and_the_time(
     assert "writer before db-1" in out
     assert "writer after db-2; elapsed 10 s" in out
     assert clock.slept == 10
+
+
+def test_failover_waits_through_the_window_without_a_writer(
+    rds: tuple[RDSClient, Stubber],
+) -> None:
+    # During a failover RDS may report no member as writer for a while: that is "not yet".
+    client, stubber = rds
+    ask = {"DBClusterIdentifier": CLUSTER}
+    nobody = cluster("db-1", "db-2", writing=False)
+    stubber.add_response("describe_db_clusters", cluster("db-1", "db-2"), ask)
+    stubber.add_response("failover_db_cluster", {"DBCluster": {}}, ask)
+    stubber.add_response("describe_db_clusters", nobody, ask)
+    stubber.add_response("describe_db_clusters", cluster("db-2", "db-1"), ask)
+    code, out, _ = run(client, "failover", "--stack", "staging", "--poll", "5", clock=Clock())
+    assert code == 0
+    assert "writer after db-2; elapsed 10 s" in out
 
 
 def test_failover_to_a_named_reader(rds: tuple[RDSClient, Stubber]) -> None:
