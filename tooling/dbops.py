@@ -313,14 +313,17 @@ def restore(ctx: Context, args: argparse.Namespace) -> None:
     ctx.rds.get_waiter("db_instance_available").wait(
         DBInstanceIdentifier=instance, WaiterConfig=WAIT
     )
-    # A restored cluster takes the source's password as it was; hand it back to RDS to manage.
-    ctx.rds.modify_db_cluster(
-        DBClusterIdentifier=target,
-        ManageMasterUserPassword=True,
-        MasterUserSecretKmsKeyId=_known(existing.get("KmsKeyId"), "KMS key"),
-        ApplyImmediately=True,
-    )
     restored = _cluster(ctx, target)
+    # A restored cluster without a MasterUserSecret has the source's password as it was: hand it
+    # back to RDS to manage. One that has it already is left alone (ModifyDBCluster documents
+    # ManageMasterUserPassword for turning management on, not for a cluster that has it).
+    if not restored.get("MasterUserSecret"):
+        ctx.rds.modify_db_cluster(
+            DBClusterIdentifier=target,
+            ManageMasterUserPassword=True,
+            MasterUserSecretKmsKeyId=_known(existing.get("KmsKeyId"), "KMS key"),
+            ApplyImmediately=True,
+        )
     ctx.say(f"new cluster {target} with instance {instance}: available")
     ctx.say(f"  writer endpoint: {restored.get('Endpoint')}")
     ctx.say(f"  reader endpoint: {restored.get('ReaderEndpoint')}")
