@@ -238,6 +238,14 @@ def test_guardduty_runs_the_protections_that_fit_the_platform() -> None:
     ]
 
 
+def test_guardduty_repeats_an_ongoing_finding_at_most_every_six_hours() -> None:
+    # New findings reach EventBridge within 5 minutes whatever the setting; the frequency only
+    # paces the events for later occurrences of the same finding (GuardDuty User Guide,
+    # "Processing GuardDuty findings with EventBridge", notification frequency).
+    detector = prod().one("aws:guardduty/detector:Detector").inputs
+    assert detector["findingPublishingFrequency"] == "SIX_HOURS"
+
+
 @pytest.mark.parametrize(
     "severity, floor",
     [("low", 1.0), ("medium", 4.0), ("high", 7.0), ("critical", 9.0)],
