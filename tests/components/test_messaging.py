@@ -112,7 +112,9 @@ def test_a_stack_without_messaging_and_cache_has_neither_nor_their_wiring() -> N
          ["platform:messaging", "instanceType 'mq.m5.large' does not run RabbitMQ 4.2", "mq.m7g.*"]),
         ({"engineVersion": "3.13", "instanceType": "mq.t3.micro", "deployment": "clusterMultiAz"},
          ["runs single-instance brokers only"]),
-        ({"engineVersion": "3.12"}, ["platform:messaging.engineVersion", "3.13, 4.2"]),
+        ({"engineVersion": "4.3", "instanceType": "mq.m5.large"},
+         ["instanceType 'mq.m5.large' does not run RabbitMQ 4.3", "mq.m7g.*"]),
+        ({"engineVersion": "3.12"}, ["platform:messaging.engineVersion", "3.13, 4.2, 4.3"]),
         ({"maintenanceStart": "sunday 05:00"}, ["platform:messaging.maintenanceStart", "ddd:hh24:mi"]),
         ({"adminUsername": "a,b"}, ["platform:messaging.adminUsername"]),
     ],
@@ -123,6 +125,13 @@ def test_settings_refuse_what_amazon_mq_refuses(section: dict[str, str], words: 
     assert "stack 'prod'" in str(error.value)
     for word in words:
         assert word in str(error.value)
+
+
+def test_rabbitmq_4_3_on_m7g_is_accepted() -> None:
+    # Amazon MQ Developer Guide, "RabbitMQ 4": 4.3 and 4.2, on mq.m7g only.
+    section = {"engineVersion": "4.3", "instanceType": "mq.m7g.large"}
+    settings = settings_for("prod", {"platform:messaging": json.dumps(section)})
+    assert settings.config.messaging.engine_version == "4.3"
 
 
 def test_a_single_instance_of_3_13_on_t3_micro_is_accepted() -> None:
