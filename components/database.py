@@ -411,6 +411,9 @@ class Database(pulumi.ComponentResource):
     def _events(self, topic: Topic, cluster: aws.rds.Cluster, aws_backup: bool) -> None:
         for source, categories, ids in (
             ("db-cluster", CLUSTER_EVENTS, [cluster.cluster_identifier]),
+            # The fixed instances by id: without ids RDS reports every instance of the account
+            # and region (CreateEventSubscription), other stacks' too. Autoscaled readers are
+            # not covered (README, "Database operations").
             ("db-instance", INSTANCE_EVENTS, self.instance_identifiers),
         ):
             aws.rds.EventSubscription(
