@@ -11,7 +11,7 @@ MAKEFLAGS += --no-print-directory
 # STACK_TARGETS: make refuses a missing or unknown STACK before it runs anything for them (see the
 # check at the end of this file). A new stack target adds itself: `STACK_TARGETS += name`.
 STACKS := $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
-STACK_TARGETS := plan preview up destroy pulumi
+STACK_TARGETS := plan preview up destroy import pulumi
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint types unit test plan
@@ -79,7 +79,7 @@ SECRETS_PROVIDER ?= passphrase
 # What every Pulumi command needs: the CLI, this backend (logged in), the passphrase of a file
 # backend, and STACK selected (created when new). Their messages go to stderr, so that
 # `make pulumi ARGS='stack output ...' > file` holds the output alone.
-.PHONY: preview up destroy pulumi pulumi-backend pulumi-ready aws-ready
+.PHONY: preview up destroy import pulumi pulumi-backend pulumi-ready aws-ready
 pulumi-backend: install
 	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/" >&2; exit 2; }
 	@case "$(PULUMI_BACKEND_URL)" in file://*) mkdir -p "$(CURDIR)/.pulumi"; test -n "$$PULUMI_CONFIG_PASSPHRASE$$PULUMI_CONFIG_PASSPHRASE_FILE" || { echo "error: set PULUMI_CONFIG_PASSPHRASE (the local backend encrypts secrets with it)" >&2; exit 2; };; esac
@@ -106,6 +106,11 @@ up: pulumi-ready ## pulumi up of STACK with the policy pack and its config (refu
 
 destroy: pulumi-ready ## pulumi destroy of STACK (protected resources in staging/prod refuse).
 	pulumi destroy -s $(STACK) $(ARGS)
+
+# pulumi import of an existing resource into STACK under the program's name (README "Account
+# baseline", step 5); pulumi import takes no policy pack: make preview afterwards runs it.
+import: pulumi-ready ## pulumi import into STACK: ARGS='<type> <name> <id> --parent name=<urn>'.
+	pulumi import -s $(STACK) $(ARGS)
 
 # Commands that change resources have their own targets, which run the policy pack.
 PULUMI_OWN_TARGETS := up update preview destroy import watch
@@ -170,6 +175,6 @@ ifneq ($(filter pulumi,$(MAKECMDGOALS)),)
     $(error make pulumi needs the command in ARGS, e.g. make pulumi STACK=$(STACK) ARGS='stack output')
   endif
   ifneq ($(filter $(firstword $(ARGS)),$(PULUMI_OWN_TARGETS)),)
-    $(error make pulumi does not run '$(firstword $(ARGS))': use make preview, up or destroy STACK=$(STACK), which apply the policy pack)
+    $(error make pulumi does not run '$(firstword $(ARGS))': use make preview, up or destroy STACK=$(STACK), which apply the policy pack (make import STACK=$(STACK) for an import))
   endif
 endif

@@ -367,7 +367,6 @@ if budget_settings.monthly_limit is not None:
             ctx=ctx,
             topic=notifications.topic,
             emails=settings.config.observability.alarm_emails,
-            after=[notifications],
         ),
         opts=with_provider,
     )

@@ -30,7 +30,7 @@ from components.common import (
     private_bucket,
     role,
     service_key_statement,
-    service_trust,
+    unconditioned_service_trust,
 )
 from components.naming import child
 from components.notifications import Topic
@@ -285,7 +285,10 @@ class AccountBaseline(pulumi.ComponentResource):
         )
         writer = role(
             f"{name}-logs-role",
-            trust=[service_trust(ctx, "cloudtrail")],
+            # CloudTrail User Guide, "Sending events to CloudWatch Logs" and "Role policy document
+            # for CloudTrail to use CloudWatch Logs": the trust has no condition, and no AWS page
+            # says CloudTrail sends aws:SourceAccount when it assumes this role.
+            trust=[unconditioned_service_trust("cloudtrail")],
             statements=[],
             parent=self,
             tags=self._tags,
@@ -338,7 +341,9 @@ class AccountBaseline(pulumi.ComponentResource):
             rule=rule.name,
             target_id="alarm-topic",
             arn=self._args.topic.arn,
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=list(self._args.topic.ready))
+            ),
         )
 
     def _guardduty(self) -> aws.guardduty.Detector:
@@ -346,7 +351,10 @@ class AccountBaseline(pulumi.ComponentResource):
         detector = aws.guardduty.Detector(
             name,
             enable=True,
-            finding_publishing_frequency="FIFTEEN_MINUTES",
+            # New findings go out within 5 minutes regardless; this paces repeats of an ongoing
+            # finding, each of which is one more e-mail (GuardDuty User Guide, "Processing
+            # GuardDuty findings with EventBridge": FIFTEEN_MINUTES, ONE_HOUR or SIX_HOURS).
+            finding_publishing_frequency="SIX_HOURS",
             tags=self._tags,
             opts=self._child,
         )

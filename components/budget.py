@@ -25,15 +25,14 @@ STACK_TAG = "Environment"
 @dataclass(frozen=True, kw_only=True)
 class BudgetArgs:
     """settings: the limit (must be set) and thresholds. topic: where notifications go. emails:
-    also notified directly, so an alert arrives even if delivery through the topic fails.
-    after: what must exist first (the topic's policy and key: Budgets may check at creation that
-    it can publish)."""
+    also notified directly, so an alert arrives even if delivery through the topic fails. The
+    budget waits for the topic's `ready` (its policy and key: Budgets may check at creation that it
+    can publish)."""
 
     settings: BudgetSettings
     ctx: StackContext
     topic: Topic
     emails: Sequence[str] = ()
-    after: Sequence[pulumi.Resource] = ()
 
 
 def tag_filter(key: str, value: str) -> str:
@@ -83,7 +82,7 @@ class Budget(pulumi.ComponentResource):
                 _notification("FORECASTED", args.settings.forecast_percent, args),
             ],
             tags=component_tags(COMPONENT),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.topic.ready)),
         )
         self.budget_name = budget.name
         self.register_outputs({"budgetName": self.budget_name})

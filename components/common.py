@@ -97,15 +97,23 @@ def service_trust(ctx: StackContext, service: str, *, source_arn: str | None = N
     }
 
 
-def instance_trust() -> Statement:
-    """Trust for EC2 instances (an instance profile's role), as AWS documents it: without the
-    aws:SourceAccount condition of service_trust, which is not documented for instance profiles
-    and could leave instances without credentials."""
+def unconditioned_service_trust(service: str) -> Statement:
+    """Trust for an AWS service exactly as AWS documents it for that role, without the
+    aws:SourceAccount condition of service_trust. Only for roles whose AWS page shows no condition
+    and where no AWS page says the service sends aws:SourceAccount on AssumeRole: a condition the
+    service does not satisfy leaves the role unusable. Each caller says which page it follows."""
     return {
         "Effect": "Allow",
-        "Principal": {"Service": "ec2.amazonaws.com"},
+        "Principal": {"Service": f"{service}.amazonaws.com"},
         "Action": "sts:AssumeRole",
     }
+
+
+def instance_trust() -> Statement:
+    """Trust for EC2 instances (an instance profile's role), as AWS documents it: the
+    aws:SourceAccount condition is not documented for instance profiles and could leave instances
+    without credentials."""
+    return unconditioned_service_trust("ec2")
 
 
 def fitted(

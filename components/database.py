@@ -112,6 +112,21 @@ class DatabaseArgs:
     topic: Topic | None = None
 
 
+# PostgreSQL 18 made log_connections a list of aspects; what `on` logged up to 17 is its first
+# three (PostgreSQL 18 documentation, "log_connections"), and "off" is the empty list, which is the
+# default: left unset. 16 and 17 keep "1"/"0", so today's parameter groups do not change.
+LIST_LOG_CONNECTIONS_FROM = 18
+LOG_CONNECTIONS_ON = "receipt,authentication,authorization"
+
+
+def _log_connections(settings: DatabaseSettings) -> dict[str, tuple[str, str]]:
+    if int(settings.engine_version.split(".")[0]) < LIST_LOG_CONNECTIONS_FROM:
+        return {"log_connections": ("1" if settings.log_connections else "0", "immediate")}
+    return (
+        {"log_connections": (LOG_CONNECTIONS_ON, "immediate")} if settings.log_connections else {}
+    )
+
+
 def cluster_parameters(settings: DatabaseSettings) -> dict[str, tuple[str, str]]:
     """The cluster parameter group's values: name -> (value, apply method)."""
     on = {True: "1", False: "0"}
@@ -124,7 +139,7 @@ def cluster_parameters(settings: DatabaseSettings) -> dict[str, tuple[str, str]]
         # default and stays loaded; pgaudit then needs `CREATE EXTENSION pgaudit` once (README).
         "shared_preload_libraries": ("pg_stat_statements,pgaudit", "pending-reboot"),
         "pgaudit.log": (",".join(settings.audit_log), "immediate"),
-        "log_connections": (on[settings.log_connections], "immediate"),
+        **_log_connections(settings),
         "log_disconnections": (on[settings.log_disconnections], "immediate"),
     }
 
@@ -570,6 +585,9 @@ class Database(pulumi.ComponentResource):
     def _events(self, topic: Topic, cluster: aws.rds.Cluster, aws_backup: bool) -> None:
         for source, categories, ids in (
             ("db-cluster", CLUSTER_EVENTS, [cluster.cluster_identifier]),
+            # The fixed instances by id: without ids RDS reports every instance of the account
+            # and region (CreateEventSubscription), other stacks' too. Autoscaled readers are
+            # not covered (README, "Database operations").
             ("db-instance", INSTANCE_EVENTS, self.instance_identifiers),
         ):
             aws.rds.EventSubscription(
@@ -579,7 +597,9 @@ class Database(pulumi.ComponentResource):
                 source_ids=ids,
                 event_categories=list(categories),
                 tags=self._tags,
-                opts=self._child,
+                opts=pulumi.ResourceOptions.merge(
+                    self._child, pulumi.ResourceOptions(depends_on=list(topic.ready))
+                ),
             )
         if aws_backup:
             self._backup_failures(topic, cluster)
@@ -614,7 +634,9 @@ class Database(pulumi.ComponentResource):
                     '"AWS Backup of ', cluster.cluster_identifier, ': <kind> <state>"'
                 ),
             ),
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=list(topic.ready))
+            ),
         )
 
     def _monitoring_role(self, ctx: StackContext) -> aws.iam.Role:

@@ -45,10 +45,13 @@ class NotificationsArgs:
 
 @dataclass(frozen=True)
 class Topic:
-    """What a publisher needs: the topic and the key it must be allowed to encrypt with."""
+    """What a publisher needs: the topic, the key it must be allowed to encrypt with, and what
+    it must wait for (`ready`: the topic policy and the key): RDS event subscriptions, EventBridge
+    targets and Budgets may check at creation that they can publish."""
 
     arn: pulumi.Output[str]
     key_arn: pulumi.Output[str]
+    ready: Sequence[pulumi.Resource] = ()
 
 
 def _subscription_name(email: str) -> str:
@@ -112,7 +115,7 @@ class Notifications(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.sns.TopicPolicy(
+        policy = aws.sns.TopicPolicy(
             f"{name}-topic-policy",
             arn=topic.arn,
             policy=policy_document(_topic_statements(ctx, topic.arn, publishers)),
@@ -126,7 +129,7 @@ class Notifications(pulumi.ComponentResource):
                 endpoint=email,
                 opts=child,
             )
-        return Topic(arn=topic.arn, key_arn=key.arn)
+        return Topic(arn=topic.arn, key_arn=key.arn, ready=(policy, key))
 
 
 def _topic_statements(

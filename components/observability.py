@@ -42,6 +42,18 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Insights:
+    """One CloudWatch Metrics Insights query (a single aggregated series) as an alarm input.
+    PutMetricAlarm takes it in a MetricDataQuery's Expression with its own Period, and a math
+    expression may refer to it by Id (CloudWatch API Reference, MetricDataQuery: "This field can
+    contain either a Metrics Insights query, or a metric math expression ... A math expression can
+    use the Id of the other metrics or queries")."""
+
+    query: pulumi.Input[str]
+    period: int = 60
+
+
+@dataclass(frozen=True)
 class AlarmSpec:
     """An alarm: its metrics (by query id), an optional math expression over them, and when and
     how it fires. The description says what it means and what to check first."""
@@ -50,7 +62,7 @@ class AlarmSpec:
     section: str
     title: str
     description: str
-    metrics: Mapping[str, Metric]
+    metrics: Mapping[str, Metric | Insights]
     comparison: str
     threshold: float
     missing: str
@@ -369,30 +381,46 @@ def network_alarms(s: ObservabilitySettings, network: Network) -> list[AlarmSpec
 
 
 # Amazon MQ for RabbitMQ publishes to AWS/AmazonMQ by broker name (dimension Broker); for a
-# cluster, memory, disk and connection metrics on Broker alone are the sum over its three nodes
-# (Amazon MQ Developer Guide, "Available CloudWatch metrics for Amazon MQ for RabbitMQ brokers").
-# Ratios of two such sums (used / limit) hold for the cluster as a whole.
+# cluster, connection and message metrics on Broker alone cover its three nodes (Amazon MQ
+# Developer Guide, "Available CloudWatch metrics for Amazon MQ for RabbitMQ brokers").
 MQ = "AWS/AmazonMQ"
+
+
+def _mq_nodes(function: str, metric: str, broker: pulumi.Input[str]) -> Insights:
+    """One aggregate over the nodes of one broker (dimensions Broker and Node). RabbitMQ raises
+    its memory and disk alarms per node and any node blocks every publisher (Amazon MQ Developer
+    Guide, "Configurable storage best practices": "When free disk space on any node falls below
+    this value ..."), so the alarms read the worst node, never the cluster's sum."""
+    return Insights(
+        pulumi.Output.concat(
+            f'SELECT {function}({metric}) FROM SCHEMA("{MQ}", Broker, Node) WHERE Broker = \'',
+            broker,
+            "'",
+        )
+    )
 
 
 def messaging_alarms(s: ObservabilitySettings, messaging: Messaging) -> list[AlarmSpec]:
     broker = {"Broker": messaging.broker_name}
+    name = messaging.broker_name
+    # Every node of a broker has one instance type, hence one memory and one disk limit: the
+    # worst node's use over the smallest limit is that node's own ratio (or more, never less).
     return [
         AlarmSpec(
-            "broker-memory", "Messaging", "RabbitMQ memory",
-            "RabbitMQ nears its memory alarm, at which it blocks every publisher. Check queue "
-            "depth, consumers and unacknowledged messages first.",
-            {"used": Metric(MQ, "RabbitMQMemUsed", broker, "Maximum"),
-             "limit": Metric(MQ, "RabbitMQMemLimit", broker, "Maximum")},
+            "broker-memory", "Messaging", "RabbitMQ memory (worst node)",
+            "A RabbitMQ node nears its memory alarm, at which the cluster blocks every "
+            "publisher. Check queue depth, consumers and unacknowledged messages first.",
+            {"used": _mq_nodes("MAX", "RabbitMQMemUsed", name),
+             "limit": _mq_nodes("MIN", "RabbitMQMemLimit", name)},
             GREATER, s.broker_memory_percent, "missing",
             expression="IF(limit > 0, 100 * used / limit, 0)",
         ),
         AlarmSpec(
-            "broker-disk", "Messaging", "RabbitMQ free disk",
-            "Free disk nears RabbitMQ's disk alarm limit, at which it blocks every publisher. "
-            "Check for queues nobody consumes.",
-            {"free": Metric(MQ, "RabbitMQDiskFree", broker, "Minimum"),
-             "limit": Metric(MQ, "RabbitMQDiskFreeLimit", broker, "Maximum")},
+            "broker-disk", "Messaging", "RabbitMQ free disk (worst node)",
+            "Free disk on a RabbitMQ node nears its disk alarm limit, at which the cluster blocks "
+            "every publisher. Check for queues nobody consumes.",
+            {"free": _mq_nodes("MIN", "RabbitMQDiskFree", name),
+             "limit": _mq_nodes("MAX", "RabbitMQDiskFreeLimit", name)},
             LESS, s.broker_disk_free_factor, "missing",
             expression="IF(limit > 0, free / limit, 100)",
         ),
@@ -418,7 +446,9 @@ def messaging_alarms(s: ObservabilitySettings, messaging: Messaging) -> list[Ala
             GREATER, s.broker_unacked_messages, "missing",
         ),
         # CloudWatch has no running-node count for Amazon MQ: a broker that publishes no CPU
-        # sample is down (or all its nodes are), so missing data counts as breaching.
+        # sample is down (or all its nodes are), so missing data counts as breaching. The loss
+        # of one node of a cluster is not detected: a Metrics Insights COUNT() counts data
+        # points, not nodes, so it would depend on Amazon MQ's publishing interval (README).
         AlarmSpec(
             "broker-running", "Messaging", "RabbitMQ reporting",
             "The broker publishes no metrics: it is down or rebooting. Check its status and "
@@ -583,20 +613,7 @@ class Observability(pulumi.ComponentResource):
         return []
 
     def _alarm(self, spec: AlarmSpec, args: ObservabilityArgs) -> aws.cloudwatch.MetricAlarm:
-        queries = [
-            aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                id=query_id,
-                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-                    namespace=metric.namespace,
-                    metric_name=metric.name,
-                    dimensions=metric.dimensions,
-                    stat=metric.stat,
-                    period=metric.period,
-                ),
-                return_data=spec.expression is None,
-            )
-            for query_id, metric in spec.metrics.items()
-        ]
+        queries = [_query(query_id, metric, spec) for query_id, metric in spec.metrics.items()]
         if spec.expression:
             queries.append(
                 aws.cloudwatch.MetricAlarmMetricQueryArgs(
@@ -679,8 +696,33 @@ class Observability(pulumi.ComponentResource):
                 },
                 input_template='"Batch job <job> (<id>) failed: <reason>"',
             ),
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(depends_on=list(topic.ready))
+            ),
         )
+
+
+def _query(
+    query_id: str, metric: Metric | Insights, spec: AlarmSpec
+) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    if isinstance(metric, Insights):
+        return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id=query_id,
+            expression=metric.query,
+            period=metric.period,
+            return_data=spec.expression is None,
+        )
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=query_id,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=metric.namespace,
+            metric_name=metric.name,
+            dimensions=metric.dimensions,
+            stat=metric.stat,
+            period=metric.period,
+        ),
+        return_data=spec.expression is None,
+    )
 
 
 def dashboard_body(
@@ -714,9 +756,12 @@ def dashboard_body(
     return pulumi.Output.json_dumps({"widgets": widgets})
 
 
-def _rows(metrics: Mapping[str, Metric], visible: bool) -> list[list[object]]:
+def _rows(metrics: Mapping[str, Metric | Insights], visible: bool) -> list[list[object]]:
     rows: list[list[object]] = []
     for query_id, metric in metrics.items():
+        if isinstance(metric, Insights):
+            rows.append([{"expression": metric.query, "id": query_id, "visible": visible}])
+            continue
         dimensions = [part for item in metric.dimensions.items() for part in item]
         options = {"id": query_id, "stat": metric.stat, "period": metric.period, "visible": visible}
         rows.append([metric.namespace, metric.name, *dimensions, options])

@@ -916,13 +916,14 @@ class DatabaseSettings(Section):
 
 # --- messaging and cache --------------------------------------------------------------------------
 
-# The RabbitMQ lines Amazon MQ offers, and the instance families each runs on: 4.2 only on mq.m7g,
-# 3.13 on mq.t3, mq.m5 and mq.m7g (Amazon MQ Developer Guide, "Managing Amazon MQ for RabbitMQ
-# engine versions"). A new broker names the line only ("4.2"); Amazon MQ picks and upgrades the
-# patch version.
+# The RabbitMQ lines Amazon MQ offers, and the instance families each runs on: 4.3 and 4.2 only
+# on mq.m7g (Amazon MQ Developer Guide, "RabbitMQ 4"; 4.3 is reached from 4.2 only, "RabbitMQ
+# 4.3"), 3.13 on mq.t3, mq.m5 and mq.m7g ("Managing Amazon MQ for RabbitMQ engine versions"). A
+# new broker names the line only ("4.2"); Amazon MQ picks and upgrades the patch version.
 RABBITMQ_VERSIONS: Mapping[str, tuple[str, ...]] = {
     "3.13": ("mq.t3.", "mq.m5.", "mq.m7g."),
     "4.2": ("mq.m7g.",),
+    "4.3": ("mq.m7g.",),
 }
 # mq.t3.micro runs single-instance brokers only (Amazon MQ Developer Guide, "Amazon MQ for
 # RabbitMQ broker instance types").
@@ -963,7 +964,7 @@ class MessagingSettings(Section):
     engine_version: Annotated[
         str, BeforeValidator(_version_text), one_of(tuple(RABBITMQ_VERSIONS))
     ] = Field(
-        "4.2", description="RabbitMQ line, 3.13 or 4.2; Amazon MQ applies the patch versions."
+        "4.2", description="RabbitMQ line, 3.13, 4.2 or 4.3; Amazon MQ applies the patch versions."
     )
     instance_type: Annotated[str, Field(pattern=_MQ_INSTANCE.pattern)] = Field(
         "mq.m7g.large", description="Broker instance type (each node of a cluster)."
@@ -1898,9 +1899,11 @@ class AccountBaselineSettings(Section):
         "of the account already records them (exactly one region should).",
     )
     create_config_role: bool = Field(
-        True,
-        description="Create AWS Config's service-linked role; false when the account already "
-        "has AWSServiceRoleForConfig.",
+        False,
+        description="Create AWS Config's service-linked role. Off by default: "
+        "CreateServiceLinkedRole fails where AWSServiceRoleForConfig exists (any account that "
+        "used Config, Security Hub or Control Tower); create it once with the CLI instead "
+        "(README, Account baseline).",
     )
 
     @model_validator(mode="after")

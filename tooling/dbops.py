@@ -224,15 +224,21 @@ def _known(value: str | None, what: str) -> str:
     return value
 
 
-def _writer(cluster: DBClusterTypeDef) -> str:
+def _writer_or_none(cluster: DBClusterTypeDef) -> str | None:
+    """The writer, or None while there is none (as in the window of a failover)."""
     writers = [
         _known(member.get("DBInstanceIdentifier"), "instance identifier")
         for member in cluster.get("DBClusterMembers", [])
         if member.get("IsClusterWriter")
     ]
-    if not writers:
+    return writers[0] if writers else None
+
+
+def _writer(cluster: DBClusterTypeDef) -> str:
+    writer = _writer_or_none(cluster)
+    if writer is None:
         raise DrillError(f"cluster {cluster.get('DBClusterIdentifier')} has no writer now")
-    return writers[0]
+    return writer
 
 
 def _restore_time(value: str) -> datetime:
@@ -307,14 +313,17 @@ def restore(ctx: Context, args: argparse.Namespace) -> None:
     ctx.rds.get_waiter("db_instance_available").wait(
         DBInstanceIdentifier=instance, WaiterConfig=WAIT
     )
-    # A restored cluster takes the source's password as it was; hand it back to RDS to manage.
-    ctx.rds.modify_db_cluster(
-        DBClusterIdentifier=target,
-        ManageMasterUserPassword=True,
-        MasterUserSecretKmsKeyId=_known(existing.get("KmsKeyId"), "KMS key"),
-        ApplyImmediately=True,
-    )
     restored = _cluster(ctx, target)
+    # A restored cluster without a MasterUserSecret has the source's password as it was: hand it
+    # back to RDS to manage. One that has it already is left alone (ModifyDBCluster documents
+    # ManageMasterUserPassword for turning management on, not for a cluster that has it).
+    if not restored.get("MasterUserSecret"):
+        ctx.rds.modify_db_cluster(
+            DBClusterIdentifier=target,
+            ManageMasterUserPassword=True,
+            MasterUserSecretKmsKeyId=_known(existing.get("KmsKeyId"), "KMS key"),
+            ApplyImmediately=True,
+        )
     ctx.say(f"new cluster {target} with instance {instance}: available")
     ctx.say(f"  writer endpoint: {restored.get('Endpoint')}")
     ctx.say(f"  reader endpoint: {restored.get('ReaderEndpoint')}")
@@ -357,8 +366,9 @@ def failover(ctx: Context, args: argparse.Namespace) -> None:
         if elapsed > args.timeout:
             raise DrillError(f"the writer is still {before} after {elapsed:.0f} s")
         ctx.sleep(args.poll)
-        writer = _writer(_cluster(ctx, cluster))
-        if writer != before:
+        # No writer yet is "not yet": RDS promotes the reader only after demoting the writer.
+        writer = _writer_or_none(_cluster(ctx, cluster))
+        if writer is not None and writer != before:
             break
     elapsed = (ctx.now() - started).total_seconds()
     ctx.say(f"writer after {writer}; elapsed {elapsed:.0f} s")

@@ -236,7 +236,12 @@ def _waf(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
 
 
 def _alarm(_: OfflineRun, r: Resource, p: Mapping[str, Any]) -> Priced:
-    metrics = sum(1 for q in r.inputs.get("metricQueries") or [] if "metric" in q) or 1
+    # CloudWatch prices an alarm per metric it reads; a Metrics Insights query per metric it
+    # analyzes, which the plan cannot count offline (see the assumption on insightsQueryMetrics).
+    queries = r.inputs.get("metricQueries") or []
+    listed = sum(1 for q in queries if "metric" in q)
+    insights = sum(1 for q in queries if str(q.get("expression", "")).startswith("SELECT "))
+    metrics = (listed + insights * p["usage"]["insightsQueryMetrics"]) or 1
     return [("alarms", metrics * p["monthly"]["alarmMetric"])]
 
 

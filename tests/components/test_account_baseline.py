@@ -151,6 +151,19 @@ def test_the_trail_waits_for_the_bucket_policy_the_key_and_the_log_role_policy()
     } <= waits_for
 
 
+def test_the_log_role_trusts_cloudtrail_as_aws_documents_it_without_a_condition() -> None:
+    # CloudTrail User Guide, "Sending events to CloudWatch Logs": the role's trust names the
+    # service and nothing else; no AWS page says CloudTrail sends aws:SourceAccount there.
+    trust = prod().one("aws:iam/role:Role", "baseline-trail-logs-role").inputs["assumeRolePolicy"]
+    assert statements(trust) == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+
+
 def test_the_key_admits_cloudtrail_only_for_this_trail() -> None:
     # CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail".
     grants = by_sid(prod().one("aws:kms/key:Key", "baseline-key").inputs["policy"])
@@ -223,6 +236,14 @@ def test_guardduty_runs_the_protections_that_fit_the_platform() -> None:
     assert features["RUNTIME_MONITORING"]["additionalConfigurations"] == [
         {"name": "EKS_ADDON_MANAGEMENT", "status": "ENABLED"}
     ]
+
+
+def test_guardduty_repeats_an_ongoing_finding_at_most_every_six_hours() -> None:
+    # New findings reach EventBridge within 5 minutes whatever the setting; the frequency only
+    # paces the events for later occurrences of the same finding (GuardDuty User Guide,
+    # "Processing GuardDuty findings with EventBridge", notification frequency).
+    detector = prod().one("aws:guardduty/detector:Detector").inputs
+    assert detector["findingPublishingFrequency"] == "SIX_HOURS"
 
 
 @pytest.mark.parametrize(
@@ -302,6 +323,14 @@ def test_config_runs_the_managed_rules_that_mirror_the_pack() -> None:
         CONFIG_RULES.values()
     )
     assert all(r.inputs["source"]["owner"] == "AWS" for r in rules)
+
+
+def test_a_new_baseline_does_not_create_configs_service_linked_role_by_default() -> None:
+    # CreateServiceLinkedRole fails when AWSServiceRoleForConfig exists, as it does in every
+    # account that ever used Config, Security Hub or Control Tower; prod's stack file keeps
+    # creating the role it already owns.
+    assert owner(None).config.account_baseline.create_config_role is False
+    assert settings_for("prod").config.account_baseline.create_config_role is True
 
 
 def test_an_account_whose_config_role_exists_reuses_it(offline: Offline) -> None:

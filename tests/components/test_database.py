@@ -9,7 +9,12 @@ from functools import cache
 import pytest
 
 from components.common import StackContext
-from components.database import IDENTITY_HANDLER_DIGEST, Database, DatabaseArgs
+from components.database import (
+    IDENTITY_HANDLER_DIGEST,
+    Database,
+    DatabaseArgs,
+    cluster_parameters,
+)
 from components.network import Network, NetworkArgs
 from components.settings import (
     AURORA_POSTGRESQL_MAJORS,
@@ -505,6 +510,32 @@ def test_pgaudit_is_preloaded_at_the_next_reboot_and_logs_ddl_and_roles(stack: s
     assert parameters["pgaudit.log"] == ("ddl,role", "immediate")
     assert parameters["log_connections"] == ("1", "immediate")
     assert parameters["log_disconnections"] == ("1", "immediate")
+
+
+@pytest.mark.parametrize(
+    "major, on, expected",
+    [
+        ("16", True, "1"),
+        ("17", False, "0"),
+        # PostgreSQL 18 made log_connections a list; what `on` logged before is its first three
+        # aspects (PostgreSQL 18 documentation, "log_connections"; commit 9219093 "Modularize
+        # log_connections output").
+        ("18", True, "receipt,authentication,authorization"),
+        ("18", False, None),
+    ],
+)
+def test_connection_logging_uses_each_majors_own_value(
+    major: str, on: bool, expected: str | None
+) -> None:
+    settings = parse_settings(
+        project="platform",
+        stack="prod",
+        region="eu-west-1",
+        raw={"database": {"engineVersion": major, "logConnections": on}},
+    )
+    parameters = cluster_parameters(settings.config.database)
+    value = parameters.get("log_connections")
+    assert (value[0] if value else None) == expected
 
 
 def test_audit_classes_and_connection_logging_follow_the_stack(offline: Offline) -> None:

@@ -112,7 +112,9 @@ def test_a_stack_without_messaging_and_cache_has_neither_nor_their_wiring() -> N
          ["platform:messaging", "instanceType 'mq.m5.large' does not run RabbitMQ 4.2", "mq.m7g.*"]),
         ({"engineVersion": "3.13", "instanceType": "mq.t3.micro", "deployment": "clusterMultiAz"},
          ["runs single-instance brokers only"]),
-        ({"engineVersion": "3.12"}, ["platform:messaging.engineVersion", "3.13, 4.2"]),
+        ({"engineVersion": "4.3", "instanceType": "mq.m5.large"},
+         ["instanceType 'mq.m5.large' does not run RabbitMQ 4.3", "mq.m7g.*"]),
+        ({"engineVersion": "3.12"}, ["platform:messaging.engineVersion", "3.13, 4.2, 4.3"]),
         ({"maintenanceStart": "sunday 05:00"}, ["platform:messaging.maintenanceStart", "ddd:hh24:mi"]),
         ({"adminUsername": "a,b"}, ["platform:messaging.adminUsername"]),
     ],
@@ -123,6 +125,13 @@ def test_settings_refuse_what_amazon_mq_refuses(section: dict[str, str], words: 
     assert "stack 'prod'" in str(error.value)
     for word in words:
         assert word in str(error.value)
+
+
+def test_rabbitmq_4_3_on_m7g_is_accepted() -> None:
+    # Amazon MQ Developer Guide, "RabbitMQ 4": 4.3 and 4.2, on mq.m7g only.
+    section = {"engineVersion": "4.3", "instanceType": "mq.m7g.large"}
+    settings = settings_for("prod", {"platform:messaging": json.dumps(section)})
+    assert settings.config.messaging.engine_version == "4.3"
 
 
 def test_a_single_instance_of_3_13_on_t3_micro_is_accepted() -> None:
@@ -149,3 +158,33 @@ def test_alarms_watch_the_broker_by_name(stack: str) -> None:
             if "metric" in query:
                 assert query["metric"]["namespace"] == "AWS/AmazonMQ"
                 assert query["metric"]["dimensions"] == {"Broker": f"platform-{stack}-messaging"}
+
+
+def insights(alarm_inputs: dict[str, object]) -> dict[str, str]:
+    queries = alarm_inputs["metricQueries"]
+    assert isinstance(queries, list)
+    return {q["id"]: q["expression"] for q in queries if "metric" not in q and q["id"] != "result"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_memory_and_disk_alarms_watch_the_worst_node_not_the_cluster_sum(stack: str) -> None:
+    # RabbitMQ raises its memory and disk alarms per node (Amazon MQ Developer Guide,
+    # "Configurable storage best practices": "When free disk space on any node falls below this
+    # value ..."), so the alarms read every node of this broker (dimensions Broker, Node).
+    run = stack_run(stack)
+    nodes = (
+        f"""FROM SCHEMA("AWS/AmazonMQ", Broker, Node) WHERE Broker = 'platform-{stack}-messaging'"""
+    )
+    alarm = "aws:cloudwatch/metricAlarm:MetricAlarm"
+    memory = run.one(alarm, "-broker-memory").inputs
+    assert insights(memory) == {
+        "used": f"SELECT MAX(RabbitMQMemUsed) {nodes}",
+        "limit": f"SELECT MIN(RabbitMQMemLimit) {nodes}",
+    }
+    disk = run.one(alarm, "-broker-disk").inputs
+    assert insights(disk) == {
+        "free": f"SELECT MIN(RabbitMQDiskFree) {nodes}",
+        "limit": f"SELECT MAX(RabbitMQDiskFreeLimit) {nodes}",
+    }
+    for inputs in (memory, disk):
+        assert all(q.get("period") == 60 for q in inputs["metricQueries"] if q["id"] != "result")

@@ -169,3 +169,37 @@ def test_invalid_email_is_reported() -> None:
             region="eu-west-1",
             raw={"observability": {"alarmEmails": ["ops-at-example.com"]}},
         )
+
+
+# --- publishers wait for the topic's policy and key ------------------------------------------------
+
+# RDS event subscriptions, EventBridge targets and Budgets may check at creation that they can
+# publish (and encrypt): each waits for the topic policy and the key, not only for the topic.
+PUBLISHER_TYPES = (
+    "aws:rds/eventSubscription:EventSubscription",
+    "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:budgets/budget:Budget",
+)
+
+
+def _publishes_to(inputs: dict[str, object], topic: str) -> bool:
+    notification = inputs.get("notifications")
+    if isinstance(notification, list):
+        return any(topic in str(n) for n in notification)
+    return inputs.get("snsTopic") == topic or inputs.get("arn") == topic
+
+
+def test_every_publisher_waits_for_the_topic_policy_and_the_key() -> None:
+    run = stack_run("prod")
+    topic = run.one("aws:sns/topic:Topic", "notifications-topic")
+    arn = run.outputs["alarmTopicArn"]
+    ready = {
+        run.one("aws:sns/topicPolicy:TopicPolicy", "notifications-topic-policy").urn,
+        run.one("aws:kms/key:Key", "notifications-key").urn,
+    }
+    publishers = [
+        r for type_ in PUBLISHER_TYPES for r in run.of_type(type_) if _publishes_to(r.inputs, arn)
+    ]
+    assert topic.urn and {r.type for r in publishers} == set(PUBLISHER_TYPES)
+    late = [r.urn for r in publishers if not ready <= set(r.dependencies)]
+    assert late == []

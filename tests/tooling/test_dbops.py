@@ -156,8 +156,12 @@ def run(
     return code, out.getvalue(), asked
 
 
-def cluster(writer: str, *readers: str, name: str = CLUSTER) -> dict[str, object]:
-    members = [{"DBInstanceIdentifier": writer, "IsClusterWriter": True}]
+def cluster(
+    writer: str, *readers: str, name: str = CLUSTER, writing: bool = True, secret: bool = False
+) -> dict[str, object]:
+    """A described cluster; `writing=False`: no member is writer (the window of a failover);
+    `secret`: RDS manages its master password (MasterUserSecret)."""
+    members = [{"DBInstanceIdentifier": writer, "IsClusterWriter": writing}]
     members += [{"DBInstanceIdentifier": r, "IsClusterWriter": False} for r in readers]
     return {
         "DBClusters": [
@@ -173,6 +177,11 @@ def cluster(writer: str, *readers: str, name: str = CLUSTER) -> dict[str, object
                 "Endpoint": f"{name}.cluster-abc.eu-west-1.rds.amazonaws.com",
                 "ReaderEndpoint": f"{name}.cluster-ro-abc.eu-west-1.rds.amazonaws.com",
                 "Status": "available",
+                **(
+                    {"MasterUserSecret": {"SecretArn": "arn:secret", "KmsKeyId": KEY}}
+                    if secret
+                    else {}
+                ),
             }
         ]
     }
@@ -267,8 +276,9 @@ def test_identifiers_follow_the_rds_rules(text: str, accepted: bool) -> None:
 # --- restore --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("managed", [False, True], ids=["hands-back-password", "already-managed"])
 def test_restore_creates_a_new_cluster_and_instance_beside_the_original(
-    rds: tuple[RDSClient, Stubber],
+    rds: tuple[RDSClient, Stubber], managed: bool
 ) -> None:
     client, stubber = rds
     target = f"{CLUSTER}-pitr-20261127-080000"
@@ -320,19 +330,24 @@ def test_restore_creates_a_new_cluster_and_instance_beside_the_original(
         {"DBInstances": [{"DBInstanceIdentifier": f"{target}-1", "DBInstanceStatus": "available"}]},
         {"DBInstanceIdentifier": f"{target}-1"},
     )
+    # The restored cluster is described first: one that already has a MasterUserSecret (RDS
+    # manages the source's password) is not modified (Stubber refuses an unexpected call).
     stubber.add_response(
-        "modify_db_cluster",
-        {"DBCluster": {"DBClusterIdentifier": target}},
-        {
-            "DBClusterIdentifier": target,
-            "ManageMasterUserPassword": True,
-            "MasterUserSecretKmsKeyId": KEY,
-            "ApplyImmediately": True,
-        },
+        "describe_db_clusters",
+        cluster(f"{target}-1", name=target, secret=managed),
+        {"DBClusterIdentifier": target},
     )
-    stubber.add_response(
-        "describe_db_clusters", cluster(f"{target}-1", name=target), {"DBClusterIdentifier": target}
-    )
+    if not managed:
+        stubber.add_response(
+            "modify_db_cluster",
+            {"DBCluster": {"DBClusterIdentifier": target}},
+            {
+                "DBClusterIdentifier": target,
+                "ManageMasterUserPassword": True,
+                "MasterUserSecretKmsKeyId": KEY,
+                "ApplyImmediately": True,
+            },
+        )
     code, out, _ = run(client, "restore", "--stack", "staging", "--time", "2026-11-27T08:00:00Z")
     assert code == 0
     assert f"new cluster {target} with instance {target}-1: available" in out
@@ -402,6 +417,22 @@ def test_failover_reports_the_writer_before_and_after_and_the_time(
     assert "writer before db-1" in out
     assert "writer after db-2; elapsed 10 s" in out
     assert clock.slept == 10
+
+
+def test_failover_waits_through_the_window_without_a_writer(
+    rds: tuple[RDSClient, Stubber],
+) -> None:
+    # During a failover RDS may report no member as writer for a while: that is "not yet".
+    client, stubber = rds
+    ask = {"DBClusterIdentifier": CLUSTER}
+    nobody = cluster("db-1", "db-2", writing=False)
+    stubber.add_response("describe_db_clusters", cluster("db-1", "db-2"), ask)
+    stubber.add_response("failover_db_cluster", {"DBCluster": {}}, ask)
+    stubber.add_response("describe_db_clusters", nobody, ask)
+    stubber.add_response("describe_db_clusters", cluster("db-2", "db-1"), ask)
+    code, out, _ = run(client, "failover", "--stack", "staging", "--poll", "5", clock=Clock())
+    assert code == 0
+    assert "writer after db-2; elapsed 10 s" in out
 
 
 def test_failover_to_a_named_reader(rds: tuple[RDSClient, Stubber]) -> None:

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml"))  # fmt: skip
 STACK_TARGETS = (
-    *("plan", "preview", "up", "destroy", "pulumi"),
+    *("plan", "preview", "up", "destroy", "import", "pulumi"),
     *("db-snapshot", "db-restore", "db-failover", "db-connect"),
 )
 
@@ -106,8 +106,9 @@ def test_only_stack_targets_read_stack(repo: Path) -> None:
         (("up", "STACK=prod", "ARGS=--refresh"), "pulumi up -s prod --policy-pack policy --policy-pack-config policy/config.prod.json --refresh"),
         (("preview", "STACK=staging"), "pulumi preview -s staging --policy-pack policy --policy-pack-config policy/config.staging.json"),
         (("pulumi", "STACK=dev", "ARGS=config set --path platform:network.natMode perAz"), "pulumi config set --path platform:network.natMode perAz --stack dev"),
+        (("import", "STACK=prod", "ARGS=aws:guardduty/detector:Detector d abc"), "pulumi import -s prod aws:guardduty/detector:Detector d abc"),
     ],
-    ids=["plan", "up", "preview", "pulumi"],
+    ids=["plan", "up", "preview", "pulumi", "import"],
 )  # fmt: skip
 def test_a_known_stack_runs_its_command(args: tuple[str, ...], command: str, repo: Path) -> None:
     result = make(repo, "-n", *args)
