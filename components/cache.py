@@ -12,9 +12,9 @@ import pulumi_random as random
 from components.common import (
     StackContext,
     generated_secret,
-    kms_key,
     log_group,
     logs_key_statement,
+    secret_key,
     tcp_rule,
 )
 from components.naming import Limit, child
@@ -67,7 +67,7 @@ class Cache(pulumi.ComponentResource):
         protect = ctx.protect_data
         replicated = settings.nodes > 1
 
-        key = kms_key(
+        key = secret_key(
             f"{name}-key",
             ctx=ctx,
             description=f"{name}: cache data, snapshots, AUTH token secret and logs",

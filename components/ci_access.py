@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common import StackContext, Statement, fitted, policy_document
+from components.common import (
+    PREVIEW_READABLE_TAG,
+    StackContext,
+    Statement,
+    fitted,
+    policy_document,
+)
 from components.naming import Limit
 from components.settings import CiRoleSettings, DeployBoundary
 from components.tagging import component_tags
@@ -106,7 +112,6 @@ class StateAccess:
 # Reads that return data rather than configuration: never part of a refresh, and a preview role
 # runs the pull request's code, so anyone who can push a branch holds these credentials.
 DATA_READS = (
-    "secretsmanager:GetSecretValue",
     # ReadOnlyAccess allows ssm:GetParameter*, which decrypts SecureStrings; the program
     # creates no SSM parameter, so no refresh needs them.
     "ssm:GetParameter",
@@ -142,6 +147,25 @@ def state_objects(bucket_arn: str, project: str, stack: str) -> list[str]:
     ]
 
 
+def no_secret_values_but_generated() -> Statement:
+    """Deny every secret value but those of secrets the program generated and tagged
+    (common.generated_secret: values already in the state this role decrypts), which a refresh
+    reads with GetSecretValue. The RDS-managed master secret and any other secret stay denied.
+    A key absent from the request passes StringNotEquals (IAM User Guide, "Condition operators"),
+    so an untagged secret is denied; secretsmanager:ResourceTag/<key> is a condition key of
+    GetSecretValue (Service Authorization Reference, AWS Secrets Manager). The grant itself is
+    each such secret's resource policy, for this stack's preview role only."""
+    return {
+        "Sid": "NoSecretValuesButGenerated",
+        "Effect": "Deny",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*",
+        "Condition": {
+            "StringNotEquals": {f"secretsmanager:ResourceTag/{PREVIEW_READABLE_TAG}": "true"}
+        },
+    }
+
+
 def preview_statements(ctx: StackContext, state: StateAccess, stack: str) -> pulumi.Output[str]:
     """The preview role's own policy: read its stack's state and decrypt its secrets, and no
     object outside that state or any of the DATA_READS, whatever the managed policies allow."""
@@ -174,6 +198,7 @@ def preview_statements(ctx: StackContext, state: StateAccess, stack: str) -> pul
                  "Action": ["s3:GetObject", "s3:GetObjectVersion"], "NotResource": objects},
                 {"Sid": "NoDataReads", "Effect": "Deny", "Action": list(DATA_READS),
                  "Resource": "*"},
+                no_secret_values_but_generated(),
             ]
         )  # fmt: skip
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NewType
 
 import pulumi
 import pulumi_aws as aws
@@ -290,6 +290,80 @@ def logs_key_statement(ctx: StackContext) -> Statement:
 
 # --- secrets --------------------------------------------------------------------------------------
 
+# Marks a secret whose value the stack's CI preview role may read: set only by `generated_secret`
+# (the preview role has no tagging permission). The role's own policy denies GetSecretValue on
+# every secret without it (components/ci_access.py), so the RDS-managed master secret stays denied.
+PREVIEW_READABLE_TAG = "PreviewReadable"
+
+# A key that encrypts program-generated secrets: built only by `secret_key`, so it always admits
+# the preview role's decryption through Secrets Manager (`generated_secret` takes no other key).
+SecretKey = NewType("SecretKey", aws.kms.Key)
+
+
+def preview_role_pattern(ctx: StackContext) -> str:
+    """ARN pattern of this stack's CI preview role, as the bootstrap builds it (components/
+    ci_access.py): CiAccess `<project>-<stack>-ci-access` names the auto-named role
+    `<that>-preview`, which the provider suffixes with "-" and 7 characters (`fitted`). A role
+    session's aws:PrincipalArn is the role's ARN (IAM User Guide, "AWS global condition context
+    keys", aws:PrincipalArn)."""
+    logical = autonamed(f"{ctx.project}-{ctx.stack}-ci-access-preview", Limit.IAM_ROLE)
+    return ctx.arn("iam", f"role/{logical}-*", region="")
+
+
+def _preview_caller(ctx: StackContext) -> dict[str, dict[str, str]]:
+    """Conditions that admit only this account's preview role of this stack."""
+    return {
+        "ArnLike": {"aws:PrincipalArn": preview_role_pattern(ctx)},
+        "StringEquals": {"aws:PrincipalAccount": ctx.account_id},
+    }
+
+
+def preview_decrypt_statement(ctx: StackContext) -> Statement:
+    """Lets the stack's preview role decrypt with a key only through Secrets Manager in this
+    region, for `pulumi preview --refresh` (a SecretVersion is read with GetSecretValue, which
+    needs kms:Decrypt on a customer key: Secrets Manager API Reference, GetSecretValue). A key
+    policy statement admitting a principal grants by itself, no IAM policy needed (AWS KMS
+    Developer Guide, "Key policies in AWS KMS"); `Principal: *` pinned by aws:PrincipalArn,
+    because a key policy refuses a principal that does not exist yet or a wildcard in its ARN.
+    kms:ViaService and kms:CallerAccount as in the policy of the AWS managed aws/secretsmanager
+    key (AWS KMS Developer Guide, condition keys kms:ViaService, kms:CallerAccount)."""
+    caller = _preview_caller(ctx)
+    caller["StringEquals"] |= {
+        "kms:CallerAccount": ctx.account_id,
+        "kms:ViaService": f"secretsmanager.{ctx.region}.amazonaws.com",
+    }
+    return {
+        "Sid": "PreviewRefreshOfSecrets",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": caller,
+    }
+
+
+def secret_key(
+    name: str,
+    *,
+    ctx: StackContext,
+    description: str,
+    statements: Sequence[Statement],
+    parent: pulumi.Resource,
+    tags: Mapping[str, str],
+) -> SecretKey:
+    """A `kms_key` for generated secrets (and whatever `statements` admit besides): its policy
+    also lets the preview role decrypt those secrets through Secrets Manager."""
+    return SecretKey(
+        kms_key(
+            name,
+            ctx=ctx,
+            description=description,
+            statements=[*statements, preview_decrypt_statement(ctx)],
+            parent=parent,
+            tags=tags,
+        )
+    )
+
 
 def generated_secret(
     name: str,
@@ -297,20 +371,48 @@ def generated_secret(
     description: str,
     fields: Mapping[str, pulumi.Input[str]],
     ctx: StackContext,
-    key: aws.kms.Key,
+    key: SecretKey,
     parent: pulumi.Resource,
     tags: Mapping[str, str],
 ) -> aws.secretsmanager.Secret:
     """A Secrets Manager secret under a customer key holding `fields` as one JSON object, secret
     in state and in outputs; protected (with a recovery window) when the stack keeps its data,
-    deleted at once where the stack is destroyable."""
+    deleted at once where the stack is destroyable.
+
+    The value is program-generated and already in the stack's state, which the CI preview role
+    decrypts anyway: its resource policy and tag let that role read it (a refresh reads a
+    SecretVersion with GetSecretValue: terraform-provider-aws secretsmanager/secret_version.go),
+    which exposes nothing new."""
     secret = aws.secretsmanager.Secret(
         name,
         description=description,
         kms_key_id=key.arn,
         recovery_window_in_days=30 if ctx.protect_data else 0,
-        tags=dict(tags),
+        tags={**tags, PREVIEW_READABLE_TAG: "true"},
         opts=pulumi.ResourceOptions(parent=parent, protect=ctx.protect_data),
+    )
+    aws.secretsmanager.SecretPolicy(
+        f"{name}-policy",
+        secret_arn=secret.arn,
+        # Within one account an Allow in the resource policy suffices unless a permissions
+        # boundary or session policy limits the role (IAM User Guide, "Policy evaluation for
+        # requests within a single account"); the preview role has neither.
+        policy=policy_document(
+            [
+                {
+                    "Sid": "PreviewRefresh",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": "*",
+                    "Condition": _preview_caller(ctx),
+                }
+            ]
+        ),
+        # Secrets Manager refuses a policy that would admit anyone outside the account (Secrets
+        # Manager API Reference, PutResourcePolicy BlockPublicPolicy).
+        block_public_policy=True,
+        opts=pulumi.ResourceOptions(parent=parent),
     )
     aws.secretsmanager.SecretVersion(
         f"{name}-value",

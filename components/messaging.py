@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.common import StackContext, generated_secret, kms_key, tcp_rule
+from components.common import StackContext, generated_secret, secret_key, tcp_rule
 from components.naming import Limit, child
 from components.network import Network
 from components.settings import BrokerDeployment, MessagingSettings
@@ -74,7 +74,7 @@ class Messaging(pulumi.ComponentResource):
         settings, ctx = args.settings, args.ctx
         child_opts = pulumi.ResourceOptions(parent=self)
 
-        key = kms_key(
+        key = secret_key(
             f"{name}-key",
             ctx=ctx,
             description=f"{name}: the broker's admin secret",

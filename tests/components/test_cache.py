@@ -8,7 +8,7 @@ import pytest
 
 from components.cache import member_cluster_ids
 from components.settings import VALKEY_VERSIONS, SettingsError
-from tests.components.test_messaging import is_secret, without_tiers
+from tests.components.test_messaging import assert_preview_readable, is_secret, without_tiers
 from tests.conftest import STACKS, settings_for, stack_run
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -155,3 +155,10 @@ def test_overlapping_windows_do_not_matter_without_snapshots() -> None:
     section = {"snapshotRetentionDays": 0, "snapshotWindow": "05:00-06:00"}
     cache = settings_for("dev", {"platform:cache": json.dumps(section)}).config.cache
     assert (cache.snapshot_retention_days, cache.snapshot_window) == (0, "05:00-06:00")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_auth_token_secret_is_readable_by_the_stacks_preview_role_only(stack: str) -> None:
+    assert_preview_readable(
+        stack_run(stack), stack, f"platform-{stack}-cache-auth", f"platform-{stack}-cache-key"
+    )

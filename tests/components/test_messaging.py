@@ -55,6 +55,41 @@ def test_admin_password_is_secret_on_the_wire_and_in_the_secret(stack: str) -> N
     assert not any(password in json.dumps(output) for output in run.outputs.values())
 
 
+def assert_preview_readable(run: OfflineRun, stack: str, secret: str, key: str) -> None:
+    """The generated secret `secret` is tagged for and readable by `stack`'s preview role only,
+    through its resource policy, and its key `key` lets that role decrypt via Secrets Manager
+    only (tests/ci/test_preview_secrets.py evaluates these against the bootstrap's roles)."""
+    role = f"arn:aws:iam::123456789012:role/platform-{stack}-ci-access-preview-*"
+    found = run.one("aws:secretsmanager/secret:Secret", secret)
+    assert found.inputs["tags"]["PreviewReadable"] == "true"
+    policy = run.one("aws:secretsmanager/secretPolicy:SecretPolicy", f"{secret}-policy").inputs
+    assert policy["secretArn"] == found.outputs["arn"] and policy["blockPublicPolicy"] is True
+    [grant] = statements(policy["policy"])
+    assert grant["Action"] == "secretsmanager:GetSecretValue"
+    assert grant["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": role},
+        "StringEquals": {"aws:PrincipalAccount": "123456789012"},
+    }
+    decrypt = {s["Sid"]: s for s in statements(run.one("aws:kms/key:Key", key).inputs["policy"])}[
+        "PreviewRefreshOfSecrets"
+    ]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == (
+        "secretsmanager.eu-west-1.amazonaws.com"
+    )
+    assert decrypt["Condition"]["ArnLike"] == {"aws:PrincipalArn": role}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_admin_secret_is_readable_by_the_stacks_preview_role_only(stack: str) -> None:
+    assert_preview_readable(
+        stack_run(stack),
+        stack,
+        f"platform-{stack}-messaging-admin",
+        f"platform-{stack}-messaging-key",
+    )
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_only_admitted_groups_reach_amqps_and_the_console(stack: str) -> None:
     run = stack_run(stack)
