@@ -16,7 +16,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.observability import Observability, ObservabilityArgs
 from components.pipeline import Pipeline, PipelineArgs
 from components.service import Service, ServiceArgs, UploadsAccess
-from components.settings import DatabaseMode, check_account, load_settings
+from components.settings import LEGACY_SERVICE, DatabaseMode, check_account, load_settings
 from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
 from components.tagging import aws_provider
 
@@ -143,6 +143,7 @@ service = (
         naming.component("service"),
         ServiceArgs(
             settings=settings.config.service,
+            services=settings.config.ecs_services(),
             ctx=ctx,
             network=network,
             environment=service_environment,
@@ -195,10 +196,13 @@ kubernetes = (
 )
 
 # The database, the broker and the cache admit exactly the clients that exist: the pipeline's
-# Batch jobs, the service and the EKS nodes.
+# Batch jobs, every service (`app` under today's client name "service") and the EKS nodes.
 clients = {
     "batch": pipeline.security_group_id if pipeline else None,
-    "service": service.security_group_id if service else None,
+    **{
+        "service" if name == LEGACY_SERVICE else f"service-{name}": ecs.security_group_id
+        for name, ecs in (service.services if service else {}).items()
+    },
     "eks": kubernetes.node_security_group_id if kubernetes else None,
 }
 for server in (database, *tiers):
@@ -214,7 +218,6 @@ observability = Observability(
         ctx=ctx,
         network=network,
         service=service,
-        service_min_tasks=settings.config.service.min_tasks,
         database=database,
         database_mode=settings.config.database.mode,
         database_instances=settings.config.database.instances,
@@ -246,8 +249,23 @@ if service:
     pulumi.export("serviceUrl", service.url)
     pulumi.export("albDnsName", service.alb_dns_name)
     pulumi.export("clusterName", service.cluster_name)
-    pulumi.export("serviceName", service.service_name)
-    pulumi.export("repositoryUrl", service.repository_url)
+    # What other components and CI need of each service (task role for grants, image repository).
+    pulumi.export(
+        "services",
+        {
+            name: {
+                "serviceName": ecs.service_name,
+                "repositoryUrl": ecs.repository_url,
+                "securityGroupId": ecs.security_group_id,
+                "taskRoleName": ecs.task_role_name,
+                "taskRoleArn": ecs.task_role_arn,
+            }
+            for name, ecs in service.services.items()
+        },
+    )
+    if app := service.services.get(LEGACY_SERVICE):
+        pulumi.export("serviceName", app.service_name)
+        pulumi.export("repositoryUrl", app.repository_url)
 
 if database:
     pulumi.export("databaseEndpoint", database.endpoint)
