@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 
 import pytest
+import yaml
 
 from components.common import StackContext
 from components.network import Network, NetworkArgs
@@ -288,3 +290,17 @@ def test_a_stack_with_the_service_off_has_no_services() -> None:
     overrides = {"platform:service": json.dumps({"enabled": False}),
                  "platform:staticSite": json.dumps({"apiOrigin": False})}  # fmt: skip
     assert settings_for("dev", overrides).config.ecs_services() == {}
+
+
+def test_the_readme_example_is_a_valid_stack_configuration() -> None:
+    readme = Path("README.md").read_text()
+    section = readme.split("### Several services on ECS", 1)[1]
+    example = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+    config = settings_for(
+        "staging", {key: json.dumps(value) for key, value in example.items()}
+    ).config
+    services = config.ecs_services()
+    assert sorted(services) == ["app", "reports"]
+    assert services["app"].default and services["reports"].path_patterns == ["/reports/*"]
+    # app keeps the values staging's file gives the single service today.
+    assert services["app"] == settings_for("staging").config.ecs_services()["app"]
