@@ -71,6 +71,20 @@ class Wiring:
     task_statements: Sequence[Statement] = ()
     uploads: UploadsAccess | None = None
 
+    def plus(self, own: Wiring | None) -> Wiring:
+        """This wiring with one service's own added (its values win on a shared name); the
+        uploads bucket is the shared one unless the service names its own."""
+        if own is None:
+            return self
+        return Wiring(
+            secrets={**self.secrets, **own.secrets},
+            environment={**self.environment, **own.environment},
+            readable_secret_arns=[*self.readable_secret_arns, *own.readable_secret_arns],
+            decrypt_key_arns=[*self.decrypt_key_arns, *own.decrypt_key_arns],
+            task_statements=[*self.task_statements, *own.task_statements],
+            uploads=own.uploads or self.uploads,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class SharedPlatform:

@@ -46,7 +46,7 @@ COMPONENT = "service"
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
 
-__all__ = ["TLS_POLICY", "Service", "ServiceArgs", "UploadsAccess"]
+__all__ = ["TLS_POLICY", "Service", "ServiceArgs", "UploadsAccess", "Wiring"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +56,8 @@ class ServiceArgs:
     run. The rest is wiring from other components, the same for every service: secrets injected
     by reference (name -> ARN[:json-key::]), the ARNs the execution roles may read and the keys
     they may decrypt them with, the task roles' own statements, and the uploads bucket
-    (UPLOAD_S3_BUCKET and object access under its prefix) when there is one."""
+    (UPLOAD_S3_BUCKET and object access under its prefix) when there is one. service_wiring adds
+    what only one service gets, by its name."""
 
     settings: ServiceSettings
     ctx: StackContext
@@ -68,6 +69,7 @@ class ServiceArgs:
     decrypt_key_arns: Sequence[pulumi.Input[str]] = ()
     task_statements: Sequence[Statement] = ()
     uploads: UploadsAccess | None = None
+    service_wiring: Mapping[str, Wiring] = field(default_factory=dict)
 
 
 class Service(pulumi.ComponentResource):
@@ -146,7 +148,7 @@ class Service(pulumi.ComponentResource):
                     routes=routes.get(service, listeners),
                     prefix=self._prefix(service),
                     log_path=self._log_path(service),
-                    wiring=wiring,
+                    wiring=wiring.plus(args.service_wiring.get(service)),
                     moved_from=self if service == LEGACY_SERVICE else None,
                 ),
                 opts=self._child,

@@ -12,7 +12,7 @@ import yaml
 
 from components.common import StackContext
 from components.network import Network, NetworkArgs
-from components.service import Service, ServiceArgs
+from components.service import Service, ServiceArgs, Wiring
 from components.settings import Settings, SettingsError
 from tests.conftest import Offline, settings_for
 from tooling.offline import OfflineRun, Resource, run_stack
@@ -304,3 +304,50 @@ def test_the_readme_example_is_a_valid_stack_configuration() -> None:
     assert services["app"].default and services["reports"].path_patterns == ["/reports/*"]
     # app keeps the values staging's file gives the single service today.
     assert services["app"] == settings_for("staging").config.ecs_services()["app"]
+
+
+# --- one service's own wiring ---------------------------------------------------------------------
+
+
+def with_own_secret(settings: Settings, ctx: StackContext) -> Service:
+    network = Network("net", NetworkArgs(settings=settings.config.network, ctx=ctx))
+    own = Wiring(
+        secrets={"DB_PASSWORD": f"{OWN_SECRET}:password::"},
+        environment={"DB_USER": "api"},
+        readable_secret_arns=[OWN_SECRET],
+    )
+    return Service(
+        "svc",
+        ServiceArgs(
+            settings=settings.config.service,
+            services=settings.config.ecs_services(),
+            ctx=ctx,
+            network=network,
+            environment={"SHARED": "1"},
+            service_wiring={"api": own},
+        ),
+    )
+
+
+OWN_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-db-AbCdEf"
+
+
+def test_a_service_own_wiring_reaches_only_that_service(offline: Offline) -> None:
+    two = {"api": {"hostPatterns": ["api.example.com"], "priority": 1}, "web": {"default": True}}
+    run = offline.component(
+        with_own_secret,
+        "dev",
+        {"platform:services": json.dumps(two), "platform:service": json.dumps({"waf": False})},
+    )
+    for service, has_own in (("api", True), ("web", False)):
+        [definition] = json.loads(
+            run.one("aws:ecs/taskDefinition:TaskDefinition", f"svc-{service}-task").inputs[
+                "containerDefinitions"
+            ]
+        )
+        environment = {e["name"]: e["value"] for e in definition["environment"]}
+        assert environment["SHARED"] == "1"
+        assert ("DB_USER" in environment) is has_own
+        assert bool(definition["secrets"]) is has_own
+        policy = run.one("aws:iam/rolePolicy:RolePolicy", f"svc-{service}-execution-policy")
+        assert (OWN_SECRET in policy.inputs["policy"]) is has_own
