@@ -15,7 +15,7 @@ from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.observability import Observability, ObservabilityArgs
 from components.pipeline import Pipeline, PipelineArgs
-from components.service import Service, ServiceArgs, UploadsAccess
+from components.service import Service, ServiceArgs, UploadsAccess, Wiring
 from components.settings import LEGACY_SERVICE, DatabaseMode, check_account, load_settings
 from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
 from components.tagging import aws_provider
@@ -146,18 +146,20 @@ service = (
             services=settings.config.ecs_services(),
             ctx=ctx,
             network=network,
-            environment=service_environment,
-            secrets=service_secrets,
-            readable_secret_arns=service_secret_arns,
-            decrypt_key_arns=service_key_arns,
-            uploads=UploadsAccess(
-                bucket_name=pipeline.uploads_bucket,
-                bucket_arn=pipeline.uploads_bucket_arn,
-                prefix=settings.config.pipeline.input_prefix,
-                key_arn=pipeline.key_arn,
-            )
-            if pipeline
-            else None,
+            wiring=Wiring(
+                environment=service_environment,
+                secrets=service_secrets,
+                readable_secret_arns=service_secret_arns,
+                decrypt_key_arns=service_key_arns,
+                uploads=UploadsAccess(
+                    bucket_name=pipeline.uploads_bucket,
+                    bucket_arn=pipeline.uploads_bucket_arn,
+                    prefix=settings.config.pipeline.input_prefix,
+                    key_arn=pipeline.key_arn,
+                )
+                if pipeline
+                else None,
+            ),
         ),
         opts=with_provider,
     )

@@ -4,7 +4,7 @@ load balancer, so it also owns each service's target group and listener rule."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -12,7 +12,6 @@ import pulumi_aws as aws
 
 from components.common import (
     StackContext,
-    Statement,
     bucket_policy,
     dns_certificate,
     expiry_rule,
@@ -53,22 +52,14 @@ __all__ = ["TLS_POLICY", "Service", "ServiceArgs", "UploadsAccess", "Wiring"]
 class ServiceArgs:
     """settings: the `service` section (what the services share). services: the services by
     name (`StackConfig.ecs_services()`); none given, the section's own `app`. network: where they
-    run. The rest is wiring from other components, the same for every service: secrets injected
-    by reference (name -> ARN[:json-key::]), the ARNs the execution roles may read and the keys
-    they may decrypt them with, the task roles' own statements, and the uploads bucket
-    (UPLOAD_S3_BUCKET and object access under its prefix) when there is one. service_wiring adds
-    what only one service gets, by its name."""
+    run. wiring: what every service gets from other components; service_wiring: what only one
+    service gets, by its name, added to it."""
 
     settings: ServiceSettings
     ctx: StackContext
     network: Network
     services: Mapping[str, EcsServiceSettings] | None = None
-    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    readable_secret_arns: Sequence[pulumi.Input[str]] = ()
-    decrypt_key_arns: Sequence[pulumi.Input[str]] = ()
-    task_statements: Sequence[Statement] = ()
-    uploads: UploadsAccess | None = None
+    wiring: Wiring = field(default_factory=Wiring)
     service_wiring: Mapping[str, Wiring] = field(default_factory=dict)
 
 
@@ -128,14 +119,6 @@ class Service(pulumi.ComponentResource):
             key=self._key,
             exec_group=exec_group,
         )
-        wiring = Wiring(
-            secrets=args.secrets,
-            environment=args.environment,
-            readable_secret_arns=args.readable_secret_arns,
-            decrypt_key_arns=args.decrypt_key_arns,
-            task_statements=args.task_statements,
-            uploads=args.uploads,
-        )
         self.services = {
             service: EcsService(
                 f"{name}-{service}",
@@ -148,7 +131,7 @@ class Service(pulumi.ComponentResource):
                     routes=routes.get(service, listeners),
                     prefix=self._prefix(service),
                     log_path=self._log_path(service),
-                    wiring=wiring.plus(args.service_wiring.get(service)),
+                    wiring=args.wiring.plus(args.service_wiring.get(service)),
                     moved_from=self if service == LEGACY_SERVICE else None,
                 ),
                 opts=self._child,

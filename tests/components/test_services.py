@@ -323,7 +323,7 @@ def with_own_secret(settings: Settings, ctx: StackContext) -> Service:
             services=settings.config.ecs_services(),
             ctx=ctx,
             network=network,
-            environment={"SHARED": "1"},
+            wiring=Wiring(environment={"SHARED": "1"}),
             service_wiring={"api": own},
         ),
     )
