@@ -538,13 +538,22 @@ class EcsServiceRuntime(Section):
 # Listener rule conditions (ELB Application Load Balancer guide, rule-condition-types.html,
 # "Condition basics", "Host conditions", "Path conditions"): at most 3 values per condition, 5 per
 # rule, 5 wildcards per rule; a host name or path pattern of up to 128 characters, in the
-# characters listed there. Priorities are 1 to 50000 (listener-rules.html).
+# characters listed there. Priorities are 1 to 50000 (ELB API Reference, RulePriorityPair).
 MAX_VALUES_PER_CONDITION = 3
 MAX_VALUES_PER_RULE = 5
 MAX_WILDCARDS_PER_RULE = 5
 MAX_RULE_PRIORITY = 50000
-_HOST_PATTERN = re.compile(r"^[A-Za-z0-9.*?-]{1,128}$")
+# A host name needs at least one "." and only letters (or wildcards) after the last one.
+_HOST_PATTERN = re.compile(r"^(?=.{1,128}$)[A-Za-z0-9.*?-]*\.[A-Za-z*?]+$")
 _PATH_PATTERN = re.compile(r"^[/*][A-Za-z0-9_.$/~\"'@:+&*?-]{0,127}$")
+
+
+PATTERN_RULES = {
+    "host pattern": "up to 128 letters, digits, '-', '.', '*' and '?', with a '.' followed only "
+    "by letters or wildcards",
+    "path pattern": "up to 128 characters starting with '/' or '*': letters, digits and "
+    "_ - . $ / ~ \" ' @ : + & * ?",
+}
 
 
 def _patterns(pattern: re.Pattern[str], what: str) -> AfterValidator:
@@ -555,7 +564,7 @@ def _patterns(pattern: re.Pattern[str], what: str) -> AfterValidator:
                 if len(values) > MAX_VALUES_PER_CONDITION
                 else None,
                 *(
-                    f"{value!r} is not a {what} (up to 128 characters: {pattern.pattern})"
+                    f"{value!r} is not a {what} ({PATTERN_RULES[what]})"
                     for value in values
                     if not pattern.match(value)
                 ),
