@@ -6,7 +6,7 @@ from components.account_baseline import AccountBaseline, AccountBaselineArgs
 from components.budget import Budget, BudgetArgs
 from components.cache import Cache, CacheArgs
 from components.ci_access import CiAccess, CiAccessArgs
-from components.common import Statement, lookup_context
+from components.common import lookup_context
 from components.database import Database, DatabaseArgs
 from components.ingress_classes import IngressClasses, IngressClassesArgs
 from components.kubernetes import Kubernetes, KubernetesArgs
@@ -16,8 +16,8 @@ from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.observability import Observability, ObservabilityArgs
 from components.pipeline import Pipeline, PipelineArgs
-from components.service import Service, ServiceArgs, UploadsAccess
-from components.settings import DatabaseMode, check_account, load_settings
+from components.service import Service, ServiceArgs, UploadsAccess, Wiring
+from components.settings import LEGACY_SERVICE, DatabaseMode, check_account, load_settings
 from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
 from components.tagging import aws_provider
 from components.workloads import PipelineTargets, Workloads, WorkloadsArgs
@@ -120,14 +120,18 @@ service_environment: dict[str, pulumi.Input[str]] = {}
 service_secrets: dict[str, pulumi.Input[str]] = {}
 service_secret_arns: list[pulumi.Input[str]] = []
 service_key_arns: list[pulumi.Input[str]] = []
-service_task_statements: list[Statement] = []
-# --- database identity of the service (issue #21): its own role and database, IAM tokens --------
-# The service logs in as identity "app" with an IAM token (rds-db:connect on that user only); it
-# never sees the master secret (tests/stacks/test_master_secret.py).
-if database:
-    service_environment |= database.identity("app").environment()
-    service_task_statements.append(database.connect_statement("app"))
-# --- end of the database identity block ----------------------------------------------------------
+# --- database identities of the services (issue #21): each its own role and database ------------
+# A service whose name is a declared identity logs in as that identity with an IAM token
+# (rds-db:connect on that user only); no service ever sees the master secret
+# (tests/stacks/test_master_secret.py).
+service_wiring: dict[str, Wiring] = {
+    name: Wiring(
+        environment=database.identity(name).environment(),
+        task_statements=[database.connect_statement(name)],
+    )
+    for name in settings.config.ecs_services()
+    if database and name in settings.config.database.identities
+}
 for tier in tiers:
     service_environment |= tier.environment()
     service_secrets |= tier.secrets()
@@ -140,21 +144,24 @@ service = (
         naming.component("service"),
         ServiceArgs(
             settings=settings.config.service,
+            services=settings.config.ecs_services(),
             ctx=ctx,
             network=network,
-            environment=service_environment,
-            secrets=service_secrets,
-            readable_secret_arns=service_secret_arns,
-            decrypt_key_arns=service_key_arns,
-            task_statements=service_task_statements,
-            uploads=UploadsAccess(
-                bucket_name=pipeline.uploads_bucket,
-                bucket_arn=pipeline.uploads_bucket_arn,
-                prefix=settings.config.pipeline.input_prefix,
-                key_arn=pipeline.key_arn,
-            )
-            if pipeline
-            else None,
+            wiring=Wiring(
+                environment=service_environment,
+                secrets=service_secrets,
+                readable_secret_arns=service_secret_arns,
+                decrypt_key_arns=service_key_arns,
+                uploads=UploadsAccess(
+                    bucket_name=pipeline.uploads_bucket,
+                    bucket_arn=pipeline.uploads_bucket_arn,
+                    prefix=settings.config.pipeline.input_prefix,
+                    key_arn=pipeline.key_arn,
+                )
+                if pipeline
+                else None,
+            ),
+            service_wiring=service_wiring,
         ),
         opts=with_provider,
     )
@@ -245,10 +252,13 @@ ingress_classes = (
 )
 
 # The database, the broker and the cache admit exactly the clients that exist: the pipeline's
-# Batch jobs, the service and the EKS nodes.
+# Batch jobs, every service (`app` under today's client name "service") and the EKS nodes.
 clients = {
     "batch": pipeline.security_group_id if pipeline else None,
-    "service": service.security_group_id if service else None,
+    **{
+        "service" if name == LEGACY_SERVICE else f"service-{name}": ecs.security_group_id
+        for name, ecs in (service.services if service else {}).items()
+    },
     "eks": kubernetes.node_security_group_id if kubernetes else None,
 }
 for server in (database, *tiers):
@@ -264,7 +274,6 @@ observability = Observability(
         ctx=ctx,
         network=network,
         service=service,
-        service_min_tasks=settings.config.service.min_tasks,
         database=database,
         database_mode=settings.config.database.mode,
         database_instances=settings.config.database.instances,
@@ -296,8 +305,23 @@ if service:
     pulumi.export("serviceUrl", service.url)
     pulumi.export("albDnsName", service.alb_dns_name)
     pulumi.export("clusterName", service.cluster_name)
-    pulumi.export("serviceName", service.service_name)
-    pulumi.export("repositoryUrl", service.repository_url)
+    # What other components and CI need of each service (task role for grants, image repository).
+    pulumi.export(
+        "services",
+        {
+            name: {
+                "serviceName": ecs.service_name,
+                "repositoryUrl": ecs.repository_url,
+                "securityGroupId": ecs.security_group_id,
+                "taskRoleName": ecs.task_role_name,
+                "taskRoleArn": ecs.task_role_arn,
+            }
+            for name, ecs in service.services.items()
+        },
+    )
+    if app := service.services.get(LEGACY_SERVICE):
+        pulumi.export("serviceName", app.service_name)
+        pulumi.export("repositoryUrl", app.repository_url)
 
 if database:
     pulumi.export("databaseEndpoint", database.endpoint)

@@ -28,6 +28,8 @@ class Limit(enum.IntEnum):
     MQ_BROKER = 50
     # ElastiCache CreateReplicationGroup ReplicationGroupId: 1-40 characters, lower case.
     REPLICATION_GROUP = 40
+    # terraform-provider-aws internal/service/scheduler/schedule.go: 1-64 characters.
+    SCHEDULE = 64
     S3_BUCKET = 63
     RDS_IDENTIFIER = 63
     ECS = 255

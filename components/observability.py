@@ -15,13 +15,14 @@ import pulumi_aws as aws
 from components.cache import Cache
 from components.common import StackContext
 from components.database import Database
+from components.ecs_service import EcsService
 from components.kubernetes import Kubernetes
 from components.messaging import Messaging
 from components.network import Network
 from components.notifications import Topic
 from components.pipeline import Pipeline
 from components.service import Service
-from components.settings import DatabaseMode, ObservabilitySettings
+from components.settings import LEGACY_SERVICE, DatabaseMode, ObservabilitySettings
 from components.static_site import StaticSite
 from components.tagging import component_tags
 
@@ -96,7 +97,6 @@ class ObservabilityArgs:
     ctx: StackContext
     network: Network | None = None
     service: Service | None = None
-    service_min_tasks: int = 1
     database: Database | None = None
     database_mode: DatabaseMode = DatabaseMode.SERVERLESS
     database_instances: int = 1
@@ -113,68 +113,83 @@ class ObservabilityArgs:
 
 
 GREATER = "GreaterThanThreshold"
+ELB = "AWS/ApplicationELB"
+UNHEALTHY = "unhealthy-hosts"
 LESS = "LessThanThreshold"
 
 
-def service_alarms(s: ObservabilitySettings, service: Service, min_tasks: int) -> list[AlarmSpec]:
+def service_alarms(s: ObservabilitySettings, service: Service) -> list[AlarmSpec]:
+    """The load balancer's own 5xx, then each service's target group and ECS alarms."""
     alb = {"LoadBalancer": service.alb_arn_suffix}
-    target = {
-        "LoadBalancer": service.alb_arn_suffix,
-        "TargetGroup": service.target_group_arn_suffix,
-    }
-    ecs = {"ClusterName": service.cluster_name, "ServiceName": service.service_name}
-    elb = "AWS/ApplicationELB"
-    return [
+    specs = [
         AlarmSpec(
             "alb-5xx", "Load balancer", "Load balancer 5xx",
             "The load balancer itself answers 5xx (no healthy target, timeouts). Check target "
             "health and recent deployments first.",
-            {"m": Metric(elb, "HTTPCode_ELB_5XX_Count", alb, "Sum")},
+            {"m": Metric(ELB, "HTTPCode_ELB_5XX_Count", alb, "Sum")},
             GREATER, s.alb_5xx_per_minute, "notBreaching",
         ),
+    ]  # fmt: skip
+    for name, ecs in sorted(service.services.items()):
+        specs += ecs_service_alarms(s, service, name, ecs)
+    return specs
+
+
+def ecs_service_alarms(
+    s: ObservabilitySettings, service: Service, name: str, ecs: EcsService
+) -> list[AlarmSpec]:
+    """One service's dashboard row and alarms: its target group (AWS/ApplicationELB, LoadBalancer
+    + TargetGroup) and its ECS service (AWS/ECS and Container Insights, ClusterName +
+    ServiceName). `app` keeps today's keys, titles and sections; another service's carry its
+    name."""
+    app = name == LEGACY_SERVICE
+    key, title, section = ("", "", "") if app else (f"{name}-", f"{name}: ", f" {name}")
+    target = {"LoadBalancer": service.alb_arn_suffix, "TargetGroup": ecs.target_group_arn_suffix}
+    tasks = {"ClusterName": service.cluster_name, "ServiceName": ecs.service_name}
+    return [
         AlarmSpec(
-            "target-5xx-rate", "Load balancer", "Service 5xx rate",
+            f"{key}target-5xx-rate", f"Load balancer{section}", f"{title}Service 5xx rate",
             "The service answers too many requests with 5xx. Check the service logs and the "
             "database alarms first.",
             {
-                "errors": Metric(elb, "HTTPCode_Target_5XX_Count", target, "Sum"),
-                "requests": Metric(elb, "RequestCount", target, "Sum"),
+                "errors": Metric(ELB, "HTTPCode_Target_5XX_Count", target, "Sum"),
+                "requests": Metric(ELB, "RequestCount", target, "Sum"),
             },
             GREATER, s.target_5xx_percent, "notBreaching",
             expression="IF(requests > 0, 100 * errors / requests, 0)",
         ),
         AlarmSpec(
-            "p99-latency", "Load balancer", "p99 response time",
+            f"{key}p99-latency", f"Load balancer{section}", f"{title}p99 response time",
             "The slowest 1% of requests are slow. Check service CPU, database load and slow "
             "query logs first.",
-            {"m": Metric(elb, "TargetResponseTime", target, "p99")},
+            {"m": Metric(ELB, "TargetResponseTime", target, "p99")},
             GREATER, s.p99_latency_seconds, "notBreaching",
         ),
         AlarmSpec(
-            "unhealthy-hosts", "Load balancer", "Unhealthy tasks",
+            f"{key}{UNHEALTHY}", f"Load balancer{section}", f"{title}Unhealthy tasks",
             "Tasks fail the load balancer health check. Check task logs and the health check "
             "path. Missing data counts as breaching: the metric stops when targets vanish.",
-            {"m": Metric(elb, "UnHealthyHostCount", target, "Maximum")},
+            {"m": Metric(ELB, "UnHealthyHostCount", target, "Maximum")},
             GREATER, 0, "breaching",
         ),
         AlarmSpec(
-            "service-cpu", "Service", "Service CPU",
+            f"{key}service-cpu", f"Service{section}", f"{title}Service CPU",
             "Tasks run hot; autoscaling may be at its maximum. Check maxTasks and recent traffic.",
-            {"m": Metric("AWS/ECS", "CPUUtilization", ecs, "Average")},
+            {"m": Metric("AWS/ECS", "CPUUtilization", tasks, "Average")},
             GREATER, s.service_cpu_percent, "missing",
         ),
         AlarmSpec(
-            "service-memory", "Service", "Service memory",
+            f"{key}service-memory", f"Service{section}", f"{title}Service memory",
             "Tasks near their memory limit are killed. Check for leaks or raise memory.",
-            {"m": Metric("AWS/ECS", "MemoryUtilization", ecs, "Average")},
+            {"m": Metric("AWS/ECS", "MemoryUtilization", tasks, "Average")},
             GREATER, s.service_memory_percent, "missing",
         ),
         AlarmSpec(
-            "running-tasks", "Service", "Running tasks",
+            f"{key}running-tasks", f"Service{section}", f"{title}Running tasks",
             "Fewer tasks run than the minimum. Check stopped-task reasons (image pull, secrets, "
             "Spot reclaim) first. Missing data counts as breaching: no tasks report nothing.",
-            {"m": Metric("ECS/ContainerInsights", "RunningTaskCount", ecs, "Minimum")},
-            LESS, min_tasks, "breaching",
+            {"m": Metric("ECS/ContainerInsights", "RunningTaskCount", tasks, "Minimum")},
+            LESS, ecs.min_tasks, "breaching",
         ),
     ]  # fmt: skip
 
@@ -567,9 +582,8 @@ class Observability(pulumi.ComponentResource):
         specs = self._specs(args)
         alarms = {spec.key: self._alarm(spec, args) for spec in specs}
         if args.service:
-            self._composite(
-                alarms["alb-5xx"], alarms["unhealthy-hosts"], alarms.get(DB_DOWN), args.topic
-            )
+            unhealthy = [alarm for key, alarm in alarms.items() if key.endswith(UNHEALTHY)]
+            self._composite(alarms["alb-5xx"], unhealthy, alarms.get(DB_DOWN), args.topic)
         if args.pipeline:
             self._batch_failures(args.pipeline, args.topic)
         dashboard = aws.cloudwatch.Dashboard(
@@ -587,7 +601,7 @@ class Observability(pulumi.ComponentResource):
         s = args.settings
         specs: list[AlarmSpec] = []
         if args.service:
-            specs += service_alarms(s, args.service, args.service_min_tasks)
+            specs += service_alarms(s, args.service)
         if args.database:
             specs += database_alarms(
                 s, args.database, args.database_mode, args.database_instances, args.database_pauses
@@ -647,11 +661,16 @@ class Observability(pulumi.ComponentResource):
     def _composite(
         self,
         errors: aws.cloudwatch.MetricAlarm,
-        unhealthy: aws.cloudwatch.MetricAlarm,
+        unhealthy: Sequence[aws.cloudwatch.MetricAlarm],
         database_down: aws.cloudwatch.MetricAlarm | None,
         topic: Topic,
     ) -> None:
-        rule = pulumi.Output.format('ALARM("{0}") AND ALARM("{1}")', errors.name, unhealthy.name)
+        # The load balancer fails requests while any service's tasks are unhealthy.
+        any_unhealthy = pulumi.Output.all(*(alarm.name for alarm in unhealthy)).apply(
+            lambda names: " OR ".join(f'ALARM("{name}")' for name in names)
+        )
+        form = 'ALARM("{0}") AND ({1})' if len(unhealthy) > 1 else 'ALARM("{0}") AND {1}'
+        rule = pulumi.Output.format(form, errors.name, any_unhealthy)
         description = (
             "The load balancer fails requests and tasks are unhealthy at the same time: users "
             "cannot reach the service. Check the last deployment and task logs."

@@ -1,8 +1,10 @@
-"""Service: an ECS Fargate service behind an ALB, with ECR, autoscaling, a cron task and WAF."""
+"""Service: the Fargate services of a stack behind one ALB, with the cluster, WAF and certificate
+they share. Each service is an `EcsService` (components/ecs_service.py); this component owns the
+load balancer, so it also owns each service's target group and listener rule."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -10,99 +12,76 @@ import pulumi_aws as aws
 
 from components.common import (
     StackContext,
-    Statement,
-    allow,
     bucket_policy,
     dns_certificate,
-    ecr_pull,
     expiry_rule,
     fitted,
     kms_key,
     log_group,
     logs_key_statement,
     private_bucket,
-    role,
-    service_trust,
-    target_tracking,
     tcp_rule,
     web_acl,
 )
+from components.ecs_service import (
+    CAPACITY_STRATEGY,
+    EcsService,
+    EcsServiceArgs,
+    SharedPlatform,
+    UploadsAccess,
+    Wiring,
+)
 from components.naming import Limit, child
 from components.network import Network
-from components.settings import Capacity, ScheduledTaskSettings, ServiceSettings
+from components.settings import (
+    LEGACY_SERVICE,
+    Capacity,
+    EcsServiceSettings,
+    ServiceSettings,
+)
 from components.tagging import component_tags
 
 COMPONENT = "service"
-CONTAINER = "app"
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
 
-# ECS Exec's SSM agent writes under these paths; with a read-only root it crashes unless each is
-# a writable volume (the workaround in aws/containers-roadmap#1359 and
-# aws-containers/amazon-ecs-exec-checker#71; the ECS Exec guide's considerations say a read-only
-# root is otherwise unsupported). Volume name -> container path.
-EXEC_AGENT_VOLUMES = {
-    "exec-managed-agents": "/managed-agents",
-    "exec-ssm-lib": "/var/lib/amazon/ssm",
-    "exec-ssm-log": "/var/log/amazon/ssm",
-}
-
-CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
-    # (capacity provider, base, weight)
-    Capacity.SPOT: [("FARGATE_SPOT", 0, 1)],
-    Capacity.MIXED: [("FARGATE", 1, 1), ("FARGATE_SPOT", 0, 1)],
-    Capacity.ON_DEMAND: [("FARGATE", 0, 1)],
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class UploadsAccess:
-    """The pipeline's uploads bucket as the API uses it: bucket name and ARN, the prefix the
-    pipeline watches (the only one the tasks may touch), and the bucket's customer KMS key."""
-
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
-    prefix: str
-    key_arn: pulumi.Input[str]
+__all__ = ["TLS_POLICY", "Service", "ServiceArgs", "UploadsAccess", "Wiring"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceArgs:
-    """settings: the `service` section. network: where it runs. The rest is wiring from other
-    components: secrets injected by reference (name -> ARN[:json-key::]), the ARNs the execution
-    role may read and the keys it may decrypt them with, the task role's own statements, and the
-    uploads bucket (UPLOAD_S3_BUCKET and object access under its prefix) when there is one."""
+    """settings: the `service` section (what the services share). services: the services by
+    name (`StackConfig.ecs_services()`); none given, the section's own `app`. network: where they
+    run. wiring: what every service gets from other components; service_wiring: what only one
+    service gets, by its name, added to it."""
 
     settings: ServiceSettings
     ctx: StackContext
     network: Network
-    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    readable_secret_arns: Sequence[pulumi.Input[str]] = ()
-    decrypt_key_arns: Sequence[pulumi.Input[str]] = ()
-    task_statements: Sequence[Statement] = ()
-    uploads: UploadsAccess | None = None
+    services: Mapping[str, EcsServiceSettings] | None = None
+    wiring: Wiring = field(default_factory=Wiring)
+    service_wiring: Mapping[str, Wiring] = field(default_factory=dict)
 
 
 class Service(pulumi.ComponentResource):
-    """ECR repository, ECS cluster, Fargate service behind an ALB, autoscaling, cron task, WAF."""
+    """KMS key, ECS cluster, ALB with listeners, a target group and rule per service, WAF, and
+    one `EcsService` per service."""
 
     url: pulumi.Output[str]
     alb_dns_name: pulumi.Output[str]
     alb_arn: pulumi.Output[str]
     alb_arn_suffix: pulumi.Output[str]
-    target_group_arn_suffix: pulumi.Output[str]
     cluster_name: pulumi.Output[str]
-    service_name: pulumi.Output[str]
-    repository_url: pulumi.Output[str]
     alb_security_group_id: pulumi.Output[str]
-    security_group_id: pulumi.Output[str]
-    log_group_name: pulumi.Output[str]
+    services: dict[str, EcsService]
 
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:service:Service", name, None, opts)
         self._name, self._args = name, args
         self._settings, self._ctx = args.settings, args.ctx
+        self._services = dict(
+            args.services if args.services is not None else {LEGACY_SERVICE: args.settings.as_app()}
+        )
         self._tags = component_tags(COMPONENT)
         self._child = pulumi.ResourceOptions(parent=self)
 
@@ -114,17 +93,6 @@ class Service(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
-        repository = self._repository()
-        self.repository_url = repository.repository_url
-        group = log_group(
-            f"{name}-logs",
-            path=f"/{self._ctx.project}/{self._ctx.stack}/{COMPONENT}",
-            ctx=self._ctx,
-            key=self._key,
-            parent=self,
-            tags=self._tags,
-        )
-        self.log_group_name = group.name
         # ECS Exec sessions (commands and their output) are an audit trail: their own group.
         exec_group = log_group(
             f"{name}-exec-logs",
@@ -134,42 +102,42 @@ class Service(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
-        self._exec_group = exec_group
         cluster, capacity = self._cluster(exec_group)
-        alb_sg, service_sg = self._security_groups()
-        alb, target_group = self._load_balancer(alb_sg)
-        listeners = self._listeners(alb, target_group)
-        execution_role = self._execution_role(repository, group)
-        task_role = self._task_role()
-        task_definition = self._task_definition(
-            f"{name}-task", repository, group, execution_role, task_role, command=None
-        )
-        service = self._service(
-            cluster,
+        alb_sg = self._alb_security_group()
+        alb = self._load_balancer(alb_sg)
+        target_groups = {
+            service: self._target_group(service, settings)
+            for service, settings in sorted(self._services.items())
+        }
+        serving, listeners = self._listeners(alb, self._default_group(target_groups))
+        routes = self._rules(serving, target_groups)
+        shared = SharedPlatform(
+            cluster=cluster,
             capacity=capacity,
-            task_definition=task_definition,
-            service_sg=service_sg,
-            target_group=target_group,
-            listeners=listeners,
+            alb=alb,
+            alb_security_group=alb_sg,
+            key=self._key,
+            exec_group=exec_group,
         )
-        self._autoscaling(cluster, service, alb, target_group)
-        if self._settings.schedule:
-            self._scheduled_task(
-                schedule=self._settings.schedule,
-                task_definition=self._task_definition(
-                    f"{name}-job",
-                    repository,
-                    group,
-                    execution_role,
-                    task_role,
-                    command=self._settings.schedule.command,
+        self.services = {
+            service: EcsService(
+                f"{name}-{service}",
+                EcsServiceArgs(
+                    settings=settings,
+                    ctx=self._ctx,
+                    network=args.network,
+                    shared=shared,
+                    target_group=target_groups[service],
+                    routes=routes.get(service, listeners),
+                    prefix=self._prefix(service),
+                    log_path=self._log_path(service),
+                    wiring=args.wiring.plus(args.service_wiring.get(service)),
+                    moved_from=self if service == LEGACY_SERVICE else None,
                 ),
-                cluster=cluster,
-                capacity=capacity,
-                service_sg=service_sg,
-                execution_role=execution_role,
-                task_role=task_role,
+                opts=self._child,
             )
+            for service, settings in sorted(self._services.items())
+        }
         if self._settings.waf:
             acl = web_acl(
                 f"{name}-waf",
@@ -187,11 +155,8 @@ class Service(pulumi.ComponentResource):
         self.alb_dns_name = alb.dns_name
         self.alb_arn = alb.arn
         self.alb_arn_suffix = alb.arn_suffix
-        self.target_group_arn_suffix = target_group.arn_suffix
         self.cluster_name = cluster.name
-        self.service_name = service.name
         self.alb_security_group_id = alb_sg.id
-        self.security_group_id = service_sg.id
         domain = self._settings.domain_name
         self.url = (
             pulumi.Output.from_input(f"https://{domain}")
@@ -203,66 +168,31 @@ class Service(pulumi.ComponentResource):
                 "url": self.url,
                 "albDnsName": self.alb_dns_name,
                 "albArnSuffix": self.alb_arn_suffix,
-                "targetGroupArnSuffix": self.target_group_arn_suffix,
                 "clusterName": self.cluster_name,
-                "serviceName": self.service_name,
-                "repositoryUrl": self.repository_url,
                 "albSecurityGroupId": self.alb_security_group_id,
-                "securityGroupId": self.security_group_id,
-                "logGroupName": self.log_group_name,
+                "services": {service: ecs.service_name for service, ecs in self.services.items()},
             }
         )
 
-    # --- image and cluster ------------------------------------------------------------------------
+    # --- names ------------------------------------------------------------------------------------
 
-    def _repository(self) -> aws.ecr.Repository:
-        settings = self._settings
-        repository = aws.ecr.Repository(
-            f"{self._name}-repo",
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
-                scan_on_push=True
-            ),
-            encryption_configurations=[
-                aws.ecr.RepositoryEncryptionConfigurationArgs(
-                    encryption_type="KMS", kms_key=self._key.arn
-                )
-            ],
-            force_delete=not self._ctx.protect_data,
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=self._ctx.protect_data),
-        )
-        rules = [
-            {
-                "rulePriority": 1,
-                "description": f"Expire untagged images after {settings.ecr_untagged_days} days",
-                "selection": {
-                    "tagStatus": "untagged",
-                    "countType": "sinceImagePushed",
-                    "countUnit": "days",
-                    "countNumber": settings.ecr_untagged_days,
-                },
-                "action": {"type": "expire"},
-            },
-            {
-                "rulePriority": 2,
-                "description": f"Keep the last {settings.ecr_keep_images} tagged images",
-                "selection": {
-                    "tagStatus": "tagged",
-                    "tagPatternList": ["*"],
-                    "countType": "imageCountMoreThan",
-                    "countNumber": settings.ecr_keep_images,
-                },
-                "action": {"type": "expire"},
-            },
-        ]
-        aws.ecr.LifecyclePolicy(
-            f"{self._name}-repo-lifecycle",
-            repository=repository.name,
-            policy=pulumi.Output.json_dumps({"rules": rules}),
-            opts=self._child,
-        )
-        return repository
+    def _prefix(self, service: str) -> str:
+        """The logical-name prefix of a service's resources: today's single service, `app`,
+        keeps the names it had before there were several."""
+        return self._name if service == LEGACY_SERVICE else child(self._name, service)
+
+    def _log_path(self, service: str) -> str:
+        base = f"/{self._ctx.project}/{self._ctx.stack}"
+        return f"{base}/{COMPONENT}" if service == LEGACY_SERVICE else f"{base}/services/{service}"
+
+    def _default_capacity(self) -> Capacity:
+        """The cluster's default strategy, for tasks started by hand: the default service's
+        capacity, else the first service's by name (each service and job sets its own)."""
+        default = [s for _, s in sorted(self._services.items()) if s.default]
+        first = [*default, *(s for _, s in sorted(self._services.items()))]
+        return first[0].capacity if first else Capacity.ON_DEMAND
+
+    # --- cluster ----------------------------------------------------------------------------------
 
     def _cluster(
         self, exec_group: aws.cloudwatch.LogGroup
@@ -294,7 +224,7 @@ class Service(pulumi.ComponentResource):
                 aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(
                     capacity_provider=provider, base=base, weight=weight
                 )
-                for provider, base, weight in CAPACITY_STRATEGY[self._settings.capacity]
+                for provider, base, weight in CAPACITY_STRATEGY[self._default_capacity()]
             ],
             opts=self._child,
         )
@@ -302,76 +232,31 @@ class Service(pulumi.ComponentResource):
 
     # --- network ----------------------------------------------------------------------------------
 
-    def _security_groups(self) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
-        vpc_id = self._args.network.vpc_id
-        port = self._settings.container_port
+    def _alb_security_group(self) -> aws.ec2.SecurityGroup:
         alb_sg = aws.ec2.SecurityGroup(
             f"{self._name}-alb-sg",
             description="Load balancer: HTTP and HTTPS from the internet",
-            vpc_id=vpc_id,
+            vpc_id=self._args.network.vpc_id,
             tags={**self._tags, "Name": f"{self._name}-alb"},
             opts=self._child,
         )
-        service_sg = aws.ec2.SecurityGroup(
-            f"{self._name}-tasks-sg",
-            description="Service tasks: the container port from the load balancer only",
-            vpc_id=vpc_id,
-            tags={**self._tags, "Name": f"{self._name}-tasks"},
-            opts=self._child,
-        )
-        rule = {"parent": self, "tags": self._tags}
         if self._settings.origin_only:
             self._admit_cloudfront_only(alb_sg)
-        else:
-            for listener_port in (80, 443):
-                for family, cidr in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
-                    tcp_rule(
-                        f"{self._name}-alb-in-{listener_port}-{family}",
-                        direction="in",
-                        group_id=alb_sg.id,
-                        ports=(listener_port, listener_port),
-                        description=f"Port {listener_port} from the internet ({family})",
-                        cidr_ipv4=cidr if family == "ipv4" else None,
-                        cidr_ipv6=cidr if family == "ipv6" else None,
-                        **rule,
-                    )
-        tcp_rule(
-            f"{self._name}-alb-out-tasks",
-            direction="out",
-            group_id=alb_sg.id,
-            ports=(port, port),
-            description="To the service tasks on the container port",
-            peer_group_id=service_sg.id,
-            **rule,
-        )
-        tcp_rule(
-            f"{self._name}-tasks-in-alb",
-            direction="in",
-            group_id=service_sg.id,
-            ports=(port, port),
-            description="Container port from the load balancer",
-            peer_group_id=alb_sg.id,
-            **rule,
-        )
-        tcp_rule(
-            f"{self._name}-tasks-out-https",
-            direction="out",
-            group_id=service_sg.id,
-            ports=(443, 443),
-            description="HTTPS to AWS APIs and the internet (through NAT or endpoints)",
-            cidr_ipv4="0.0.0.0/0",
-            **rule,
-        )
-        tcp_rule(
-            f"{self._name}-tasks-out-vpc",
-            direction="out",
-            group_id=service_sg.id,
-            ports=(0, 65535),
-            description="TCP inside the VPC (database and internal services)",
-            cidr_ipv4=self._args.network.cidr,
-            **rule,
-        )
-        return alb_sg, service_sg
+            return alb_sg
+        for listener_port in (80, 443):
+            for family, cidr in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
+                tcp_rule(
+                    f"{self._name}-alb-in-{listener_port}-{family}",
+                    direction="in",
+                    group_id=alb_sg.id,
+                    ports=(listener_port, listener_port),
+                    description=f"Port {listener_port} from the internet ({family})",
+                    cidr_ipv4=cidr if family == "ipv4" else None,
+                    cidr_ipv6=cidr if family == "ipv6" else None,
+                    parent=self,
+                    tags=self._tags,
+                )
+        return alb_sg
 
     def _admit_cloudfront_only(self, alb_sg: aws.ec2.SecurityGroup) -> None:
         # The prefix list counts as one rule per entry (about 55) against the group's quota of
@@ -393,11 +278,9 @@ class Service(pulumi.ComponentResource):
 
     # --- load balancer ----------------------------------------------------------------------------
 
-    def _load_balancer(
-        self, alb_sg: aws.ec2.SecurityGroup
-    ) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup]:
+    def _load_balancer(self, alb_sg: aws.ec2.SecurityGroup) -> aws.lb.LoadBalancer:
         logs, log_policy = self._access_log_bucket()
-        alb = aws.lb.LoadBalancer(
+        return aws.lb.LoadBalancer(
             f"{self._name}-alb",
             name=child(self._name, "alb", limit=Limit.ALB),
             load_balancer_type="application",
@@ -413,9 +296,11 @@ class Service(pulumi.ComponentResource):
             # ALB checks at creation that it may write its logs, so the policy must exist first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
         )
-        settings = self._settings
-        tg_name, tg_opts = fitted(f"{self._name}-tg", Limit.TARGET_GROUP, self._child)
-        target_group = aws.lb.TargetGroup(
+
+    def _target_group(self, service: str, settings: EcsServiceSettings) -> aws.lb.TargetGroup:
+        # Auto-named from the logical name: a target group name has at most 32 characters.
+        tg_name, tg_opts = fitted(f"{self._prefix(service)}-tg", Limit.TARGET_GROUP, self._child)
+        return aws.lb.TargetGroup(
             tg_name,
             target_type="ip",
             port=settings.container_port,
@@ -432,7 +317,11 @@ class Service(pulumi.ComponentResource):
             tags=self._tags,
             opts=tg_opts,
         )
-        return alb, target_group
+
+    def _default_group(
+        self, target_groups: Mapping[str, aws.lb.TargetGroup]
+    ) -> aws.lb.TargetGroup | None:
+        return next((target_groups[name] for name, s in self._services.items() if s.default), None)
 
     def _access_log_bucket(self) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
         # ALB log delivery cannot write with a customer KMS key: SSE-S3 is the only option.
@@ -478,10 +367,19 @@ class Service(pulumi.ComponentResource):
         return bucket, policy
 
     def _listeners(
-        self, alb: aws.lb.LoadBalancer, target_group: aws.lb.TargetGroup
-    ) -> list[aws.lb.Listener]:
-        forward = aws.lb.ListenerDefaultActionArgs(
-            type="forward", target_group_arn=target_group.arn
+        self, alb: aws.lb.LoadBalancer, default_group: aws.lb.TargetGroup | None
+    ) -> tuple[aws.lb.Listener, list[aws.lb.Listener]]:
+        """The listener that serves (HTTPS with a domain, else HTTP) and every listener. What
+        no rule matches goes to the default service, or gets a 404 when there is none."""
+        fallback = (
+            aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=default_group.arn)
+            if default_group
+            else aws.lb.ListenerDefaultActionArgs(
+                type="fixed-response",
+                fixed_response=aws.lb.ListenerDefaultActionFixedResponseArgs(
+                    content_type="text/plain", status_code="404", message_body="Not found"
+                ),
+            )
         )
         domain, zone = self._settings.domain_name, self._settings.hosted_zone_id
         if not (domain and zone):
@@ -490,11 +388,11 @@ class Service(pulumi.ComponentResource):
                 load_balancer_arn=alb.arn,
                 port=80,
                 protocol="HTTP",
-                default_actions=[forward],
+                default_actions=[fallback],
                 tags=self._tags,
                 opts=self._child,
             )
-            return [http]
+            return http, [http]
         certificate = dns_certificate(
             self._name, domain=domain, zone_id=zone, parent=self, tags=self._tags
         )
@@ -505,7 +403,7 @@ class Service(pulumi.ComponentResource):
             protocol="HTTPS",
             ssl_policy=TLS_POLICY,
             certificate_arn=certificate.certificate_arn,
-            default_actions=[forward],
+            default_actions=[fallback],
             tags=self._tags,
             opts=self._child,
         )
@@ -537,344 +435,47 @@ class Service(pulumi.ComponentResource):
             ],
             opts=self._child,
         )
-        return [https, redirect]
+        return https, [https, redirect]
 
-    # --- roles ------------------------------------------------------------------------------------
-
-    def _execution_role(
-        self, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
-    ) -> aws.iam.Role:
-        statements: list[Statement] = [
-            *ecr_pull(repository.arn),
-            allow(
-                ["logs:CreateLogStream", "logs:PutLogEvents"], [group.arn.apply(lambda a: f"{a}:*")]
-            ),
-            allow(["kms:Decrypt"], [self._key.arn, *self._args.decrypt_key_arns]),
-        ]
-        secret_arns = [
-            *self._args.readable_secret_arns,
-            *(arn for arn in self._settings.secrets.values() if ":secretsmanager:" in arn),
-        ]
-        parameter_arns = [arn for arn in self._settings.secrets.values() if ":ssm:" in arn]
-        if secret_arns:
-            statements.append(allow(["secretsmanager:GetSecretValue"], secret_arns))
-        if parameter_arns:
-            statements.append(allow(["ssm:GetParameters"], parameter_arns))
-        return role(
-            f"{self._name}-execution",
-            description="ECS agent: pull the image, write logs, read the service's secrets",
-            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
-            statements=statements,
-            parent=self,
-            tags=self._tags,
-        )
-
-    def _task_role(self) -> aws.iam.Role:
-        statements = list(self._args.task_statements)
-        uploads = self._args.uploads
-        if uploads:
-            prefix = uploads.prefix
-            objects = pulumi.Output.from_input(uploads.bucket_arn).apply(
-                lambda arn: f"{arn}/{prefix}*"
-            )
-            # No s3:ListBucket: the API reads and deletes objects it knows the keys of.
-            statements.append(allow(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], [objects]))
-            # SSE-KMS: uploading needs GenerateDataKey, downloading Decrypt (S3 user guide,
-            # UsingKMSEncryption.html, "Permissions").
-            statements.append(allow(["kms:GenerateDataKey", "kms:Decrypt"], [uploads.key_arn]))
-        if self._settings.enable_exec:
-            # The SSM message channels ECS Exec opens have no resource-level permissions.
-            statements.append(
-                allow(
-                    [
-                        "ssmmessages:CreateControlChannel",
-                        "ssmmessages:CreateDataChannel",
-                        "ssmmessages:OpenControlChannel",
-                        "ssmmessages:OpenDataChannel",
-                    ],
-                    ["*"],
-                )
-            )
-            statements.append(allow(["kms:Decrypt"], [self._key.arn]))
-            # The agent writes the session log itself, with the task role (ECS Developer Guide,
-            # ecs-exec.html, "IAM permissions required for ECS Exec": logs:DescribeLogGroups on *,
-            # CreateLogStream, DescribeLogStreams and PutLogEvents on the group).
-            statements.append(allow(["logs:DescribeLogGroups"], ["*"]))
-            streams = self._exec_group.arn.apply(lambda arn: f"{arn}:*")
-            statements.append(
-                allow(
-                    ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                    [streams],
-                )
-            )
-        return role(
-            f"{self._name}-task",
-            description="The application's own permissions",
-            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
-            statements=statements,
-            parent=self,
-            tags=self._tags,
-        )
-
-    # --- tasks ------------------------------------------------------------------------------------
-
-    def _image(self, repository: aws.ecr.Repository) -> pulumi.Input[str]:
-        image = self._settings.image
-        if "/" in image:
-            return image
-        return repository.repository_url.apply(lambda url: f"{url}:{image}")
-
-    def _task_definition(
-        self,
-        name: str,
-        repository: aws.ecr.Repository,
-        group: aws.cloudwatch.LogGroup,
-        execution_role: aws.iam.Role,
-        task_role: aws.iam.Role,
-        *,
-        command: Sequence[str] | None,
-    ) -> aws.ecs.TaskDefinition:
-        settings, port = self._settings, self._settings.container_port
-        environment: dict[str, pulumi.Input[str]] = {
-            **settings.environment,
-            **self._args.environment,
-        }
-        if self._args.uploads:
-            environment["UPLOAD_S3_BUCKET"] = self._args.uploads.bucket_name
-        # Only the service runs with ECS Exec enabled; the scheduled job does not.
-        agent_volumes = EXEC_AGENT_VOLUMES if settings.enable_exec and not command else {}
-        container: dict[str, object] = {
-            "name": CONTAINER,
-            "image": self._image(repository),
-            "essential": True,
-            "readonlyRootFilesystem": True,
-            # The root filesystem is read-only; /tmp (and the exec agent's directories) are
-            # task-scoped scratch volumes.
-            "mountPoints": [
-                {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False},
-                *(
-                    {"sourceVolume": volume, "containerPath": path, "readOnly": False}
-                    for volume, path in agent_volumes.items()
-                ),
-            ],
-            "linuxParameters": {"initProcessEnabled": True},
-            "environment": [{"name": key, "value": value} for key, value in environment.items()],
-            "secrets": [
-                {"name": key, "valueFrom": value}
-                for key, value in {**settings.secrets, **self._args.secrets}.items()
-            ],
-            "logConfiguration": {
-                "logDriver": "awslogs",
-                "options": {
-                    "awslogs-group": group.name,
-                    "awslogs-region": self._ctx.region,
-                    "awslogs-stream-prefix": "job" if command else CONTAINER,
-                },
-            },
-        }
-        if command:
-            container["command"] = list(command)
-        else:
-            container["portMappings"] = [{"containerPort": port, "protocol": "tcp"}]
-            # Without a command the target group's HTTP check alone decides health: a command
-            # needs its tools in the image, and a missing one fails every task.
-            check = settings.container_health_check
-            if check:
-                container["healthCheck"] = {
-                    "command": list(check.command),
-                    "interval": check.interval,
-                    "timeout": check.timeout,
-                    "retries": check.retries,
-                    "startPeriod": check.start_period,
-                }
-        return aws.ecs.TaskDefinition(
-            name,
-            family=name,
-            cpu=str(settings.cpu),
-            memory=str(settings.memory),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                operating_system_family="LINUX", cpu_architecture=settings.cpu_architecture.value
-            ),
-            execution_role_arn=execution_role.arn,
-            task_role_arn=task_role.arn,
-            # Volumes with neither a host path nor EFS are Fargate bind mounts on the task's
-            # ephemeral storage: writable, private to the task, gone when it stops.
-            volumes=[
-                aws.ecs.TaskDefinitionVolumeArgs(name=volume) for volume in ["tmp", *agent_volumes]
-            ],
-            container_definitions=pulumi.Output.json_dumps([container]),
-            tags=self._tags,
-            opts=self._child,
-        )
-
-    def _service(
-        self,
-        cluster: aws.ecs.Cluster,
-        *,
-        capacity: aws.ecs.ClusterCapacityProviders,
-        task_definition: aws.ecs.TaskDefinition,
-        service_sg: aws.ec2.SecurityGroup,
-        target_group: aws.lb.TargetGroup,
-        listeners: list[aws.lb.Listener],
-    ) -> aws.ecs.Service:
-        settings = self._settings
-        return aws.ecs.Service(
-            f"{self._name}-service",
-            cluster=cluster.arn,
-            task_definition=task_definition.arn,
-            desired_count=settings.desired_tasks,
-            capacity_provider_strategies=[
-                aws.ecs.ServiceCapacityProviderStrategyArgs(
-                    capacity_provider=provider, base=base, weight=weight
-                )
-                for provider, base, weight in CAPACITY_STRATEGY[settings.capacity]
-            ],
-            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                subnets=self._args.network.private_subnet_ids,
-                security_groups=[service_sg.id],
-                assign_public_ip=False,
-            ),
-            load_balancers=[
-                aws.ecs.ServiceLoadBalancerArgs(
-                    target_group_arn=target_group.arn,
-                    container_name=CONTAINER,
-                    container_port=settings.container_port,
-                )
-            ],
-            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
-                enable=True, rollback=True
-            ),
-            deployment_minimum_healthy_percent=100,
-            deployment_maximum_percent=200,
-            health_check_grace_period_seconds=settings.health_check_grace_seconds,
-            enable_execute_command=settings.enable_exec,
-            propagate_tags="SERVICE",
-            enable_ecs_managed_tags=True,
-            tags=self._tags,
-            # Autoscaling owns the task count once the service exists. A capacity provider strategy
-            # fails ("capacity provider ... is not associated with the cluster") until the
-            # providers are attached, and the cluster ARN alone does not order that: depend on
-            # them (aws/containers-roadmap#631; terraform-provider-aws orders its ECS task tests
-            # on aws_ecs_cluster_capacity_providers the same way).
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[capacity, *listeners],
-                ignore_changes=["desiredCount"],
-            ),
-        )
-
-    def _autoscaling(
-        self,
-        cluster: aws.ecs.Cluster,
-        service: aws.ecs.Service,
-        alb: aws.lb.LoadBalancer,
-        target_group: aws.lb.TargetGroup,
-    ) -> None:
-        settings = self._settings
-        target = aws.appautoscaling.Target(
-            f"{self._name}-scaling",
-            service_namespace="ecs",
-            scalable_dimension="ecs:service:DesiredCount",
-            resource_id=pulumi.Output.concat("service/", cluster.name, "/", service.name),
-            min_capacity=settings.min_tasks,
-            max_capacity=settings.max_tasks,
-            tags=self._tags,
-            opts=self._child,
-        )
-        metrics: list[tuple[str, str, int, pulumi.Input[str] | None]] = [
-            ("cpu", "ECSServiceAverageCPUUtilization", settings.cpu_target_percent, None),
-            (
-                "requests",
-                "ALBRequestCountPerTarget",
-                settings.requests_per_target,
-                pulumi.Output.concat(alb.arn_suffix, "/", target_group.arn_suffix),
-            ),
-        ]
-        for suffix, metric, value, label in metrics:
-            target_tracking(
-                f"{self._name}-scale-{suffix}",
-                target=target,
-                metric=metric,
-                value=value,
-                label=label,
-                parent=self,
-            )
-
-    # --- scheduled task ---------------------------------------------------------------------------
-
-    def _scheduled_task(
-        self,
-        *,
-        schedule: ScheduledTaskSettings,
-        task_definition: aws.ecs.TaskDefinition,
-        cluster: aws.ecs.Cluster,
-        capacity: aws.ecs.ClusterCapacityProviders,
-        service_sg: aws.ec2.SecurityGroup,
-        execution_role: aws.iam.Role,
-        task_role: aws.iam.Role,
-    ) -> None:
-        dead_letters = aws.sqs.Queue(
-            f"{self._name}-job-dlq",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=14 * 24 * 3600,
-            tags=self._tags,
-            opts=self._child,
-        )
-        family_arn = self._ctx.arn("ecs", f"task-definition/{self._name}-job:*")
-        scheduler_role = role(
-            f"{self._name}-scheduler",
-            description="EventBridge Scheduler: run the cron task, nothing else",
-            trust=[service_trust(self._ctx, "scheduler")],
-            statements=[
-                allow(
-                    ["ecs:RunTask"],
-                    [family_arn],
-                    Condition={"ArnEquals": {"ecs:cluster": cluster.arn}},
-                ),
-                allow(["iam:PassRole"], [execution_role.arn, task_role.arn]),
-                allow(["sqs:SendMessage"], [dead_letters.arn]),
-                # The schedule's data is encrypted with the service key; the execution role reads
-                # it back when the schedule fires (granted as the AWS CDK's scheduler targets do,
-                # aws-cdk #27609; EventBridge Scheduler User Guide, encryption-rest.html).
-                allow(["kms:Decrypt"], [self._key.arn]),
-            ],
-            parent=self,
-            tags=self._tags,
-        )
-        aws.scheduler.Schedule(
-            f"{self._name}-job-schedule",
-            description=f"{self._name}: {' '.join(schedule.command)}",
-            schedule_expression=schedule.expression,
-            schedule_expression_timezone=schedule.timezone,
-            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
-            kms_key_arn=self._key.arn,
-            target=aws.scheduler.ScheduleTargetArgs(
-                arn=cluster.arn,
-                role_arn=scheduler_role.arn,
-                ecs_parameters=aws.scheduler.ScheduleTargetEcsParametersArgs(
-                    task_definition_arn=task_definition.arn,
-                    task_count=1,
-                    capacity_provider_strategies=[
-                        aws.scheduler.ScheduleTargetEcsParametersCapacityProviderStrategyArgs(
-                            capacity_provider=provider, base=base, weight=weight
+    def _rules(
+        self, serving: aws.lb.Listener, target_groups: Mapping[str, aws.lb.TargetGroup]
+    ) -> dict[str, list[pulumi.Resource]]:
+        """One rule on the serving listener per routed service (HTTP redirects everything to
+        HTTPS when there is a domain, so it needs none): its hosts and paths, one condition
+        each, both required."""
+        rules: dict[str, list[pulumi.Resource]] = {}
+        for service, settings in sorted(self._services.items()):
+            if settings.priority is None:
+                continue
+            conditions: list[aws.lb.ListenerRuleConditionArgs] = []
+            if settings.host_patterns:
+                conditions.append(
+                    aws.lb.ListenerRuleConditionArgs(
+                        host_header=aws.lb.ListenerRuleConditionHostHeaderArgs(
+                            values=list(settings.host_patterns)
                         )
-                        for provider, base, weight in CAPACITY_STRATEGY[self._settings.capacity]
-                    ],
-                    network_configuration=aws.scheduler.ScheduleTargetEcsParametersNetworkConfigurationArgs(
-                        subnets=self._args.network.private_subnet_ids,
-                        security_groups=[service_sg.id],
-                        assign_public_ip=False,
-                    ),
-                ),
-                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
-                    maximum_retry_attempts=3, maximum_event_age_in_seconds=3600
-                ),
-                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(
-                    arn=dead_letters.arn
-                ),
-            ),
-            # Its capacity provider strategy needs the providers attached, as the service's does.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[capacity]),
-        )
+                    )
+                )
+            if settings.path_patterns:
+                conditions.append(
+                    aws.lb.ListenerRuleConditionArgs(
+                        path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(
+                            values=list(settings.path_patterns)
+                        )
+                    )
+                )
+            rule = aws.lb.ListenerRule(
+                f"{self._prefix(service)}-rule",
+                listener_arn=serving.arn,
+                priority=settings.priority,
+                actions=[
+                    aws.lb.ListenerRuleActionArgs(
+                        type="forward", target_group_arn=target_groups[service].arn
+                    )
+                ],
+                conditions=conditions,
+                tags=self._tags,
+                opts=self._child,
+            )
+            rules[service] = [rule]
+        return rules

@@ -449,14 +449,11 @@ class ContainerHealthCheckSettings(Section):
     )
 
 
-class ServiceSettings(Section):
-    """`platform:service`."""
+class EcsServiceRuntime(Section):
+    """What each Fargate service sets for itself: image, size, port, health, environment,
+    scaling and its cron job. The `platform:service` section holds these for the single service
+    of a stack without `platform:services` (the entry `app`)."""
 
-    enabled: bool = Field(
-        True,
-        description="Create the Fargate service: its repository, cluster, load balancer, WAF "
-        "and scheduled task.",
-    )
     image: Annotated[str, AfterValidator(_image)] = Field(
         "public.ecr.aws/nginx/nginx-unprivileged:stable-alpine",
         description="A full image reference (registry/name:tag or @sha256:...) or a tag of the "
@@ -499,21 +496,6 @@ class ServiceSettings(Section):
         1000, description="Target ALB requests per task per minute for scaling."
     )
     enable_exec: bool = Field(False, description="ECS Exec into running tasks (keep off in prod).")
-    domain_name: Annotated[str | None, AfterValidator(_domain)] = Field(
-        None, description="DNS name of the service; with it: ACM certificate, HTTPS, alias record."
-    )
-    hosted_zone_id: Annotated[str | None, AfterValidator(_zone_id)] = Field(
-        None, description="Route53 hosted zone of domainName (required with it)."
-    )
-    waf: bool = Field(True, description="Regional WAF web ACL on the load balancer.")
-    origin_only: bool = Field(
-        False,
-        description="Admit only CloudFront's origin-facing addresses to the load balancer, so the "
-        "API is reached through the static site's /api/* path alone.",
-    )
-    waf_rate_limit: Annotated[int, between(100, 2_000_000_000)] = Field(
-        2000, description="Requests per 5 minutes from one IP before WAF blocks it."
-    )
     deregistration_delay: Annotated[int, between(0, 3600)] = Field(
         30, description="Seconds the ALB drains a task before deregistering it."
     )
@@ -531,7 +513,7 @@ class ServiceSettings(Section):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> ServiceSettings:
+    def _sized(self) -> EcsServiceRuntime:
         problems = [
             fargate_problem(
                 self.cpu,
@@ -548,12 +530,199 @@ class ServiceSettings(Section):
                     "maxTasks": self.max_tasks,
                 }
             ),
-            "domainName needs hostedZoneId (the Route53 zone that validates its certificate)"
-            if self.domain_name and not self.hosted_zone_id
-            else None,
         ]
         raise_problems(problems)
         return self
+
+
+# Listener rule conditions (ELB Application Load Balancer guide, rule-condition-types.html,
+# "Condition basics", "Host conditions", "Path conditions"): at most 3 values per condition, 5 per
+# rule, 5 wildcards per rule; a host name or path pattern of up to 128 characters, in the
+# characters listed there. Priorities are 1 to 50000 (ELB API Reference, RulePriorityPair).
+MAX_VALUES_PER_CONDITION = 3
+MAX_VALUES_PER_RULE = 5
+MAX_WILDCARDS_PER_RULE = 5
+MAX_RULE_PRIORITY = 50000
+# A host name needs at least one "." and only letters (or wildcards) after the last one.
+_HOST_PATTERN = re.compile(r"^(?=.{1,128}$)[A-Za-z0-9.*?-]*\.[A-Za-z*?]+$")
+_PATH_PATTERN = re.compile(r"^[/*][A-Za-z0-9_.$/~\"'@:+&*?-]{0,127}$")
+
+
+PATTERN_RULES = {
+    "host pattern": "up to 128 letters, digits, '-', '.', '*' and '?', with a '.' followed only "
+    "by letters or wildcards",
+    "path pattern": "up to 128 characters starting with '/' or '*': letters, digits and "
+    "_ - . $ / ~ \" ' @ : + & * ?",
+}
+
+
+def _patterns(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(values: list[str]) -> list[str]:
+        raise_problems(
+            [
+                f"at most {MAX_VALUES_PER_CONDITION} {what}s per rule condition, not {len(values)}"
+                if len(values) > MAX_VALUES_PER_CONDITION
+                else None,
+                *(
+                    f"{value!r} is not a {what} ({PATTERN_RULES[what]})"
+                    for value in values
+                    if not pattern.match(value)
+                ),
+            ]
+        )
+        return values
+
+    return AfterValidator(check)
+
+
+class EcsServiceSettings(EcsServiceRuntime):
+    """`platform:services.<name>`: one Fargate service behind the shared load balancer, and how
+    the load balancer routes to it."""
+
+    host_patterns: Annotated[list[str], _patterns(_HOST_PATTERN, "host pattern")] = Field(
+        default_factory=list,
+        description="Host names (wildcards * and ?) routed to this service, e.g. api.example.com.",
+    )
+    path_patterns: Annotated[list[str], _patterns(_PATH_PATTERN, "path pattern")] = Field(
+        default_factory=list,
+        description="URL paths (case-sensitive, wildcards * and ?) routed to this service, "
+        "e.g. /reports/*; with hostPatterns, a request must match both.",
+    )
+    priority: Annotated[int | None, between(1, MAX_RULE_PRIORITY)] = Field(
+        None,
+        description="Listener rule priority, 1 to 50000, unique per stack; lower is evaluated "
+        "first. Required with hostPatterns or pathPatterns.",
+    )
+    default: bool = Field(
+        False,
+        description="Receive what no other service's rule matches (the listeners' default "
+        "action); at most one service. Without one, unmatched requests get a 404.",
+    )
+
+    @model_validator(mode="after")
+    def _routed(self) -> EcsServiceSettings:
+        patterns = [*self.host_patterns, *self.path_patterns]
+        wildcards = sum(value.count("*") + value.count("?") for value in patterns)
+        raise_problems(
+            [
+                "default: true takes no hostPatterns, pathPatterns or priority (it receives "
+                "what no rule matches)"
+                if self.default and (patterns or self.priority is not None)
+                else None,
+                "no route: set hostPatterns and/or pathPatterns with a priority, or default: true"
+                if not self.default and not patterns
+                else None,
+                "hostPatterns/pathPatterns need a priority (1 to 50000)"
+                if patterns and self.priority is None
+                else None,
+                f"hostPatterns and pathPatterns hold {len(patterns)} values; a listener rule "
+                f"takes at most {MAX_VALUES_PER_RULE}"
+                if len(patterns) > MAX_VALUES_PER_RULE
+                else None,
+                f"hostPatterns and pathPatterns hold {wildcards} wildcards; a listener rule takes "
+                f"at most {MAX_WILDCARDS_PER_RULE}"
+                if wildcards > MAX_WILDCARDS_PER_RULE
+                else None,
+            ]
+        )
+        return self
+
+
+# The entry today's single service becomes: its resources keep their names (and URNs, through
+# aliases), so a stack moving to `platform:services` replaces nothing.
+LEGACY_SERVICE = "app"
+# Service names start physical names (roles, target groups, log groups, alarms): lower-case letters,
+# digits and single hyphens, and short enough that every name fits (tests/stacks/test_names.py).
+MAX_SERVICE_NAME_LENGTH = 20
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+def route_problems(services: Mapping[str, EcsServiceSettings]) -> list[str | None]:
+    """Service names that do not fit, and what the shared load balancer cannot route: shared
+    priorities, the same patterns twice, more than one default service."""
+    by_priority: dict[int, list[str]] = {}
+    by_patterns: dict[tuple[frozenset[str], frozenset[str]], list[str]] = {}
+    for name, service in sorted(services.items()):
+        if service.priority is not None:
+            by_priority.setdefault(service.priority, []).append(name)
+        if service.host_patterns or service.path_patterns:
+            key = (frozenset(service.host_patterns), frozenset(service.path_patterns))
+            by_patterns.setdefault(key, []).append(name)
+    defaults = sorted(name for name, service in services.items() if service.default)
+    return [
+        *(
+            f"services: {name!r} is not a service name: 1 to {MAX_SERVICE_NAME_LENGTH} "
+            "lower-case letters, digits and single hyphens, starting with a letter"
+            for name in sorted(services)
+            if len(name) > MAX_SERVICE_NAME_LENGTH or not _SERVICE_NAME.match(name)
+        ),
+        *(
+            f"services.{' and services.'.join(names)}: priority {priority} is used more than "
+            "once; each listener rule needs its own"
+            for priority, names in by_priority.items()
+            if len(names) > 1
+        ),
+        *(
+            f"services.{' and services.'.join(names)}: the same hostPatterns and pathPatterns; "
+            "the second rule would never match"
+            for names in by_patterns.values()
+            if len(names) > 1
+        ),
+        f"services.{' and services.'.join(defaults)}: default is true in each; at most one "
+        "service receives what no rule matches"
+        if len(defaults) > 1
+        else None,
+    ]
+
+
+class ServiceSettings(EcsServiceRuntime):
+    """`platform:service`: what the services share (cluster, load balancer, WAF, certificate),
+    and the single service `app` of a stack without `platform:services`."""
+
+    enabled: bool = Field(
+        True,
+        description="Create the Fargate services: their repositories, the cluster, load "
+        "balancer, WAF and scheduled tasks.",
+    )
+    domain_name: Annotated[str | None, AfterValidator(_domain)] = Field(
+        None, description="DNS name of the service; with it: ACM certificate, HTTPS, alias record."
+    )
+    hosted_zone_id: Annotated[str | None, AfterValidator(_zone_id)] = Field(
+        None, description="Route53 hosted zone of domainName (required with it)."
+    )
+    waf: bool = Field(True, description="Regional WAF web ACL on the load balancer.")
+    origin_only: bool = Field(
+        False,
+        description="Admit only CloudFront's origin-facing addresses to the load balancer, so the "
+        "API is reached through the static site's /api/* path alone.",
+    )
+    waf_rate_limit: Annotated[int, between(100, 2_000_000_000)] = Field(
+        2000, description="Requests per 5 minutes from one IP before WAF blocks it."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSettings:
+        raise_problems(
+            [
+                "domainName needs hostedZoneId (the Route53 zone that validates its certificate)"
+                if self.domain_name and not self.hosted_zone_id
+                else None
+            ]
+        )
+        return self
+
+    def runtime_keys_set(self) -> list[str]:
+        """The per-service keys this section sets (camelCase), which `platform:services` moves."""
+        return sorted(
+            to_camel(name)
+            for name in self.model_fields_set
+            if name in EcsServiceRuntime.model_fields
+        )
+
+    def as_app(self) -> EcsServiceSettings:
+        """The single service this section describes: the entry `app`, the listeners' default."""
+        runtime = self.model_dump(by_alias=True, include=set(EcsServiceRuntime.model_fields))
+        return EcsServiceSettings.model_validate({**runtime, "default": True})
 
 
 # --- database -------------------------------------------------------------------------------------
@@ -1962,6 +2131,11 @@ class StackConfig(Section):
         default_factory=lambda: ServiceSettings.model_validate({}),
         description="The Fargate service: see ServiceSettings.",
     )
+    services: dict[str, EcsServiceSettings] = Field(
+        default_factory=dict,
+        description="Several Fargate services behind the shared load balancer, by name: see "
+        "EcsServiceSettings. Without it, platform:service describes the one service `app`.",
+    )
     database: DatabaseSettings = Field(
         default_factory=lambda: DatabaseSettings.model_validate({}),
         description="Aurora PostgreSQL: see DatabaseSettings.",
@@ -2022,6 +2196,7 @@ class StackConfig(Section):
                 and not (self.static_site.enabled and self.static_site.api_origin)
                 else None,
                 *self._tier_problems(),
+                *self._services_problems(),
                 "kubernetes.publicAccessCidrs: 0.0.0.0/0 opens the cluster API to the whole "
                 "internet, which a stack with protectData true may not do; list your VPN or "
                 "office CIDRs, or turn endpointPublicAccess off"
@@ -2047,6 +2222,23 @@ class StackConfig(Section):
             )
         return self
 
+    def ecs_services(self) -> dict[str, EcsServiceSettings]:
+        """The Fargate services to run, by name: `platform:services`, else the `app` of
+        `platform:service`; none while service.enabled is false."""
+        if not self.service.enabled:
+            return {}
+        return dict(self.services) or {LEGACY_SERVICE: self.service.as_app()}
+
+    def _services_problems(self) -> list[str | None]:
+        moved = self.service.runtime_keys_set() if self.services else []
+        return [
+            f"service.{', service.'.join(moved)}: with platform:services, each service sets "
+            "these itself; move them to services.<name> (today's service is services.app)"
+            if moved
+            else None,
+            *route_problems(self.services),
+        ]
+
     def _tier_problems(self) -> list[str | None]:
         """Tiers that are on but need one that is off. What merely depends on a tier that is off
         (admits, environment, alarms, outputs) is left out with it by the program; a tier's own
@@ -2061,6 +2253,7 @@ class StackConfig(Section):
             "database.identities: the service connects to the database as identity 'app', which "
             "is not declared; add identities.app (or turn the service or the database off)"
             if self.service.enabled
+            and not self.services
             and self.database.enabled
             and "app" not in self.database.identities
             else None,
@@ -2196,11 +2389,18 @@ def parse_settings(
 
 Loc = tuple[int | str, ...]
 # Settings that hold references to secrets; a wrong value there may be the secret itself.
-SECRET_PATHS: tuple[Loc, ...] = (("service", "secrets"),)
+# "*" stands for any one key (a service's name).
+SECRET_PATHS: tuple[Loc, ...] = (("service", "secrets"), ("services", "*", "secrets"))
 
 
 def _is_secret(loc: Loc, secret_keys: frozenset[str]) -> bool:
-    return bool(loc) and (loc[0] in secret_keys or any(loc[: len(p)] == p for p in SECRET_PATHS))
+    return bool(loc) and (loc[0] in secret_keys or any(_under(loc, path) for path in SECRET_PATHS))
+
+
+def _under(loc: Loc, path: Loc) -> bool:
+    return len(loc) >= len(path) and all(
+        p in ("*", part) for p, part in zip(path, loc[: len(path)], strict=True)
+    )
 
 
 def _scrub(text: str, raw: Mapping[str, object], secret_keys: frozenset[str]) -> str:
@@ -2213,7 +2413,10 @@ def _scrub(text: str, raw: Mapping[str, object], secret_keys: frozenset[str]) ->
 
 
 def _at(raw: object, path: Loc) -> object:
-    for part in path:
+    """The value at `path` ("*" collects every key's value below it)."""
+    for index, part in enumerate(path):
+        if part == "*" and isinstance(raw, dict):
+            return [_at(value, path[index + 1 :]) for value in raw.values()]
         raw = raw.get(part) if isinstance(raw, dict) else None
     return raw
 

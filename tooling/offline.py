@@ -126,6 +126,25 @@ class OfflineRun:
             for problem in provider_check.name_problems(r.type, r.urn, r.inputs, r.checked_inputs)
         ]
 
+    def alias_urns(self, resource: Resource) -> list[str]:
+        """The URNs the engine derives from the resource's aliases (one given as a URN is
+        itself): the parent's type chain without the root stack's type, the type, the name;
+        what an alias leaves out is the resource's own."""
+        found: list[str] = []
+        for alias in resource.aliases:
+            if alias.startswith("urn:"):
+                found.append(alias)
+                continue
+            spec = dict(part.split("=", 1) for part in alias.split(" "))
+            parent = spec.get("parent", resource.parent or "")
+            chain = parent.split("::")[2].removeprefix(STACK_TYPE).removeprefix("$")
+            type_ = spec.get("type", resource.type)
+            qualified = f"{chain}${type_}" if chain else type_
+            project = resource.urn.split("::")[1]
+            name = spec.get("name", resource.name)
+            found.append(f"urn:pulumi:{self.stack}::{project}::{qualified}::{name}")
+        return found
+
     def component_of(self, resource: Resource) -> Resource | None:
         """The nearest enclosing platform component (type `platform:*`)."""
         owner = self._by_urn.get(resource.parent or "")
@@ -137,6 +156,7 @@ class OfflineRun:
 # --- the mocks ------------------------------------------------------------------------------------
 
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+STACK_TYPE = "pulumi:pulumi:Stack"
 # What pulumi-random computes (unknown in a preview): the generated value and its hash.
 _RANDOM_COMPUTED = {RANDOM_PASSWORD: frozenset({"result", "bcryptHash"})}
 

@@ -132,6 +132,9 @@ def load_prices(path: Path = PRICES) -> dict[str, Any]:
 
 def component_name(run: OfflineRun, resource: Resource) -> str:
     owner = resource if resource.type.startswith("platform:") else run.component_of(resource)
+    # A component inside another (each service of the Service) counts as the outer one.
+    while owner is not None and (outer := run.component_of(owner)) is not None:
+        owner = outer
     if owner is None:
         return "stack"
     return owner.name.removeprefix(f"{owner.name.split('-')[0]}-{run.stack}-")
@@ -424,7 +427,8 @@ def build_plan(
         "resources": [
             {"urn": r.urn, "type": r.type, "name": r.name, "component": component_name(run, r), "protect": r.protect,
              "inputs": json.loads(json.dumps(r.inputs, default=_plain, sort_keys=True)),
-             "replaceOnChanges": list(r.replace_on_changes), "dependsOn": _forcing_dependencies(rules, r)}
+             "replaceOnChanges": list(r.replace_on_changes), "dependsOn": _forcing_dependencies(rules, r),
+             "aliases": run.alias_urns(r)}
             for r in resources
         ],
         "verdicts": sorted((asdict(v) for v in verdicts), key=lambda v: (v["policy"], v["resource"], v["message"])),
@@ -636,7 +640,12 @@ def diff(
     replacements called out."""
     rules = rules or load_replacements()
     now = {r["urn"]: r for r in plan["resources"]}
-    before = {r["urn"]: r for r in earlier["resources"]}
+    # The engine finds a resource registered before under another URN through its aliases, and
+    # compares it with that state: so does the diff (earlier plans may have no aliases).
+    moved = {
+        alias: urn for urn, r in now.items() for alias in r.get("aliases") or [] if alias not in now
+    }
+    before = {moved.get(r["urn"], r["urn"]): r for r in earlier["resources"]}
     added = sorted(set(now) - set(before))
     removed = sorted(set(before) - set(now))
     common = sorted(set(now) & set(before))
@@ -763,10 +772,11 @@ def _plan_problem(data: object) -> str | None:
             return f"resources[{i}] has no urn, type, name or inputs"
         # The diff reads these too, and a pull request's plan is input we do not control.
         forcing = resource.get("dependsOn") or {}
-        if not _texts(resource.get("replaceOnChanges") or []) or not (
+        names = (resource.get("replaceOnChanges") or [], resource.get("aliases") or [])
+        if not all(map(_texts, names)) or not (
             isinstance(forcing, dict) and all(_texts(urns) for urns in forcing.values())
         ):
-            return f"resources[{i}] has a replaceOnChanges or dependsOn that is not names"
+            return f"resources[{i}] has a replaceOnChanges, dependsOn or aliases that is not names"
     return None
 
 

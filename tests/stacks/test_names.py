@@ -3,10 +3,12 @@ longest project and stack names the program supports; fitting a name never repla
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.naming import MAX_PROJECT_LENGTH, MAX_STACK_LENGTH
-from components.settings import SettingsError, parse_settings
+from components.settings import MAX_SERVICE_NAME_LENGTH, SettingsError, parse_settings
 from tests.conftest import STACKS, stack_run
 from tooling.offline import run_stack
 from tooling.provider_check import name_problems, output_names
@@ -135,3 +137,29 @@ def test_types_in_python_keyword_modules_are_read_from_the_sdk() -> None:
     # pulumi-aws names the Python module of `aws:lambda/...` types `lambda_` (a keyword).
     assert "arn" in output_names("aws:lambda/function:Function")
     assert "result" in output_names("aws:lambda/invocation:Invocation")
+
+
+def test_the_longest_service_name_fits_with_the_longest_project_and_stack_names() -> None:
+    longest = "s" + "-x" * ((MAX_SERVICE_NAME_LENGTH - 1) // 2)
+    longest += "y" * (MAX_SERVICE_NAME_LENGTH - len(longest))
+    assert len(longest) == MAX_SERVICE_NAME_LENGTH
+    schedule = {"expression": "rate(1 day)", "command": ["job"]}
+    services = {longest: {"pathPatterns": ["/x/*"], "priority": 1, "schedule": schedule}}
+    run = run_stack(
+        "staging",
+        project="p" * MAX_PROJECT_LENGTH,
+        stack_name="s" * MAX_STACK_LENGTH,
+        overrides={
+            "platform:services": json.dumps(services),
+            "platform:service": json.dumps({"waf": True}),
+        },
+    )
+    assert [str(p) for p in run.name_problems()] == []
+    # Each named resource of the service was registered (and so checked above).
+    for type_ in (
+        TARGET_GROUP,
+        ROLE,
+        "aws:scheduler/schedule:Schedule",
+        "aws:ecr/repository:Repository",
+    ):
+        assert run.of_type(type_)

@@ -113,7 +113,14 @@ GOES_WITH = {
     ),
 }
 EXPORTS = {
-    "service": {"serviceUrl", "albDnsName", "clusterName", "serviceName", "repositoryUrl"},
+    "service": {
+        "serviceUrl",
+        "albDnsName",
+        "clusterName",
+        "serviceName",
+        "repositoryUrl",
+        "services",
+    },
     "pipeline": {
         "uploadsBucket",
         "resultsBucket",

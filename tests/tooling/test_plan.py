@@ -258,7 +258,7 @@ def test_vpc_replacement_replaces_the_security_groups_in_it(
     run = prod_run("network", "cidr", "10.40.0.0/16")
     _, out = diff_against_prod(run, tmp_path, monkeypatch, capsys)
     replaced = re.findall(r"^  \+- \S+SecurityGroup::(\S+): replaced by vpcId comes from platform-prod-network-vpc", out, re.M)  # fmt: skip
-    assert replaced == [
+    assert sorted(replaced) == [
         "platform-prod-cache-sg",
         "platform-prod-database-access-sg",
         "platform-prod-database-sg",
@@ -344,7 +344,7 @@ def test_missing_earlier_plan_is_a_one_line_error_before_any_run(
         ('["a", "list"]', "is not a plan (the top level is not an object)"),
         ('{"stack": "prod", "resources": [{"urn": "x"}]}', "is not a plan (resources[0] has no urn, type, name or inputs)"),
         ('{"stack": "dev", "resources": []}', "is the plan of stack 'dev', not 'prod'"),
-        ('{"stack": "prod", "resources": [{"urn": "u", "type": "t", "name": "n", "inputs": {}, "dependsOn": {"vpcId": "u"}}]}', "is not a plan (resources[0] has a replaceOnChanges or dependsOn that is not names)"),
+        ('{"stack": "prod", "resources": [{"urn": "u", "type": "t", "name": "n", "inputs": {}, "dependsOn": {"vpcId": "u"}}]}', "is not a plan (resources[0] has a replaceOnChanges, dependsOn or aliases that is not names)"),
     ],
     ids=["not-json", "not-an-object", "not-a-resource", "other-stack", "bad-dependencies"],
 )  # fmt: skip
@@ -501,3 +501,28 @@ def test_diff_reports_that_object_lock_replaces_the_results_bucket() -> None:
         "platform-prod-pipeline-results-access-logging",
     ]
     assert any("platform-prod-pipeline-results would be REPLACED" in d for d in changes.stateful)
+
+
+def test_a_resource_moved_under_an_alias_is_the_same_resource_to_the_diff() -> None:
+    # The engine compares a resource registered under a new URN with the state of the URN its
+    # alias names: no removal, no addition, no stateful loss.
+    old = "urn:pulumi:prod::platform::platform:service:Service$aws:ecr/repository:Repository::r"
+    new = "urn:pulumi:prod::platform::platform:service:EcsService$aws:ecr/repository:Repository::r"
+    resource = {"type": "aws:ecr/repository:Repository", "name": "r", "inputs": {"a": 1}}
+    earlier = {"stack": "prod", "resources": [{**resource, "urn": old}]}
+    moved = {"stack": "prod", "resources": [{**resource, "urn": new, "aliases": [old]}]}
+    changes = diff(moved, earlier)
+    assert (changes.added, changes.removed, changes.changed, changes.losses) == ([], [], [], [])
+    renamed = diff({"stack": "prod", "resources": [{**resource, "urn": new}]}, earlier)
+    assert [loss.how for loss in renamed.losses] == ["renamed"]
+
+
+def test_todays_plan_and_a_plan_after_the_services_map_differ_by_nothing_stateful() -> None:
+    # prod's resources as recorded before the services map (tests/stacks/service_urns.json) are
+    # all found in today's plan, directly or through an alias.
+    before = json.loads(Path("tests/stacks/service_urns.json").read_text())["prod"]
+    current = build_plan("prod", stack_run("prod"), [], load_prices())
+    known = {r["urn"] for r in current["resources"]} | {
+        alias for r in current["resources"] for alias in r["aliases"]
+    }
+    assert sorted(set(before) - known) == []

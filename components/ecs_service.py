@@ -1,0 +1,682 @@
+"""One Fargate service on the shared cluster and load balancer: its image repository, log group,
+roles, security group, task definition, service, autoscaling and cron job."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import (
+    StackContext,
+    Statement,
+    allow,
+    ecr_pull,
+    fitted,
+    log_group,
+    role,
+    service_trust,
+    target_tracking,
+    tcp_rule,
+)
+from components.naming import Limit
+from components.network import Network
+from components.settings import Capacity, EcsServiceSettings, ScheduledTaskSettings
+from components.tagging import component_tags
+
+COMPONENT = "service"
+CONTAINER = "app"
+
+# ECS Exec's SSM agent writes under these paths; with a read-only root it crashes unless each is
+# a writable volume (the workaround in aws/containers-roadmap#1359 and
+# aws-containers/amazon-ecs-exec-checker#71; the ECS Exec guide's considerations say a read-only
+# root is otherwise unsupported). Volume name -> container path.
+EXEC_AGENT_VOLUMES = {
+    "exec-managed-agents": "/managed-agents",
+    "exec-ssm-lib": "/var/lib/amazon/ssm",
+    "exec-ssm-log": "/var/log/amazon/ssm",
+}
+
+CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
+    # (capacity provider, base, weight)
+    Capacity.SPOT: [("FARGATE_SPOT", 0, 1)],
+    Capacity.MIXED: [("FARGATE", 1, 1), ("FARGATE_SPOT", 0, 1)],
+    Capacity.ON_DEMAND: [("FARGATE", 0, 1)],
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadsAccess:
+    """The pipeline's uploads bucket as the API uses it: bucket name and ARN, the prefix the
+    pipeline watches (the only one the tasks may touch), and the bucket's customer KMS key."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    prefix: str
+    key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wiring:
+    """What the tasks get from other components: secrets injected by reference (name ->
+    ARN[:json-key::]), plain environment, the ARNs the execution role may read and the keys it
+    may decrypt them with, the task role's own statements, and the uploads bucket, if any."""
+
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    readable_secret_arns: Sequence[pulumi.Input[str]] = ()
+    decrypt_key_arns: Sequence[pulumi.Input[str]] = ()
+    task_statements: Sequence[Statement] = ()
+    uploads: UploadsAccess | None = None
+
+    def plus(self, own: Wiring | None) -> Wiring:
+        """This wiring with one service's own added (its values win on a shared name); the
+        uploads bucket is the shared one unless the service names its own."""
+        if own is None:
+            return self
+        return Wiring(
+            secrets={**self.secrets, **own.secrets},
+            environment={**self.environment, **own.environment},
+            readable_secret_arns=[*self.readable_secret_arns, *own.readable_secret_arns],
+            decrypt_key_arns=[*self.decrypt_key_arns, *own.decrypt_key_arns],
+            task_statements=[*self.task_statements, *own.task_statements],
+            uploads=own.uploads or self.uploads,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedPlatform:
+    """What the services share, from the Service component: the cluster and its capacity
+    providers, the load balancer and its security group, the key for images, logs and schedules, and
+    the ECS Exec session log group."""
+
+    cluster: aws.ecs.Cluster
+    capacity: aws.ecs.ClusterCapacityProviders
+    alb: aws.lb.LoadBalancer
+    alb_security_group: aws.ec2.SecurityGroup
+    key: aws.kms.Key
+    exec_group: aws.cloudwatch.LogGroup
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcsServiceArgs:
+    """settings: the service's entry. shared: the cluster and load balancer it runs behind.
+    target_group: where the load balancer sends its requests; routes: the listeners or rules that
+    attach that group (ECS refuses a group no listener uses). prefix: the start of its children's
+    logical names and of its task families; log_path: its log group. moved_from: the component
+    its children were registered under before (today's single service), so they keep their
+    URNs through aliases."""
+
+    settings: EcsServiceSettings
+    ctx: StackContext
+    network: Network
+    shared: SharedPlatform
+    target_group: aws.lb.TargetGroup
+    routes: Sequence[pulumi.Resource]
+    prefix: str
+    log_path: str
+    wiring: Wiring = field(default_factory=Wiring)
+    moved_from: pulumi.Resource | None = None
+
+
+def moved_from(parent: pulumi.Resource) -> pulumi.ResourceTransformation:
+    """Aliases every child (and every name alias it already has) to `parent`, where it was
+    registered before: the engine then finds the existing resource instead of creating one."""
+
+    def add_aliases(
+        args: pulumi.ResourceTransformationArgs,
+    ) -> pulumi.ResourceTransformationResult | None:
+        if args.type_.startswith("platform:"):
+            return None
+        renamed = [
+            pulumi.Alias(name=alias.name, parent=parent)
+            for alias in args.opts.aliases or []
+            if isinstance(alias, pulumi.Alias) and alias.name is not None
+        ]
+        aliases = pulumi.ResourceOptions(aliases=[pulumi.Alias(parent=parent), *renamed])
+        return pulumi.ResourceTransformationResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, aliases)
+        )
+
+    return add_aliases
+
+
+class EcsService(pulumi.ComponentResource):
+    """One Fargate service: ECR repository, log group, roles, security group, task definition,
+    service behind its target group, autoscaling and an optional cron task."""
+
+    service_name: pulumi.Output[str]
+    repository_url: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    task_role_name: pulumi.Output[str]
+    task_role_arn: pulumi.Output[str]
+    execution_role_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+    target_group_arn_suffix: pulumi.Output[str]
+    min_tasks: int
+
+    def __init__(self, name: str, args: EcsServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        moved = (
+            pulumi.ResourceOptions(transformations=[moved_from(args.moved_from)])
+            if args.moved_from
+            else None
+        )
+        super().__init__(
+            "platform:service:EcsService", name, None, pulumi.ResourceOptions.merge(opts, moved)
+        )
+        self._name, self._args = args.prefix, args
+        self._settings, self._ctx, self._shared = args.settings, args.ctx, args.shared
+        self._key = args.shared.key
+        self._exec_group = args.shared.exec_group
+        self._tags = component_tags(COMPONENT)
+        self._child = pulumi.ResourceOptions(parent=self)
+
+        repository = self._repository()
+        group = log_group(
+            f"{self._name}-logs",
+            path=args.log_path,
+            ctx=self._ctx,
+            key=self._key,
+            parent=self,
+            tags=self._tags,
+        )
+        service_sg = self._security_group()
+        execution_role = self._execution_role(repository, group)
+        task_role = self._task_role()
+        task_definition = self._task_definition(
+            f"{self._name}-task", repository, group, execution_role, task_role, command=None
+        )
+        cluster, capacity = self._shared.cluster, self._shared.capacity
+        service = self._service(
+            cluster, capacity=capacity, task_definition=task_definition, service_sg=service_sg
+        )
+        self._autoscaling(cluster, service)
+        if self._settings.schedule:
+            self._scheduled_task(
+                schedule=self._settings.schedule,
+                task_definition=self._task_definition(
+                    f"{self._name}-job",
+                    repository,
+                    group,
+                    execution_role,
+                    task_role,
+                    command=self._settings.schedule.command,
+                ),
+                cluster=cluster,
+                capacity=capacity,
+                service_sg=service_sg,
+                execution_role=execution_role,
+                task_role=task_role,
+            )
+        self.service_name = service.name
+        self.repository_url = repository.repository_url
+        self.security_group_id = service_sg.id
+        self.task_role_name = task_role.name
+        self.task_role_arn = task_role.arn
+        self.execution_role_arn = execution_role.arn
+        self.log_group_name = group.name
+        self.target_group_arn_suffix = args.target_group.arn_suffix
+        self.min_tasks = self._settings.min_tasks
+        self.register_outputs(
+            {
+                "serviceName": self.service_name,
+                "repositoryUrl": self.repository_url,
+                "securityGroupId": self.security_group_id,
+                "taskRoleName": self.task_role_name,
+                "taskRoleArn": self.task_role_arn,
+                "executionRoleArn": self.execution_role_arn,
+                "logGroupName": self.log_group_name,
+                "targetGroupArnSuffix": self.target_group_arn_suffix,
+            }
+        )
+
+    # --- image ------------------------------------------------------------------------------------
+
+    def _repository(self) -> aws.ecr.Repository:
+        settings = self._settings
+        repository = aws.ecr.Repository(
+            f"{self._name}-repo",
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
+                scan_on_push=True
+            ),
+            encryption_configurations=[
+                aws.ecr.RepositoryEncryptionConfigurationArgs(
+                    encryption_type="KMS", kms_key=self._key.arn
+                )
+            ],
+            force_delete=not self._ctx.protect_data,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=self._ctx.protect_data),
+        )
+        rules = [
+            {
+                "rulePriority": 1,
+                "description": f"Expire untagged images after {settings.ecr_untagged_days} days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": settings.ecr_untagged_days,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"Keep the last {settings.ecr_keep_images} tagged images",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": settings.ecr_keep_images,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+        aws.ecr.LifecyclePolicy(
+            f"{self._name}-repo-lifecycle",
+            repository=repository.name,
+            policy=pulumi.Output.json_dumps({"rules": rules}),
+            opts=self._child,
+        )
+        return repository
+
+    # --- network ----------------------------------------------------------------------------------
+
+    def _security_group(self) -> aws.ec2.SecurityGroup:
+        vpc_id = self._args.network.vpc_id
+        port = self._settings.container_port
+        alb_sg = self._shared.alb_security_group
+        service_sg = aws.ec2.SecurityGroup(
+            f"{self._name}-tasks-sg",
+            description="Service tasks: the container port from the load balancer only",
+            vpc_id=vpc_id,
+            tags={**self._tags, "Name": f"{self._name}-tasks"},
+            opts=self._child,
+        )
+        rule = {"parent": self, "tags": self._tags}
+        tcp_rule(
+            f"{self._name}-alb-out-tasks",
+            direction="out",
+            group_id=alb_sg.id,
+            ports=(port, port),
+            description="To the service tasks on the container port",
+            peer_group_id=service_sg.id,
+            **rule,
+        )
+        tcp_rule(
+            f"{self._name}-tasks-in-alb",
+            direction="in",
+            group_id=service_sg.id,
+            ports=(port, port),
+            description="Container port from the load balancer",
+            peer_group_id=alb_sg.id,
+            **rule,
+        )
+        tcp_rule(
+            f"{self._name}-tasks-out-https",
+            direction="out",
+            group_id=service_sg.id,
+            ports=(443, 443),
+            description="HTTPS to AWS APIs and the internet (through NAT or endpoints)",
+            cidr_ipv4="0.0.0.0/0",
+            **rule,
+        )
+        tcp_rule(
+            f"{self._name}-tasks-out-vpc",
+            direction="out",
+            group_id=service_sg.id,
+            ports=(0, 65535),
+            description="TCP inside the VPC (database and internal services)",
+            cidr_ipv4=self._args.network.cidr,
+            **rule,
+        )
+        return service_sg
+
+    # --- roles ------------------------------------------------------------------------------------
+
+    def _execution_role(
+        self, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
+    ) -> aws.iam.Role:
+        statements: list[Statement] = [
+            *ecr_pull(repository.arn),
+            allow(
+                ["logs:CreateLogStream", "logs:PutLogEvents"], [group.arn.apply(lambda a: f"{a}:*")]
+            ),
+            allow(["kms:Decrypt"], [self._key.arn, *self._args.wiring.decrypt_key_arns]),
+        ]
+        secret_arns = [
+            *self._args.wiring.readable_secret_arns,
+            *(arn for arn in self._settings.secrets.values() if ":secretsmanager:" in arn),
+        ]
+        parameter_arns = [arn for arn in self._settings.secrets.values() if ":ssm:" in arn]
+        if secret_arns:
+            statements.append(allow(["secretsmanager:GetSecretValue"], secret_arns))
+        if parameter_arns:
+            statements.append(allow(["ssm:GetParameters"], parameter_arns))
+        return role(
+            f"{self._name}-execution",
+            description="ECS agent: pull the image, write logs, read the service's secrets",
+            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
+            statements=statements,
+            parent=self,
+            tags=self._tags,
+        )
+
+    def _task_role(self) -> aws.iam.Role:
+        statements = list(self._args.wiring.task_statements)
+        uploads = self._args.wiring.uploads
+        if uploads:
+            prefix = uploads.prefix
+            objects = pulumi.Output.from_input(uploads.bucket_arn).apply(
+                lambda arn: f"{arn}/{prefix}*"
+            )
+            # No s3:ListBucket: the API reads and deletes objects it knows the keys of.
+            statements.append(allow(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], [objects]))
+            # SSE-KMS: uploading needs GenerateDataKey, downloading Decrypt (S3 user guide,
+            # UsingKMSEncryption.html, "Permissions").
+            statements.append(allow(["kms:GenerateDataKey", "kms:Decrypt"], [uploads.key_arn]))
+        if self._settings.enable_exec:
+            # The SSM message channels ECS Exec opens have no resource-level permissions.
+            statements.append(
+                allow(
+                    [
+                        "ssmmessages:CreateControlChannel",
+                        "ssmmessages:CreateDataChannel",
+                        "ssmmessages:OpenControlChannel",
+                        "ssmmessages:OpenDataChannel",
+                    ],
+                    ["*"],
+                )
+            )
+            statements.append(allow(["kms:Decrypt"], [self._key.arn]))
+            # The agent writes the session log itself, with the task role (ECS Developer Guide,
+            # ecs-exec.html, "IAM permissions required for ECS Exec": logs:DescribeLogGroups on *,
+            # CreateLogStream, DescribeLogStreams and PutLogEvents on the group).
+            statements.append(allow(["logs:DescribeLogGroups"], ["*"]))
+            streams = self._exec_group.arn.apply(lambda arn: f"{arn}:*")
+            statements.append(
+                allow(
+                    ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                    [streams],
+                )
+            )
+        return role(
+            f"{self._name}-task",
+            description="The application's own permissions",
+            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
+            statements=statements,
+            parent=self,
+            tags=self._tags,
+        )
+
+    # --- tasks ------------------------------------------------------------------------------------
+
+    def _image(self, repository: aws.ecr.Repository) -> pulumi.Input[str]:
+        image = self._settings.image
+        if "/" in image:
+            return image
+        return repository.repository_url.apply(lambda url: f"{url}:{image}")
+
+    def _task_definition(
+        self,
+        name: str,
+        repository: aws.ecr.Repository,
+        group: aws.cloudwatch.LogGroup,
+        execution_role: aws.iam.Role,
+        task_role: aws.iam.Role,
+        *,
+        command: Sequence[str] | None,
+    ) -> aws.ecs.TaskDefinition:
+        settings, port = self._settings, self._settings.container_port
+        environment: dict[str, pulumi.Input[str]] = {
+            **settings.environment,
+            **self._args.wiring.environment,
+        }
+        if self._args.wiring.uploads:
+            environment["UPLOAD_S3_BUCKET"] = self._args.wiring.uploads.bucket_name
+        # Only the service runs with ECS Exec enabled; the scheduled job does not.
+        agent_volumes = EXEC_AGENT_VOLUMES if settings.enable_exec and not command else {}
+        container: dict[str, object] = {
+            "name": CONTAINER,
+            "image": self._image(repository),
+            "essential": True,
+            "readonlyRootFilesystem": True,
+            # The root filesystem is read-only; /tmp (and the exec agent's directories) are
+            # task-scoped scratch volumes.
+            "mountPoints": [
+                {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False},
+                *(
+                    {"sourceVolume": volume, "containerPath": path, "readOnly": False}
+                    for volume, path in agent_volumes.items()
+                ),
+            ],
+            "linuxParameters": {"initProcessEnabled": True},
+            "environment": [{"name": key, "value": value} for key, value in environment.items()],
+            "secrets": [
+                {"name": key, "valueFrom": value}
+                for key, value in {**settings.secrets, **self._args.wiring.secrets}.items()
+            ],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": group.name,
+                    "awslogs-region": self._ctx.region,
+                    "awslogs-stream-prefix": "job" if command else CONTAINER,
+                },
+            },
+        }
+        if command:
+            container["command"] = list(command)
+        else:
+            container["portMappings"] = [{"containerPort": port, "protocol": "tcp"}]
+            # Without a command the target group's HTTP check alone decides health: a command
+            # needs its tools in the image, and a missing one fails every task.
+            check = settings.container_health_check
+            if check:
+                container["healthCheck"] = {
+                    "command": list(check.command),
+                    "interval": check.interval,
+                    "timeout": check.timeout,
+                    "retries": check.retries,
+                    "startPeriod": check.start_period,
+                }
+        return aws.ecs.TaskDefinition(
+            name,
+            family=name,
+            cpu=str(settings.cpu),
+            memory=str(settings.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture=settings.cpu_architecture.value
+            ),
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
+            # Volumes with neither a host path nor EFS are Fargate bind mounts on the task's
+            # ephemeral storage: writable, private to the task, gone when it stops.
+            volumes=[
+                aws.ecs.TaskDefinitionVolumeArgs(name=volume) for volume in ["tmp", *agent_volumes]
+            ],
+            container_definitions=pulumi.Output.json_dumps([container]),
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _service(
+        self,
+        cluster: aws.ecs.Cluster,
+        *,
+        capacity: aws.ecs.ClusterCapacityProviders,
+        task_definition: aws.ecs.TaskDefinition,
+        service_sg: aws.ec2.SecurityGroup,
+    ) -> aws.ecs.Service:
+        settings = self._settings
+        return aws.ecs.Service(
+            f"{self._name}-service",
+            cluster=cluster.arn,
+            task_definition=task_definition.arn,
+            desired_count=settings.desired_tasks,
+            capacity_provider_strategies=[
+                aws.ecs.ServiceCapacityProviderStrategyArgs(
+                    capacity_provider=provider, base=base, weight=weight
+                )
+                for provider, base, weight in CAPACITY_STRATEGY[settings.capacity]
+            ],
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=self._args.network.private_subnet_ids,
+                security_groups=[service_sg.id],
+                assign_public_ip=False,
+            ),
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=self._args.target_group.arn,
+                    container_name=CONTAINER,
+                    container_port=settings.container_port,
+                )
+            ],
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+                enable=True, rollback=True
+            ),
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            health_check_grace_period_seconds=settings.health_check_grace_seconds,
+            enable_execute_command=settings.enable_exec,
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            tags=self._tags,
+            # Autoscaling owns the task count once the service exists. ECS refuses a target group
+            # no listener uses, so the listener or rule that routes to it comes first. A capacity
+            # provider strategy
+            # fails ("capacity provider ... is not associated with the cluster") until the
+            # providers are attached, and the cluster ARN alone does not order that: depend on
+            # them (aws/containers-roadmap#631; terraform-provider-aws orders its ECS task tests
+            # on aws_ecs_cluster_capacity_providers the same way).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[capacity, *self._args.routes],
+                ignore_changes=["desiredCount"],
+            ),
+        )
+
+    def _autoscaling(
+        self,
+        cluster: aws.ecs.Cluster,
+        service: aws.ecs.Service,
+    ) -> None:
+        settings = self._settings
+        target = aws.appautoscaling.Target(
+            f"{self._name}-scaling",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=pulumi.Output.concat("service/", cluster.name, "/", service.name),
+            min_capacity=settings.min_tasks,
+            max_capacity=settings.max_tasks,
+            tags=self._tags,
+            opts=self._child,
+        )
+        metrics: list[tuple[str, str, int, pulumi.Input[str] | None]] = [
+            ("cpu", "ECSServiceAverageCPUUtilization", settings.cpu_target_percent, None),
+            (
+                "requests",
+                "ALBRequestCountPerTarget",
+                settings.requests_per_target,
+                pulumi.Output.concat(
+                    self._shared.alb.arn_suffix, "/", self._args.target_group.arn_suffix
+                ),
+            ),
+        ]
+        for suffix, metric, value, label in metrics:
+            target_tracking(
+                f"{self._name}-scale-{suffix}",
+                target=target,
+                metric=metric,
+                value=value,
+                label=label,
+                parent=self,
+            )
+
+    # --- scheduled task ---------------------------------------------------------------------------
+
+    def _scheduled_task(
+        self,
+        *,
+        schedule: ScheduledTaskSettings,
+        task_definition: aws.ecs.TaskDefinition,
+        cluster: aws.ecs.Cluster,
+        capacity: aws.ecs.ClusterCapacityProviders,
+        service_sg: aws.ec2.SecurityGroup,
+        execution_role: aws.iam.Role,
+        task_role: aws.iam.Role,
+    ) -> None:
+        dead_letters = aws.sqs.Queue(
+            f"{self._name}-job-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=14 * 24 * 3600,
+            tags=self._tags,
+            opts=self._child,
+        )
+        family_arn = self._ctx.arn("ecs", f"task-definition/{self._name}-job:*")
+        scheduler_role = role(
+            f"{self._name}-scheduler",
+            description="EventBridge Scheduler: run the cron task, nothing else",
+            trust=[service_trust(self._ctx, "scheduler")],
+            statements=[
+                allow(
+                    ["ecs:RunTask"],
+                    [family_arn],
+                    Condition={"ArnEquals": {"ecs:cluster": cluster.arn}},
+                ),
+                allow(["iam:PassRole"], [execution_role.arn, task_role.arn]),
+                allow(["sqs:SendMessage"], [dead_letters.arn]),
+                # The schedule's data is encrypted with the service key; the execution role reads
+                # it back when the schedule fires (granted as the AWS CDK's scheduler targets do,
+                # aws-cdk #27609; EventBridge Scheduler User Guide, encryption-rest.html).
+                allow(["kms:Decrypt"], [self._key.arn]),
+            ],
+            parent=self,
+            tags=self._tags,
+        )
+        # A schedule's name has at most 64 characters (provider_check): longer ones are fitted.
+        schedule_name, schedule_opts = fitted(
+            f"{self._name}-job-schedule",
+            Limit.SCHEDULE,
+            pulumi.ResourceOptions(parent=self, depends_on=[capacity]),
+        )
+        aws.scheduler.Schedule(
+            schedule_name,
+            description=f"{self._name}: {' '.join(schedule.command)}",
+            schedule_expression=schedule.expression,
+            schedule_expression_timezone=schedule.timezone,
+            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            kms_key_arn=self._key.arn,
+            target=aws.scheduler.ScheduleTargetArgs(
+                arn=cluster.arn,
+                role_arn=scheduler_role.arn,
+                ecs_parameters=aws.scheduler.ScheduleTargetEcsParametersArgs(
+                    task_definition_arn=task_definition.arn,
+                    task_count=1,
+                    capacity_provider_strategies=[
+                        aws.scheduler.ScheduleTargetEcsParametersCapacityProviderStrategyArgs(
+                            capacity_provider=provider, base=base, weight=weight
+                        )
+                        for provider, base, weight in CAPACITY_STRATEGY[self._settings.capacity]
+                    ],
+                    network_configuration=aws.scheduler.ScheduleTargetEcsParametersNetworkConfigurationArgs(
+                        subnets=self._args.network.private_subnet_ids,
+                        security_groups=[service_sg.id],
+                        assign_public_ip=False,
+                    ),
+                ),
+                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
+                    maximum_retry_attempts=3, maximum_event_age_in_seconds=3600
+                ),
+                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(
+                    arn=dead_letters.arn
+                ),
+            ),
+            # Its capacity provider strategy needs the providers attached, as the service's does.
+            opts=schedule_opts,
+        )
