@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from fnmatch import fnmatchcase
+from functools import cache
 
 import pytest
 
@@ -28,7 +29,13 @@ ESCALATION = {
 
 def with_ci(stack: str, **values: object) -> OfflineRun:
     section = {"enabled": True, "repository": "acme/platform", **values}
-    return run_stack(stack, overrides={"platform:ciAccess": json.dumps(section)})
+    return _ci_run(stack, json.dumps(section, sort_keys=True))
+
+
+@cache
+def _ci_run(stack: str, section: str) -> OfflineRun:
+    """One run per distinct stack and section, shared by the read-only tests below."""
+    return run_stack(stack, overrides={"platform:ciAccess": section})
 
 
 def test_disabled_by_default_creates_nothing() -> None:
