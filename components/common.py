@@ -577,26 +577,28 @@ def expiry_rule(
 
 
 def alb_log_writes(
-    elb_account_arn: pulumi.Input[str], objects: Sequence[pulumi.Input[str]]
+    elb_account_arn: pulumi.Input[str],
+    objects: pulumi.Output[str] | Sequence[pulumi.Input[str]],
 ) -> list[Statement]:
-    """Bucket policy statements that let ALB access logs be delivered to `objects`. Regions from
-    before August 2022 deliver as the regional ELB account, newer ones as the log delivery
-    service (Elastic Load Balancing User Guide, "Enable access logs", step 2): both, so a stack
-    works in any region."""
+    """Bucket policy statements that let ALB access logs be delivered to `objects` (one pattern,
+    or several). Regions from before August 2022 deliver as the regional ELB account, newer ones
+    as the log delivery service (Elastic Load Balancing User Guide, "Enable access logs", step
+    2): both, so a stack works in any region."""
+    resource = objects if isinstance(objects, pulumi.Output) else list(objects)
     return [
         {
             "Sid": "ElbAccountWrites",
             "Effect": "Allow",
             "Principal": {"AWS": elb_account_arn},
             "Action": "s3:PutObject",
-            "Resource": list(objects),
+            "Resource": resource,
         },
         {
             "Sid": "LogDeliveryWrites",
             "Effect": "Allow",
             "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
             "Action": "s3:PutObject",
-            "Resource": list(objects),
+            "Resource": resource,
         },
     ]
 

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from components.common import (
     StackContext,
+    alb_log_writes,
     bucket_policy,
     dns_certificate,
     expiry_rule,
@@ -344,24 +345,7 @@ class Service(pulumi.ComponentResource):
         policy = bucket_policy(
             f"{self._name}-alb-logs-policy",
             bucket=bucket,
-            statements=[
-                # Regions from before August 2022 deliver as the regional ELB account, newer ones
-                # as the log delivery service; granting both keeps the stack region-independent.
-                {
-                    "Sid": "ElbAccountWrites",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": elb_account.arn},
-                    "Action": "s3:PutObject",
-                    "Resource": objects,
-                },
-                {
-                    "Sid": "LogDeliveryWrites",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
-                    "Action": "s3:PutObject",
-                    "Resource": objects,
-                },
-            ],
+            statements=alb_log_writes(elb_account.arn, objects),
             parent=self,
         )
         return bucket, policy
