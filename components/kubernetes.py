@@ -17,6 +17,7 @@ from components.common import (
     Statement,
     allow,
     attach_managed,
+    instance_trust,
     kms_key,
     log_group,
     logs_key_statement,
@@ -421,20 +422,12 @@ class Kubernetes(pulumi.ComponentResource):
     def _node_role(self) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
         """The node role and its policy attachments: node groups depend on both, so a destroy
         removes the instances before the policies they need to leave the cluster cleanly."""
-        # Pods get AWS access from IRSA; the nodes' own role holds only what kubelet needs. The
-        # trust is the one AWS documents for node roles, not service_trust: its aws:SourceAccount
-        # condition is not documented for EC2 instance profiles and could leave nodes without
-        # credentials.
+        # Pods get AWS access from IRSA; the nodes' own role holds only what kubelet needs, and
+        # trusts EC2 as AWS documents node roles (instance_trust: no aws:SourceAccount).
         node_role = role(
             f"{self._name}-nodes",
             description=f"{self._name}: managed node group instances",
-            trust=[
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ec2.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
+            trust=[instance_trust()],
             statements=[],
             parent=self,
             tags=self._tags,
