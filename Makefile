@@ -39,11 +39,11 @@ help: ## List the targets and the variables they read.
 check_python = $(1) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "error: Python 3.11 or newer is needed: $(1) is $$($(1) -V 2>&1 | head -n 1); run make install PYTHON=python3.11 (or newer)$(2)" >&2; exit 2; }
 
 # Quiet on stdout: a first `make plan STACK=dev ARGS=--json > plan.json` installs too.
-$(STAMP): requirements.txt policy/requirements.txt
+$(STAMP): requirements.txt policy/requirements.txt reference-app/requirements.txt
 	@if test -x $(BIN)/python; then $(call check_python,$(BIN)/python, after rm -rf $(VENV)); else $(call check_python,$(PYTHON)) && $(PYTHON) -m venv $(VENV); fi
-	@echo "Installing requirements.txt and policy/requirements.txt into $(VENV)..." >&2
+	@echo "Installing requirements.txt, policy/requirements.txt and reference-app/requirements.txt into $(VENV)..." >&2
 	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
-	@$(BIN)/python -m pip install --quiet -r requirements.txt -r policy/requirements.txt >&2
+	@$(BIN)/python -m pip install --quiet -r requirements.txt -r policy/requirements.txt -r reference-app/requirements.txt >&2
 	@touch $@
 
 # The policy pack's runtime names the virtualenv `venv` (policy/PulumiPolicy.yaml) and Pulumi's
@@ -51,7 +51,7 @@ $(STAMP): requirements.txt policy/requirements.txt
 $(POLICY_VENV): | $(STAMP)
 	@ln -sfn ../$(VENV) $@
 
-install: $(STAMP) $(POLICY_VENV) ## Create .venv with requirements.txt and the policy pack's requirements; link it as policy/venv.
+install: $(STAMP) $(POLICY_VENV) ## Create .venv with requirements.txt, the policy pack's and the reference app's requirements; link it as policy/venv.
 
 lint: install ## ruff: lint and format check.
 	$(BIN)/ruff check .
@@ -60,7 +60,7 @@ lint: install ## ruff: lint and format check.
 types: install ## pyright over the whole project (zero errors expected).
 	$(BIN)/pyright
 
-unit: install ## pytest: settings, components, policies and every stack, offline.
+unit: install ## pytest: settings, components, policies, every stack (offline) and the reference app.
 	$(BIN)/python -m pytest
 
 test: lint ## Everything CI runs: lint, then types and tests side by side (one core each).
