@@ -25,11 +25,12 @@ STACK_TARGETS = (
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """The Makefile with the files it reads: stack files and requirements."""
+    """The Makefile with the files it reads: stack files and the three requirements files."""
     for name in ["Makefile", "requirements.txt", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
         shutil.copy(ROOT / name, tmp_path / name)
-    (tmp_path / "policy").mkdir()
-    shutil.copy(ROOT / "policy" / "requirements.txt", tmp_path / "policy" / "requirements.txt")
+    for folder in ("policy", "reference-app"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(ROOT / folder / "requirements.txt", tmp_path / folder / "requirements.txt")
     return tmp_path
 
 
