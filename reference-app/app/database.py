@@ -24,7 +24,7 @@ from app.settings import Database, Settings
 if TYPE_CHECKING:
     from types_boto3_rds import RDSClient
 
-# Where the Dockerfile puts the RDS global CA bundle (Dockerfile: ADD ... global-bundle.pem).
+# Where the Dockerfile puts the RDS global CA bundle (tests/test_image.py holds the two together).
 RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
 
 # (host, port, username) -> token: the password of one new connection.
@@ -33,8 +33,8 @@ TokenSource = Callable[[str, int, str], str]
 
 @dataclass(frozen=True)
 class Engines:
-    """Writes go to the writer (DB_HOST); reads may go to the readers (DB_READER_HOST), which lag
-    the writer by Aurora's replica lag (usually well under a second)."""
+    """Writes go to the writer (DB_HOST); reads may go to the readers (DB_READER_HOST), which
+    trail the writer by Aurora's replica lag: read your own writes from the writer."""
 
     writer: Engine
     reader: Engine

@@ -64,6 +64,8 @@ class Cache:
 
 @dataclass(frozen=True)
 class Settings:
+    """The task's region and the tiers it was given; None for a tier that is off."""
+
     region: str | None = None
     database: Database | None = None
     database_url: str | None = None
