@@ -20,6 +20,7 @@ STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in RO
 STACK_TARGETS = (
     *("plan", "preview", "up", "destroy", "import", "pulumi"),
     *("db-snapshot", "db-restore", "db-failover", "db-connect"),
+    "release-rollback",
 )
 
 
