@@ -49,9 +49,10 @@ if TYPE_CHECKING:
 Outputs = Mapping[str, object]
 # An image digest as ECR and the platform's `platform:release` take it.
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-# Docker/OCI tag grammar (distribution reference): 1-128 characters, no leading '.' or '-'.
+# Docker/OCI tag grammar (distribution reference): 1-128 characters, no leading '.' or '-'; the
+# release's tag leaves room for the platform suffix its manifests get (`-arm64`, tag_platforms).
 _TAG_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
-TAG_MAX = 128
+TAG_MAX = 128 - 16
 # cpuArchitecture -> the Buildx platform an image for it must contain.
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 # OCI image layout (image-spec, image-layout.md): index.json lists the image; an image index
@@ -187,12 +188,15 @@ class Archive:
 
     path: Path
 
-    def _json(self, member: str) -> dict[str, object]:
+    def blob(self, member: str) -> bytes:
         with tarfile.open(self.path) as tar:
             found = tar.extractfile(member)
             if found is None:
                 raise UsageError(f"{self.path}: no {member}")
-            parsed: object = json.load(found)
+            return found.read()
+
+    def _json(self, member: str) -> dict[str, object]:
+        parsed: object = json.loads(self.blob(member))
         if not isinstance(parsed, dict):
             raise UsageError(f"{self.path}: {member} is not a JSON object")
         return {str(k): v for k, v in parsed.items()}
@@ -216,26 +220,47 @@ class Archive:
             raise UsageError(f"{self.path}: {digest!r} is not a sha256 digest")
         return digest
 
-    def platform_digests(self) -> list[str]:
-        """The digests of the image manifests ECR scans: each platform's, without Buildx's
-        attestation manifests."""
-        top = self._top()
-        if top.get("mediaType") not in INDEX_TYPES:
-            return [self.digest]
+    @property
+    def is_index(self) -> bool:
+        return self._top().get("mediaType") in INDEX_TYPES
+
+    def platforms(self) -> list[PlatformImage]:
+        """The image manifests ECR scans: each platform's (without Buildx's attestation
+        manifests), or the one manifest of a one-platform archive."""
+        if not self.is_index:
+            return [PlatformImage(self.digest, str(self._top().get("mediaType")), "")]
         index = self._json(f"blobs/sha256/{self.digest.removeprefix('sha256:')}")
         entries = index.get("manifests")
         if not isinstance(entries, list):
             raise UsageError(f"{self.path}: the image index lists no manifests")
-        found: list[str] = []
+        found: list[PlatformImage] = []
+        key, value = ATTESTATION
         for entry in entries:
             if not isinstance(entry, dict):
                 continue
-            annotations = entry.get("annotations")
-            key, value = ATTESTATION
+            annotations, platform = entry.get("annotations"), entry.get("platform")
             if isinstance(annotations, dict) and annotations.get(key) == value:
                 continue
-            found.append(str(entry.get("digest")))
+            architecture = platform.get("architecture") if isinstance(platform, dict) else None
+            found.append(
+                PlatformImage(
+                    str(entry.get("digest")), str(entry.get("mediaType")), str(architecture)
+                )
+            )
         return found
+
+    def manifest(self, digest: str) -> str:
+        """A manifest's exact bytes (as text): what its digest is the hash of."""
+        return self.blob(f"blobs/sha256/{digest.removeprefix('sha256:')}").decode()
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    """One platform's image manifest in an archive."""
+
+    digest: str
+    media_type: str
+    architecture: str
 
 
 # --- AWS and the local programs ----------------------------------------------------------------------
@@ -401,19 +426,39 @@ def push(ctx: Context, archive: Archive, uri: str, tag: str) -> str:
     held = tagged_digest(ctx.aws.ecr, repository, tag)
     if held == digest:
         ctx.say(f"- `{repository}:{tag}` already holds `{digest}` (a re-run): not pushed again")
-        return digest
-    if held is not None:
+    elif held is not None:
         raise ReleaseError(
             f"{repository}:{tag} already holds {held}, not this build's {digest}: tags are "
             "immutable; re-run only the failed jobs (they reuse this run's images) or release "
             "a new tag"
         )
-    ctx.registry.copy(archive.path, f"docker://{uri}:{tag}")
-    pushed = tagged_digest(ctx.aws.ecr, repository, tag)
-    if pushed != digest:
-        raise ReleaseError(f"{repository}:{tag} holds {pushed} after the push, not {digest}")
-    ctx.say(f"- pushed `{repository}:{tag}` = `{digest}`")
+    else:
+        ctx.registry.copy(archive.path, f"docker://{uri}:{tag}")
+        pushed = tagged_digest(ctx.aws.ecr, repository, tag)
+        if pushed != digest:
+            raise ReleaseError(f"{repository}:{tag} holds {pushed} after the push, not {digest}")
+        ctx.say(f"- pushed `{repository}:{tag}` = `{digest}`")
+    if archive.is_index:
+        tag_platforms(ctx.aws.ecr, repository, archive, tag)
     return digest
+
+
+def tag_platforms(ecr: ECRClient, repository: str, archive: Archive, tag: str) -> None:
+    """Tag each platform's manifest `<tag>-<architecture>`: only the index carries the release's
+    tag, and the repository's lifecycle rule expires untagged images after some days, which would
+    leave a released index naming manifests that are gone. PutImage with a manifest ECR already
+    holds adds a tag (ECR API, PutImage; ImageAlreadyExistsException when it already has it)."""
+    for image in archive.platforms():
+        try:
+            ecr.put_image(
+                repositoryName=repository,
+                imageManifest=archive.manifest(image.digest),
+                imageManifestMediaType=image.media_type,
+                imageDigest=image.digest,
+                imageTag=f"{tag}-{image.architecture}",
+            )
+        except ecr.exceptions.ImageAlreadyExistsException:
+            continue  # a re-run: the tag names this manifest already
 
 
 def critical_findings(ctx: Context, repository: str, digest: str, timeout: float) -> int:
@@ -466,7 +511,7 @@ def publish(ctx: Context, args: argparse.Namespace) -> None:
     for name, archive in sorted(archives.items()):
         push(ctx, archive, uris[name], args.tag)
         repository = uris[name].split("/", 1)[1]
-        for digest in archive.platform_digests():
+        for digest in (image.digest for image in archive.platforms()):
             critical = critical_findings(ctx, repository, digest, args.scan_timeout)
             ctx.say(f"- scan of `{name}` `{digest}`: {critical} critical")
             if critical:
@@ -607,6 +652,12 @@ def run_migration(
     ctx.say(f"- migration of `{name}`: exit 0")
 
 
+def started_by(tag: str) -> str:
+    """RunTask's startedBy for the release `tag`: up to 128 letters, digits, '-', '/' and '_'
+    (ECS API, RunTask startedBy), so a tag's dots become hyphens."""
+    return re.sub(r"[^A-Za-z0-9_/-]", "-", f"release/{tag}")[:128]
+
+
 def migrate(ctx: Context, args: argparse.Namespace) -> None:
     images = released(stack_settings(ctx.stack), images_argument(args.images))
     outputs = ctx.outputs()
@@ -620,7 +671,7 @@ def migrate(ctx: Context, args: argparse.Namespace) -> None:
         migration = Migration.of(
             _mapping(found, f"services.{name}.migration"), f"services.{name}.migration"
         )
-        run_migration(ctx, cluster, name, migration, started_by=f"release/{args.tag}"[:128])
+        run_migration(ctx, cluster, name, migration, started_by=started_by(args.tag))
         ran += 1
     if not ran:
         ctx.say("- no released service declares a migration")

@@ -6,6 +6,7 @@ HTTP server (no network)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import shutil
@@ -32,7 +33,12 @@ from tooling import release
 REGION = "eu-west-1"
 NEW = "sha256:" + "1" * 64
 OLD = "sha256:" + "0" * 64
-AMD, ARM = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+# Each platform's manifest in the archive, named by its real digest (what ECR checks in PutImage).
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+AMD_MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "layers": ["amd64"]})
+ARM_MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "layers": ["arm64"]})
+AMD = "sha256:" + hashlib.sha256(AMD_MANIFEST.encode()).hexdigest()
+ARM = "sha256:" + hashlib.sha256(ARM_MANIFEST.encode()).hexdigest()
 REPO = "platform-staging-service-repo-0a1b2c3"
 URI = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPO}"
 CLUSTER = "platform-staging-service-cluster"
@@ -274,11 +280,13 @@ def archive(folder: Path, *, platforms: bool = True) -> Path:
     )
     path = folder / "app.tar"
     with tarfile.open(path, "w") as tar:
-        for name, content in (
-            ("index.json", {"schemaVersion": 2, "manifests": [top]}),
-            (f"blobs/sha256/{NEW.removeprefix('sha256:')}", index),
+        for name, text in (
+            ("index.json", json.dumps({"schemaVersion": 2, "manifests": [top]})),
+            (f"blobs/sha256/{NEW.removeprefix('sha256:')}", json.dumps(index)),
+            (f"blobs/sha256/{AMD.removeprefix('sha256:')}", AMD_MANIFEST),
+            (f"blobs/sha256/{ARM.removeprefix('sha256:')}", ARM_MANIFEST),
         ):
-            data = json.dumps(content).encode()
+            data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -288,14 +296,19 @@ def archive(folder: Path, *, platforms: bool = True) -> Path:
 def test_the_archive_gives_the_index_digest_and_each_platforms(tmp_path: Path) -> None:
     found = release.Archive(archive(tmp_path))
     assert found.digest == NEW
-    assert found.platform_digests() == [AMD, ARM]
+    assert [(p.digest, p.architecture) for p in found.platforms()] == [
+        (AMD, "amd64"),
+        (ARM, "arm64"),
+    ]
+    assert found.manifest(ARM) == ARM_MANIFEST
     assert run("digest", "--archive", str(found.path), "--service", "app").out.strip() == (
         json.dumps({"app": NEW})
     )
 
 
 def test_a_one_platform_archive_is_its_own_image(tmp_path: Path) -> None:
-    assert release.Archive(archive(tmp_path, platforms=False)).platform_digests() == [NEW]
+    [image] = release.Archive(archive(tmp_path, platforms=False)).platforms()
+    assert image.digest == NEW
 
 
 # --- publish ----------------------------------------------------------------------------------------
@@ -342,6 +355,24 @@ def scan_of(digest: str) -> dict[str, object]:
     return {"repositoryName": REPO, "imageId": {"imageDigest": digest}}
 
 
+def expect_platform_tags(stubber: Stubber, *, rerun: bool = False) -> None:
+    for digest, body, architecture in ((AMD, AMD_MANIFEST, "amd64"), (ARM, ARM_MANIFEST, "arm64")):
+        params = {
+            "repositoryName": REPO,
+            "imageManifest": body,
+            "imageManifestMediaType": MANIFEST_TYPE,
+            "imageDigest": digest,
+            "imageTag": f"v1.2.3-{architecture}",
+        }
+        if rerun:
+            stubber.add_client_error(
+                "put_image", "ImageAlreadyExistsException", expected_params=params
+            )
+        else:
+            image = {"repositoryName": REPO, "imageId": {"imageDigest": digest}}
+            stubber.add_response("put_image", {"image": image}, params)
+
+
 def expect_login(stubber: Stubber) -> None:
     stubber.add_response("describe_repositories", REPOSITORIES, {})
     stubber.add_response("get_authorization_token", TOKEN, {})
@@ -361,6 +392,9 @@ def test_publish_pushes_with_the_digest_then_waits_for_each_platforms_scan(
     expect_login(stubber)
     stubber.add_client_error("describe_images", "ImageNotFoundException", expected_params=BY_TAG)
     stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    # Each platform's manifest gets a tag of its own, so the lifecycle rule for untagged images
+    # never expires what the released index names.
+    expect_platform_tags(stubber)
     # Scan on push may not have started yet; then it runs; then it completes.
     stubber.add_client_error(
         "describe_image_scan_findings", "ScanNotFoundException", expected_params=scan_of(AMD)
@@ -390,6 +424,21 @@ def test_a_rerun_does_not_push_an_image_the_tag_already_holds(
     assert result.code == 0
     assert [c[0] for c in result.registry.calls] == ["login"]
     assert "already holds" in result.out
+
+
+def test_a_rerun_of_a_multi_platform_image_keeps_its_tags(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+) -> None:
+    client_, stubber = ecr
+    archive(tmp_path)
+    expect_login(stubber)
+    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    expect_platform_tags(stubber, rerun=True)
+    stubber.add_response("describe_image_scan_findings", scanned(AMD), scan_of(AMD))
+    stubber.add_response("describe_image_scan_findings", scanned(ARM), scan_of(ARM))
+    result = publish(client_, tmp_path)
+    assert result.code == 0, result.out
+    assert [c[0] for c in result.registry.calls] == ["login"]
 
 
 def test_a_tag_holding_another_image_fails(tmp_path: Path, ecr: tuple[ECRClient, Stubber]) -> None:
@@ -480,7 +529,7 @@ RUN_TASK = {
     "taskDefinition": MIGRATION_DEF,
     "launchType": "FARGATE",
     "count": 1,
-    "startedBy": "release/v1.2.3",
+    "startedBy": "release/v1-2-3",  # RunTask's startedBy takes no '.'.
     "networkConfiguration": {
         "awsvpcConfiguration": {
             "subnets": ["subnet-private-1", "subnet-private-2"],
