@@ -723,17 +723,18 @@ def wait_for_health(ctx: Context, name: str, url: str, deadline: float) -> None:
 
 
 def alarms_in_alarm(ctx: Context, prefix: str) -> list[str]:
-    """The stack's alarms (metric and composite: DescribeAlarms returns only metric alarms unless
-    AlarmTypes asks for both) in state ALARM, every page."""
+    """The stack's alarms in state ALARM, every page, of every type (DescribeAlarms returns only
+    metric alarms unless AlarmTypes asks for composite and log alarms too)."""
     names: list[str] = []
     pages = ctx.aws.cloudwatch.get_paginator("describe_alarms").paginate(
         AlarmNamePrefix=prefix,
         StateValue="ALARM",
-        AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+        AlarmTypes=["MetricAlarm", "CompositeAlarm", "LogAlarm"],
     )
     for page in pages:
         names += [a.get("AlarmName", "") for a in page.get("MetricAlarms", [])]
         names += [a.get("AlarmName", "") for a in page.get("CompositeAlarms", [])]
+        names += [a.get("AlarmName", "") for a in page.get("LogAlarms", [])]
     return names
 
 

@@ -605,7 +605,7 @@ SERVICE = {"cluster": CLUSTER, "services": ["platform-staging-service"]}
 ALARMS = {
     "AlarmNamePrefix": "platform-staging-",
     "StateValue": "ALARM",
-    "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+    "AlarmTypes": ["MetricAlarm", "CompositeAlarm", "LogAlarm"],
 }
 
 
