@@ -45,6 +45,10 @@ def test_a_release_starts_from_a_tag_or_by_hand_only() -> None:
     assert list(triggers(STACK)) == ["workflow_call"]
 
 
+def test_releases_run_one_at_a_time() -> None:
+    assert RELEASE["concurrency"] == {"group": "release", "cancel-in-progress": False}
+
+
 def test_only_the_publish_job_reaches_the_release_roles_from_the_release_environment() -> None:
     found = release_roles()
     assert {(run.workflow, run.job) for run, _ in found} == {("release.yml", "publish")}
