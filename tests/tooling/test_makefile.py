@@ -24,14 +24,19 @@ STACK_TARGETS = (
 )
 
 
+def copy_makefile(folder: Path) -> Path:
+    """`folder` with the Makefile and the files it reads: stack files and requirements."""
+    for name in ["Makefile", "requirements.txt", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
+        shutil.copy(ROOT / name, folder / name)
+    (folder / "policy").mkdir()
+    shutil.copy(ROOT / "policy" / "requirements.txt", folder / "policy" / "requirements.txt")
+    return folder
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """The Makefile with the files it reads: stack files and requirements."""
-    for name in ["Makefile", "requirements.txt", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
-        shutil.copy(ROOT / name, tmp_path / name)
-    (tmp_path / "policy").mkdir()
-    shutil.copy(ROOT / "policy" / "requirements.txt", tmp_path / "policy" / "requirements.txt")
-    return tmp_path
+    return copy_makefile(tmp_path)
 
 
 def make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

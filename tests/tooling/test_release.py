@@ -9,7 +9,6 @@ import base64
 import hashlib
 import io
 import json
-import shutil
 import socket
 import tarfile
 import threading
@@ -27,7 +26,7 @@ from types_boto3_ecr import ECRClient
 from types_boto3_ecs import ECSClient
 
 from tests.conftest import settings_for
-from tests.tooling.test_makefile import ROOT, STACKS, make
+from tests.tooling.test_makefile import copy_makefile, make
 from tooling import release
 
 REGION = "eu-west-1"
@@ -783,12 +782,7 @@ def test_steps_write_the_job_summary(tmp_path: Path, ecs: tuple[ECSClient, Stubb
 
 @pytest.fixture
 def makefile(tmp_path: Path) -> Path:
-    """The Makefile with the files its stack targets read (tests/tooling/test_makefile.py)."""
-    for name in ["Makefile", "requirements.txt", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
-        shutil.copy(ROOT / name, tmp_path / name)
-    (tmp_path / "policy").mkdir()
-    shutil.copy(ROOT / "policy" / "requirements.txt", tmp_path / "policy" / "requirements.txt")
-    return tmp_path
+    return copy_makefile(tmp_path)
 
 
 def test_make_release_rollback_serves_the_digests_through_the_policy_pack(makefile: Path) -> None:
