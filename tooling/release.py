@@ -658,8 +658,17 @@ def started_by(tag: str) -> str:
     return re.sub(r"[^A-Za-z0-9_/-]", "-", f"release/{tag}")[:128]
 
 
+def nothing_released(ctx: Context, images: Mapping[str, str]) -> bool:
+    """True (and says so) when the release holds no image this stack runs."""
+    if not images:
+        ctx.say(f"- stack {ctx.stack} runs none of the released services")
+    return not images
+
+
 def migrate(ctx: Context, args: argparse.Namespace) -> None:
     images = released(stack_settings(ctx.stack), images_argument(args.images))
+    if nothing_released(ctx, images):
+        return
     outputs = ctx.outputs()
     cluster = _text(outputs.get("clusterName"), "output clusterName")
     ctx.say(f"### Migrations of {ctx.stack}")
@@ -740,6 +749,8 @@ def alarms_in_alarm(ctx: Context, prefix: str) -> list[str]:
 
 def smoke(ctx: Context, args: argparse.Namespace) -> None:
     images = released(stack_settings(ctx.stack), images_argument(args.images))
+    if nothing_released(ctx, images):
+        return
     outputs = ctx.outputs()
     cluster = _text(outputs.get("clusterName"), "output clusterName")
     deadline = ctx.clock() + args.timeout

@@ -719,6 +719,33 @@ def test_a_service_without_a_health_url_is_not_probed(
     assert result.code == 0 and "not probed" in result.out
 
 
+@pytest.mark.parametrize("command", ["migrate", "smoke"])
+def test_a_stack_without_the_released_services_has_nothing_to_check(command: str) -> None:
+    # Its stack file turns the service off: no output is read, no AWS call made.
+    off = settings_for(
+        "staging",
+        {
+            "platform:service": json.dumps({"enabled": False}),
+            "platform:staticSite": json.dumps({"enabled": False}),
+        },
+    )
+    images = json.dumps({"app": NEW})
+
+    def unread(stack: str) -> dict[str, object]:
+        raise AssertionError(stack)
+
+    out = io.StringIO()
+    ctx = release.Context(
+        stack="staging", outputs=lambda: unread("staging"), aws=release.aws_clients(REGION),
+        out=out, registry=FakeRegistry(),
+    )  # fmt: skip
+    args = release.parser().parse_args([command, "--stack", "staging", "--images", images])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(release, "stack_settings", lambda stack: off)
+        args.run(ctx, args)
+    assert "runs none of the released services" in out.getvalue()
+
+
 # --- the HTTP check, against a local server ------------------------------------------------------------
 
 
