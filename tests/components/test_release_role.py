@@ -6,7 +6,9 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from components.ci_access import RELEASE_ACTIONS, RoleKind, trusted_subjects
 from components.settings import CiRoleSettings
@@ -15,6 +17,7 @@ from tests.components.test_ci_access import with_ci
 from tests.components.test_services import three
 from tests.conftest import stack_run, statements
 from tooling.bootstrap.github import REPOSITORY
+from tooling.release import stack_repositories
 
 REPOSITORY_TYPE = "aws:ecr/repository:Repository"
 GITHUB = "token.actions.githubusercontent.com"
@@ -125,3 +128,25 @@ def test_the_platform_programs_own_ci_access_builds_no_release_role() -> None:
     # Its deploy role's boundary denies PutRolePolicy on CI roles: CI could not create one.
     run = with_ci("prod")
     assert [r.name for r in run.of_type("aws:iam/role:Role") if "ci-access-release" in r.name] == []
+
+
+def test_the_publish_step_finds_each_services_repository_by_the_names_the_provider_gives() -> None:
+    # tooling.release reads the repositories' auto-names back: each service's, no other stack's.
+    runs = {"staging": three(), "prod": stack_run("prod")}
+    listed = [
+        {"repositoryName": name, "repositoryUri": f"registry/{name}"}
+        for run in runs.values()
+        for name in (
+            run.physical_name(REPOSITORY_TYPE, r.name) for r in run.of_type(REPOSITORY_TYPE)
+        )
+    ]
+    ecr = boto3.client(
+        "ecr", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(ecr) as stubber:
+        stubber.add_response("describe_repositories", {"repositories": listed}, {})
+        found = stack_repositories(ecr, "platform", "staging", ["api", "reports", "web"])
+    assert {name: uri.split("/")[1] for name, uri in found.items()} == {
+        name: three().physical_name(REPOSITORY_TYPE, f"service-{name}-repo")
+        for name in ("api", "reports", "web")
+    }
