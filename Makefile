@@ -32,6 +32,7 @@ help: ## List the targets and the variables they read.
 #: PYTHON                    the interpreter that creates .venv (default python3; 3.11 or newer)
 #: SECRETS_PROVIDER          the secrets provider of a stack created by these targets (default passphrase; the bootstrap's awskms://... for CI's backend)
 #: CONFIRM_PROD              1 lets the db-* runbooks act on prod; TIME: db-restore's point in time (ISO, UTC); DB_USER: db-connect's user (operator)
+#: IMAGES                    release-rollback's digests: '{"app":"sha256:..."}' (null: a service's configured image)
 #: BOOTSTRAP_BACKEND_URL     where the bootstrap's own state lives (default file://$HOME/.pulumi-bootstrap); BOOTSTRAP_STACK (default ci)
 
 # Python 3.11 or newer (pyproject.toml's target): one line saying so, not a traceback from a
@@ -137,6 +138,18 @@ db-failover: pulumi-ready ## Failover drill of STACK's cluster: writer before/af
 db-connect: pulumi-ready ## psql on STACK's cluster through SSM from an access instance launched for it (DB_USER, default operator).
 	$(DBOPS) connect --stack $(STACK) --db-user $(or $(DB_USER),operator) $(DBOPS_PROD)
 
+# Rolling a release back by hand (README "Ship a release"): an update of STACK with the policy
+# pack that serves IMAGES, like the release workflow's rollback. platform:release is set in a copy
+# of the stack file (`--config-file`, a flag of pulumi config and pulumi up: Pulumi CLI
+# reference), never in the committed one.
+.PHONY: release-rollback
+STACK_TARGETS += release-rollback
+release-rollback: pulumi-ready ## Serve earlier digests on STACK: IMAGES='{"app":"sha256:..."}' (the run summary's "previous"), with the policy pack.
+	$(BIN)/python -m tooling.plan $(STACK) --check-example-values
+	@config=$$(mktemp) && trap 'rm -f "$$config"' EXIT && cp Pulumi.$(STACK).yaml "$$config" && \
+	  pulumi config set --config-file "$$config" -s $(STACK) platform:release '{"stage":"serve","images":$(IMAGES)}' && \
+	  pulumi up -s $(STACK) --config-file "$$config" --policy-pack policy --policy-pack-config policy/config.$(STACK).json $(ARGS)
+
 # The bootstrap program (tooling/bootstrap; README "One-time bootstrap of CI access"): its own
 # project and state, on the administrator's machine by default, run with the policy pack and
 # policy/config.bootstrap.json like every other update.
@@ -176,5 +189,10 @@ ifneq ($(filter pulumi,$(MAKECMDGOALS)),)
   endif
   ifneq ($(filter $(firstword $(ARGS)),$(PULUMI_OWN_TARGETS)),)
     $(error make pulumi does not run '$(firstword $(ARGS))': use make preview, up or destroy STACK=$(STACK), which apply the policy pack (make import STACK=$(STACK) for an import))
+  endif
+endif
+ifneq ($(filter release-rollback,$(MAKECMDGOALS)),)
+  ifeq ($(strip $(IMAGES)),)
+    $(error make release-rollback needs IMAGES='{"<service>":"sha256:..."}': the digests to serve (a release's summary lists the previous ones; null serves a service's configured image))
   endif
 endif

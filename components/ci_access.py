@@ -1,5 +1,6 @@
-"""CI access: the GitHub OIDC provider and, per stack, a read-only preview role and a deploy role
-that only this repository's workflows can assume, each from exactly one kind of job."""
+"""CI access: the GitHub OIDC provider and, per stack, a read-only preview role, a deploy role and
+an app-release role that only this repository's workflows can assume, each from exactly one kind
+of job."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from components.common import (
     PREVIEW_READABLE_TAG,
     StackContext,
     Statement,
+    allow,
     fitted,
     policy_document,
 )
-from components.naming import Limit
+from components.naming import Limit, Naming
 from components.settings import CiRoleSettings, DeployBoundary
 from components.tagging import component_tags
 
@@ -28,15 +30,22 @@ AUDIENCE = "sts.amazonaws.com"
 
 
 class RoleKind(enum.StrEnum):
-    """The two identities of a stack."""
+    """The identities of a stack."""
 
     PREVIEW = "preview"
     DEPLOY = "deploy"
+    # Pushes the release's images into the stack's service repositories (release.yml, publish).
+    RELEASE = "release"
 
 
 # The tag that marks a role for the policy pack's iam-github-oidc-trust-pinned rule: a deploy
 # role may then accept only environment subjects (an environment's reviewers guard every deploy).
 ROLE_TAG = "CiRole"
+
+
+# The GitHub environment the release workflow publishes images in (deployment rule: tags v* and
+# main). One for every stack: each stack's release role trusts it, and only it.
+RELEASE_ENVIRONMENT = "release"
 
 
 def drift_environment(stack: str) -> str:
@@ -67,7 +76,8 @@ def trusted_subjects(
     """The OIDC `sub` claims each role of `stack` accepts (GitHub docs, "OpenID Connect reference",
     Example subject claims): a job with `environment: X` sends `repo:R:environment:X` whatever
     its event; a pull_request job without one sends `repo:R:pull_request`. The deploy role takes
-    no branch subject, so a job on main without the stack's environment cannot deploy. A
+    no branch subject, so a job on main without the stack's environment cannot deploy; the
+    release role only the publish job's environment `release`. A
     `protected` stack's preview role takes no `pull_request` subject: its previews run in the
     reviewed environment `<stack>-preview`."""
     preview = preview_environment(stack) if protected else None
@@ -77,6 +87,7 @@ def trusted_subjects(
             f"environment:{drift_environment(stack)}",
         ],
         RoleKind.DEPLOY: [f"environment:{stack}"],
+        RoleKind.RELEASE: [f"environment:{RELEASE_ENVIRONMENT}"],
     }
     forms = repository_forms(settings.repository)
     return {
@@ -205,11 +216,62 @@ def preview_statements(ctx: StackContext, state: StateAccess, stack: str) -> pul
     return pulumi.Output.from_input(state.bucket_arn).apply(document)
 
 
+# The component every ECS service's resources are named under (__main__.py: naming.component).
+SERVICE_COMPONENT = "service"
+# What pushing an image to an ECR repository needs (ECR User Guide, "IAM permissions for pushing an
+# image to an Amazon ECR private repository"), and the scan gate's reads: the pushed image's tag
+# and digest (DescribeImages) and its scan status and findings (DescribeImageScanFindings).
+RELEASE_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:DescribeImages",
+    "ecr:DescribeImageScanFindings",
+)
+
+
+def service_repositories(ctx: StackContext, *, project: str, stack: str) -> str:
+    """The ARN pattern of `stack`'s service repositories: each is auto-named after the service's
+    prefix, `<project>-<stack>-service` (`app`) or `<project>-<stack>-service-<name>`, plus
+    `-repo-<7 hex>` (components/service.py _prefix, ecs_service.py _repository). Any region: the
+    bootstrap's region need not be the stack's."""
+    prefix = Naming(project, stack).component(SERVICE_COMPONENT)
+    return ctx.arn("ecr", f"repository/{prefix}-*", region="*")
+
+
+def release_statements(ctx: StackContext, *, project: str, stack: str) -> list[Statement]:
+    """The app-release role's policy: push to and read the scans of `stack`'s service repositories,
+    and nothing else. ECR encrypts with the repository's KMS key through the grant it creates on
+    the key for the repository (ECR User Guide, "Encryption at rest": GenerateDataKey on push,
+    Decrypt on pull, both ECR's own calls), so the pusher needs no key permission."""
+    return [
+        # GetAuthorizationToken has no resource-level permissions: AWS requires "*" (ECR User
+        # Guide, "Private registry authentication"; the push policy example above).
+        allow(["ecr:GetAuthorizationToken"], ["*"], Sid="RegistryLogin"),
+        # The repositories are auto-named (a random suffix): the publish job finds its stack's by
+        # listing them. DescribeRepositories without names is authorized on every repository of
+        # the registry, and returns their settings, never an image.
+        allow(
+            ["ecr:DescribeRepositories"],
+            [ctx.arn("ecr", "repository/*", region="*")],
+            Sid="FindTheStacksRepositories",
+        ),
+        allow(
+            list(RELEASE_ACTIONS),
+            [service_repositories(ctx, project=project, stack=stack)],
+            Sid="PushToTheStacksRepositories",
+        ),
+    ]
+
+
 def ci_resource_patterns(project: str) -> tuple[str, str]:
     """IAM resource patterns (role, policy) matching every CI role and boundary of `project`'s
     stacks: CiAccess is named `<project>-<stack>-ci-access` (naming.component, the bootstrap's
     `<platform project>-<stack>-ci-access`) and its auto-named roles and boundary policies append
-    `-deploy-…`, `-preview-…`, `-deploy-boundary-…` to that name."""
+    `-deploy-…`, `-preview-…`, `-release-…`, `-deploy-boundary-…` to that name."""
     return f"role/{project}-*-ci-access-*", f"policy/{project}-*-ci-access-*"
 
 
@@ -313,7 +375,9 @@ class CiAccessArgs:
     settings.create_oidc_provider, else the account's is referenced. state: the state backend;
     None builds no preview role (the platform program's `ciAccess`, which cannot know it).
     protected: the stack's previews need a reviewer (default: ctx.protect_data). project: the
-    platform project whose CI roles the boundary guards (default: ctx.project)."""
+    platform project whose CI roles the boundary guards (default: ctx.project). release: build
+    the app-release role (the bootstrap does; the platform program's `ciAccess` does not: its
+    own deploy role's boundary refuses the role's policy, so CI could not add it)."""
 
     settings: CiRoleSettings
     ctx: StackContext
@@ -322,6 +386,7 @@ class CiAccessArgs:
     state: StateAccess | None = None
     protected: bool | None = None
     project: str | None = None
+    release: bool = False
 
 
 @dataclass(frozen=True)
@@ -334,10 +399,12 @@ class _Trust:
 
 
 class CiAccess(pulumi.ComponentResource):
-    """The deploy role of one stack and, given the state backend, its preview role."""
+    """The deploy role of one stack and, given the state backend, its preview role; and, when
+    asked, its app-release role."""
 
     role_arn: pulumi.Output[str]
     preview_role_arn: pulumi.Output[str] | None
+    release_role_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: CiAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:ciAccess:CiAccess", name, None, opts)
@@ -360,6 +427,10 @@ class CiAccess(pulumi.ComponentResource):
         if args.state is not None:
             self.preview_role_arn = self._preview_role(name, args, args.state, trust)
             outputs["previewRoleArn"] = self.preview_role_arn
+        self.release_role_arn = None
+        if args.release:
+            self.release_role_arn = self._release_role(name, args, trust)
+            outputs["releaseRoleArn"] = self.release_role_arn
         self.register_outputs(outputs)
 
     def _role(
@@ -426,6 +497,22 @@ class CiAccess(pulumi.ComponentResource):
         )
         self._attach(f"{name}-preview", preview, args.settings.preview_policy_arns)
         return preview.arn
+
+    def _release_role(self, name: str, args: CiAccessArgs, trust: _Trust) -> pulumi.Output[str]:
+        child = pulumi.ResourceOptions(parent=self)
+        # Named like the other CI roles, so every deploy boundary's NoChangesToCiRoles covers it.
+        logical, role_opts = fitted(f"{name}-release", Limit.IAM_ROLE, child)
+        release = self._role(logical, role_opts, args, trust, kind=RoleKind.RELEASE)
+        project = args.project or args.ctx.project
+        aws.iam.RolePolicy(
+            f"{name}-release-push",
+            role=release.id,
+            policy=policy_document(
+                release_statements(args.ctx, project=project, stack=trust.stack)
+            ),
+            opts=child,
+        )
+        return release.arn
 
     def _attach(self, prefix: str, role: aws.iam.Role, policy_arns: list[str]) -> None:
         for arn in policy_arns:

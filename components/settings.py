@@ -349,6 +349,19 @@ def _image(value: str) -> str:
     return value
 
 
+# A folder of this repository, relative: no leading '/', no '..' part, no empty part.
+_SOURCE = re.compile(r"^(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+def _source(value: str) -> str:
+    if not _SOURCE.match(value):
+        raise ValueError(
+            "not a folder of this repository (relative, letters, digits, '_', '.', '-' and '/', "
+            "no '..', no leading '/')"
+        )
+    return value
+
+
 _SECRET_ARN = re.compile(
     r"^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:\d{12}:secret:|ssm:[a-z0-9-]+:\d{12}:parameter/)\S+$"
 )
@@ -458,6 +471,12 @@ class EcsServiceRuntime(Section):
         "public.ecr.aws/nginx/nginx-unprivileged:stable-alpine",
         description="A full image reference (registry/name:tag or @sha256:...) or a tag of the "
         "service's own ECR repository, so CI deploys with `pulumi config set`.",
+    )
+    source: Annotated[str, AfterValidator(_source)] | None = Field(
+        "reference-app",
+        description="Repository folder whose Dockerfile the release workflow builds for this "
+        "service (release.yml); null: the release workflow builds nothing for it (an external "
+        "image).",
     )
     cpu: int = Field(1024, description="Task CPU units; with memory, a Fargate combination.")
     memory: int = Field(2048, description="Task memory in MiB.")

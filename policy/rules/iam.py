@@ -166,14 +166,18 @@ def _string_values(statement: Mapping[str, Any], operator: str, key: str) -> lis
     return None if found is None else [str(v) for v in listed(found)]
 
 
-def _is_deploy_role(props: Props, config: Config) -> bool:
-    key, value = str(config["deployTagKey"]), str(config["deployTagValue"])
+def _ci_role(props: Props, config: Config) -> str:
+    """The role's CI kind from its tag (config `deployTagKey`): "" for other roles."""
     tags = {**mapping(props.get("tagsAll")), **mapping(props.get("tags"))}
-    return str(tags.get(key, "")) == value
+    return str(tags.get(str(config["deployTagKey"]), ""))
 
 
 def _github_trust(props: Props, config: Config) -> Iterable[str]:
-    deploy = _is_deploy_role(props, config)
+    kind = _ci_role(props, config)
+    deploy = kind == str(config["deployTagValue"])
+    # A release role pushes images for every stack's release: only the release environment.
+    release = kind == str(config["releaseTagValue"])
+    release_context = f"environment:{config['releaseEnvironment']}"
     for statement in _trust(props):
         federated = [str(f) for f in listed(mapping(statement.get("Principal")).get("Federated"))]
         if not any(f.endswith(f"oidc-provider/{GITHUB}") for f in federated):
@@ -195,6 +199,11 @@ def _github_trust(props: Props, config: Config) -> Iterable[str]:
                 and not any(c in match["context"] for c in "*?")
             ):
                 yield f"is a deploy role that accepts the GitHub subject {subject}, not one environment"
+            elif release and match["context"] != release_context:
+                yield (
+                    f"is a release role that accepts the GitHub subject {subject}, not the "
+                    f"{release_context} subject"
+                )
 
 
 def _service_wildcards(props: Props, _: Config) -> Iterable[str]:
@@ -261,13 +270,13 @@ RULES = [
     resource_rule(
         "iam-github-oidc-trust-pinned",
         "GitHub OIDC roles accept only tokens for sts.amazonaws.com from one repository "
-        "(and one environment for deploy roles).",
+        "(and one environment for deploy roles, the release environment for release roles).",
         types=[ROLE],
         check=_github_trust,
         severity=Severity.CRITICAL,
         fix="Use StringEquals on token.actions.githubusercontent.com:aud = sts.amazonaws.com and "
         "a sub of repo:OWNER/REPO:... (repo:OWNER/REPO:environment:NAME for roles tagged as "
-        "deploy roles).",
+        "deploy roles, repo:OWNER/REPO:environment:release for release roles).",
         schema={
             "deployTagKey": {
                 "type": "string",
@@ -278,6 +287,17 @@ RULES = [
                 "type": "string",
                 "default": "deploy",
                 "description": "Tag value that marks a role as a deploy role.",
+            },
+            "releaseTagValue": {
+                "type": "string",
+                "default": "release",
+                "description": "Tag value (of deployTagKey) that marks a role as an app-release "
+                "role.",
+            },
+            "releaseEnvironment": {
+                "type": "string",
+                "default": "release",
+                "description": "The only GitHub environment a release role may trust.",
             },
         },
     ),

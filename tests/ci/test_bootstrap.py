@@ -144,6 +144,7 @@ def test_github_variables_name_each_role_in_its_scope() -> None:
         *STACKS,
         *(f"{s}-drift" for s in STACKS),
         *(f"{s}-preview" for s in PROTECTED),
+        "release",
     }
     for stack in STACKS:
         assert scopes[stack] == {
@@ -184,7 +185,7 @@ def test_every_deploy_boundary_guards_every_ci_role_boundary_and_the_oidc_provid
     boundaries = [
         r for r in run.of_type("aws:iam/policy:Policy") if r.name.endswith("-deploy-boundary")
     ]
-    assert len(names) == 6 and len(boundaries) == 3
+    assert len(names) == 9 and len(boundaries) == 3
     for boundary in boundaries:
         found = {s["Sid"]: s for s in statements(boundary.inputs["policy"])}
         assert all(fnmatchcase(n, found["NoChangesToCiRoles"]["Resource"]) for n in names)

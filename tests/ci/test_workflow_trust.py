@@ -62,7 +62,7 @@ def label(run: JobRun) -> str:
 
 def test_some_jobs_assume_roles() -> None:
     kinds = {role.kind for _, role, _ in assumed_roles() if isinstance(role, RoleRef)}
-    assert kinds == {RoleKind.PREVIEW, RoleKind.DEPLOY}
+    assert kinds == {RoleKind.PREVIEW, RoleKind.DEPLOY, RoleKind.RELEASE}
 
 
 def test_every_role_variable_resolves_to_a_role() -> None:
@@ -169,7 +169,9 @@ def test_subjects_follow_githubs_precedence() -> None:
     # GitHub docs, "OpenID Connect reference": the environment wins over the event; pull_request
     # only without an environment; the branch only without either.
     def run(event: str, job: dict[str, object]) -> list[str]:
-        return JobRun("w", "j", event, ("main",), {"matrix.stack": "dev"}, job).subjects("o/r")
+        return JobRun("w", "j", event, ("refs/heads/main",), {"matrix.stack": "dev"}, job).subjects(
+            "o/r"
+        )
 
     assert run("pull_request", {"environment": "${{ matrix.stack }}"}) == [
         "repo:o/r:environment:dev"

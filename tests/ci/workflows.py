@@ -15,8 +15,8 @@ import yaml
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@"
-# Any branch: a workflow_dispatch can be started on any branch the runner sees.
-ANY_BRANCH = "*"
+# Any ref: a workflow_dispatch can be started on any branch or tag.
+ANY_REF = "*"
 
 
 def load(path: Path) -> dict[Any, Any]:
@@ -45,7 +45,7 @@ class JobRun:
     workflow: str
     job: str
     event: str
-    refs: tuple[str, ...]  # the branches the event runs on (ANY_BRANCH for any)
+    refs: tuple[str, ...]  # the refs the event runs on, refs/heads/... or refs/tags/... (ANY_REF)
     values: dict[str, str]  # `matrix.stack` / `inputs.stack` -> value
     definition: dict[str, Any]
 
@@ -64,13 +64,14 @@ class JobRun:
 
     def subjects(self, repository: str) -> list[str]:
         """The `sub` claims the job's tokens carry: the environment when the job names one
-        (whatever the event), else `pull_request` for pull request events, else the ref."""
+        (whatever the event), else `pull_request` for pull request events, else the ref (a
+        branch's refs/heads/..., a tag push's refs/tags/...)."""
         prefix = f"repo:{repository}"
         if self.environment is not None:
             return [f"{prefix}:environment:{self.environment}"]
         if self.event == "pull_request":
             return [f"{prefix}:pull_request"]
-        return [f"{prefix}:ref:refs/heads/{ref}" for ref in self.refs]
+        return [f"{prefix}:ref:{ref}" for ref in self.refs]
 
     def credential_steps(self) -> list[dict[str, Any]]:
         return [
@@ -82,11 +83,13 @@ class JobRun:
 
 def _refs(event: str, config: Any) -> tuple[str, ...]:
     if event == "push":
-        branches = (config or {}).get("branches")
-        return tuple(branches) if branches else (ANY_BRANCH,)
+        filters = config or {}
+        refs = [f"refs/heads/{b}" for b in filters.get("branches") or []]
+        refs += [f"refs/tags/{t}" for t in filters.get("tags") or []]
+        return tuple(refs) or (ANY_REF,)
     if event == "schedule":
-        return ("main",)  # scheduled runs use the default branch's workflow
-    return (ANY_BRANCH,)
+        return ("refs/heads/main",)  # scheduled runs use the default branch's workflow
+    return (ANY_REF,)
 
 
 def _matrix_values(job: dict[str, Any]) -> list[dict[str, str]]:

@@ -197,6 +197,7 @@ def test_each_role_trusts_exactly_its_jobs_subjects(
             f"{p}:{c}" for p in prefixes for c in (preview, "environment:prod-drift")
         ],
         RoleKind.DEPLOY: [f"{p}:environment:prod" for p in prefixes],
+        RoleKind.RELEASE: [f"{p}:environment:release" for p in prefixes],
     }
 
 

@@ -30,6 +30,8 @@ def trust(*statements: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 ENV = "repo:acme/platform:environment:prod"
 DEPLOY = {"tags": {"CiRole": "deploy"}}
+RELEASE = {"tags": {"CiRole": "release"}}
+RELEASE_ENV = "repo:acme/platform:environment:release"
 SERVICE = {
     "Effect": "Allow",
     "Principal": {"Service": "ecs-tasks.amazonaws.com"},
@@ -128,6 +130,13 @@ ACCESS_CASES = [
     Case("iam-github-oidc-trust-pinned", "aws:iam/role:Role",
          trust(oidc(["repo:acme@12/platform@34:environment:prod"], operator="StringEquals"), **DEPLOY),
          [(trust(oidc("repo:acme@12/platform@34:pull_request"), **DEPLOY), "not one environment")]),
+    # App-release roles (CiRole=release) accept the release environment's subject only.
+    Case("iam-github-oidc-trust-pinned", "aws:iam/role:Role",
+         trust(oidc([RELEASE_ENV, "repo:acme@12/platform@34:environment:release"], operator="StringEquals"), **RELEASE),
+         [(trust(oidc([RELEASE_ENV, ENV], operator="StringEquals"), **RELEASE),
+           f"is a release role that accepts the GitHub subject {ENV}, not the environment:release subject"),
+          (trust(oidc("repo:acme/platform:ref:refs/tags/v1.0.0"), **RELEASE), "is a release role"),
+          (trust(oidc("repo:acme/platform:environment:release*"), **RELEASE), "is a release role")]),
     Case("iam-no-service-wildcard", "aws:iam/rolePolicy:RolePolicy",
          {"policy": doc(READ, {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"})},
          [({"policy": doc({"Effect": "Allow", "Action": ["s3:GetObject", "s3:*"], "Resource": "*"})}, "allows s3:* on every resource"),

@@ -20,18 +20,25 @@ STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in RO
 STACK_TARGETS = (
     *("plan", "preview", "up", "destroy", "import", "pulumi"),
     *("db-snapshot", "db-restore", "db-failover", "db-connect"),
+    "release-rollback",
 )
+
+
+def copy_makefile(folder: Path) -> Path:
+    """`folder` with the Makefile and the files it reads: stack files and the three requirements
+    files."""
+    for name in ["Makefile", "requirements.txt", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
+        shutil.copy(ROOT / name, folder / name)
+    for sub in ("policy", "reference-app"):
+        (folder / sub).mkdir()
+        shutil.copy(ROOT / sub / "requirements.txt", folder / sub / "requirements.txt")
+    return folder
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """The Makefile with the files it reads: stack files and the three requirements files."""
-    for name in ["Makefile", "requirements.txt", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
-        shutil.copy(ROOT / name, tmp_path / name)
-    for folder in ("policy", "reference-app"):
-        (tmp_path / folder).mkdir()
-        shutil.copy(ROOT / folder / "requirements.txt", tmp_path / folder / "requirements.txt")
-    return tmp_path
+    """The Makefile with the files it reads: stack files and requirements."""
+    return copy_makefile(tmp_path)
 
 
 def make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from components.ci_access import RoleKind, drift_environment, preview_environment
+from components.ci_access import (
+    RELEASE_ENVIRONMENT,
+    RoleKind,
+    drift_environment,
+    preview_environment,
+)
 
 REPOSITORY = "repository"  # the scope of repository-level variables
 DEPLOY_ROLE = "AWS_DEPLOY_ROLE"  # in environment <stack> only: its reviewers guard the deploy role
@@ -19,6 +24,13 @@ DEPLOY_ROLE = "AWS_DEPLOY_ROLE"  # in environment <stack> only: its reviewers gu
 PREVIEW_ROLE = "AWS_PREVIEW_ROLE"
 # Repository variable: the role sessions' length, for role-duration-seconds.
 SESSION_SECONDS = "AWS_SESSION_SECONDS"
+
+
+def release_role_variable(stack: str) -> str:
+    """The variable of environment `release` that holds `stack`'s app-release role: in that
+    environment only, so only the publish job (its deployment rule: tags v* and main) reads it,
+    and the job's subject is the one the role trusts."""
+    return f"AWS_RELEASE_ROLE_{stack}"
 
 
 def preview_role_variable(stack: str) -> str:
@@ -39,8 +51,9 @@ def role_variables(stacks: list[str], protected: list[str]) -> dict[str, dict[st
     """Scope (an environment's name, or REPOSITORY) -> variable -> the role it holds. A
     `protected` stack's preview role is only in its reviewed environments, never a repository
     variable."""
-    scopes: dict[str, dict[str, RoleRef]] = {REPOSITORY: {}}
+    scopes: dict[str, dict[str, RoleRef]] = {REPOSITORY: {}, RELEASE_ENVIRONMENT: {}}
     for stack in stacks:
+        scopes[RELEASE_ENVIRONMENT][release_role_variable(stack)] = RoleRef(RoleKind.RELEASE, stack)
         preview = RoleRef(RoleKind.PREVIEW, stack)
         scopes[stack] = {DEPLOY_ROLE: RoleRef(RoleKind.DEPLOY, stack)}
         scopes[drift_environment(stack)] = {PREVIEW_ROLE: preview}

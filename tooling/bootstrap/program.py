@@ -36,7 +36,7 @@ def provider(config: BootstrapConfig, region: str | None) -> aws.Provider:
 
 
 def build(config: BootstrapConfig, ctx: StackContext, opts: pulumi.ResourceOptions) -> None:
-    """State backend, secrets keys, the GitHub OIDC provider, and both roles of each stack."""
+    """State backend, secrets keys, the GitHub OIDC provider, and the three roles of each stack."""
     prefix = config.platform_project
     state = StateBackend(
         f"{prefix}-state", StateBackendArgs(prefix=prefix, stacks=config.stacks, ctx=ctx), opts
@@ -65,12 +65,15 @@ def build(config: BootstrapConfig, ctx: StackContext, opts: pulumi.ResourceOptio
                 ),
                 protected=stack in config.protected_stacks,
                 project=prefix,
+                release=True,
             ),
             opts,
         )
-        assert access.preview_role_arn is not None  # built: the state is known here
+        # Both built: the state is known here, and the release role is asked for.
+        assert access.preview_role_arn is not None and access.release_role_arn is not None
         roles[RoleRef(RoleKind.DEPLOY, stack)] = access.role_arn
         roles[RoleRef(RoleKind.PREVIEW, stack)] = access.preview_role_arn
+        roles[RoleRef(RoleKind.RELEASE, stack)] = access.release_role_arn
         providers[stack] = f"awskms://{state.secrets_aliases[stack]}?region={ctx.region}"
     backend_url = state.bucket.bucket.apply(lambda name: f"s3://{name}?region={ctx.region}")
     pulumi.export("backendUrl", backend_url)

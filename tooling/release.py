@@ -1,0 +1,896 @@
+"""The release path's steps as commands (.github/workflows/release.yml and release-stack.yml; README
+"Ship a release"). Each reads the stack files through components/settings.py, or the stack's
+outputs through `pulumi stack output --json`, and talks to AWS with the caller's credentials.
+
+    python -m tooling.release matrix                    the build matrix: services with a source
+    python -m tooling.release tag                       the release's image tag (from GITHUB_*)
+    python -m tooling.release digest --archive A --service S   {S: digest} of an OCI archive
+    python -m tooling.release publish --stack S --archives DIR --tag T   push, scan gate
+    python -m tooling.release release-config --stack S --images JSON     config-maps (up)
+    python -m tooling.release migrate --stack S --images JSON            run the migrations
+    python -m tooling.release smoke --stack S --images JSON              deployment, health, alarms
+
+Exits 2 on bad usage or input, 1 when AWS refuses, a migration fails or the release is unhealthy.
+Every command writes what it did to stdout and, in GitHub Actions, to the job summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TextIO
+from urllib.parse import quote
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from components.settings import Settings, SettingsError, decode_values, parse_settings
+from tooling import dbops
+from tooling.offline import PROJECT, PROJECT_ROOT, OfflineError, stack_config, stack_names
+
+if TYPE_CHECKING:
+    # Type stubs only (types-boto3 ecs, ecr, cloudwatch): boto3 builds the clients at run time.
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_ecr import ECRClient
+    from types_boto3_ecs import ECSClient
+
+Outputs = Mapping[str, object]
+# An image digest as ECR and the platform's `platform:release` take it.
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Docker/OCI tag grammar (distribution reference): 1-128 characters, no leading '.' or '-'; the
+# release's tag leaves room for the platform suffix its manifests get (`-arm64`, tag_platforms).
+_TAG_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
+TAG_MAX = 128 - 16
+# cpuArchitecture -> the Buildx platform an image for it must contain.
+PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+# OCI image layout (image-spec, image-layout.md): index.json lists the image; an image index
+# (or Docker manifest list) lists one manifest per platform.
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+# Buildx stores its provenance/SBOM attestations as extra manifests of the index, marked with this
+# annotation (buildx docs, "Attestation storage"): not images, so ECR does not scan them.
+ATTESTATION = ("vnd.docker.reference.type", "attestation-manifest")
+# ECR scan states (API ImageScanStatus): basic scanning ends in COMPLETE, enhanced (Amazon
+# Inspector) scanning reports ACTIVE once the image is scanned and watched; PENDING and
+# IN_PROGRESS are on the way; everything else (FAILED, UNSUPPORTED_IMAGE, FINDINGS_UNAVAILABLE,
+# SCAN_ELIGIBILITY_EXPIRED, LIMIT_EXCEEDED, ...) means no verdict, which fails the gate.
+SCANNED = ("COMPLETE", "ACTIVE")
+SCANNING = ("PENDING", "IN_PROGRESS")
+
+
+class UsageError(Exception):
+    """Bad input, or a stack that cannot be read: exit 2."""
+
+
+class ReleaseError(Exception):
+    """AWS refused, a gate failed, or the release is unhealthy: exit 1."""
+
+
+# --- what to build ---------------------------------------------------------------------------------
+
+
+def stack_settings(stack: str, root: Path = PROJECT_ROOT) -> Settings:
+    """A stack's settings as the program reads them (its file and the project's defaults)."""
+    try:
+        config = stack_config(stack, root)
+    except OfflineError as error:
+        raise UsageError(str(error)) from None
+    platform = {
+        k.removeprefix("platform:"): v for k, v in config.items() if k.startswith("platform:")
+    }
+    try:
+        return parse_settings(
+            project=PROJECT,
+            stack=stack,
+            region=config.get("aws:region"),
+            raw=decode_values(platform),
+        )
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+
+
+def built_services(settings: Settings) -> dict[str, str]:
+    """service -> source folder, for the services of a stack the release workflow builds."""
+    return {
+        name: service.source
+        for name, service in settings.config.ecs_services().items()
+        if service.source is not None
+    }
+
+
+@dataclass(frozen=True)
+class Build:
+    """One image to build: a service's source for every platform any stack runs it on."""
+
+    service: str
+    source: str
+    platforms: tuple[str, ...]
+    stacks: tuple[str, ...]
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "service": self.service,
+            "source": self.source,
+            "platforms": ",".join(self.platforms),
+            "stacks": " ".join(self.stacks),
+        }
+
+
+def build_matrix(stacks: Mapping[str, Settings]) -> list[Build]:
+    """One build per service: one image (one digest) runs in every stack, so a service must name
+    the same source everywhere; its platforms are those of its cpuArchitecture in every stack."""
+    sources: dict[str, dict[str, str]] = {}
+    platforms: dict[str, set[str]] = {}
+    for stack, settings in stacks.items():
+        for name, source in built_services(settings).items():
+            sources.setdefault(name, {})[stack] = source
+            service = settings.config.ecs_services()[name]
+            platforms.setdefault(name, set()).add(PLATFORMS[service.cpu_architecture.value])
+    conflicts = [
+        f"service {name}: source {', '.join(f'{s}={v!r}' for s, v in sorted(found.items()))}"
+        for name, found in sorted(sources.items())
+        if len(set(found.values())) > 1
+    ]
+    if conflicts:
+        raise UsageError(
+            "one image per service runs in every stack, so each service names one source: "
+            + "; ".join(conflicts)
+        )
+    return [
+        Build(
+            service=name,
+            source=next(iter(found.values())),
+            platforms=tuple(sorted(platforms[name])),
+            stacks=tuple(s for s in stacks if s in found),
+        )
+        for name, found in sorted(sources.items())
+    ]
+
+
+def release_tag(env: Mapping[str, str]) -> str:
+    """The tag the release's images get in ECR: the git tag of a tag push (v1.2.3), else
+    `<branch>-<commit>-<run id>` for a manual run (tags are immutable, and a re-run of the same
+    run pushes the same archive under the same tag)."""
+    ref, sha, run = (
+        env.get("GITHUB_REF_NAME", ""),
+        env.get("GITHUB_SHA", ""),
+        env.get("GITHUB_RUN_ID", ""),
+    )
+    if not ref or not sha or not run:
+        raise UsageError("GITHUB_REF_NAME, GITHUB_SHA and GITHUB_RUN_ID must be set")
+    raw = ref if env.get("GITHUB_REF_TYPE") == "tag" else f"{ref}-{sha[:12]}-{run}"
+    tag = _TAG_CHARACTERS.sub("-", raw).lstrip(".-")
+    if not tag or len(tag) > TAG_MAX:
+        raise UsageError(f"{raw!r} makes no image tag (1 to {TAG_MAX} characters)")
+    return tag
+
+
+# --- OCI archives ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An OCI image layout in a tar file, as Buildx's `type=oci` exporter writes it."""
+
+    path: Path
+
+    def blob(self, member: str) -> bytes:
+        with tarfile.open(self.path) as tar:
+            found = tar.extractfile(member)
+            if found is None:
+                raise UsageError(f"{self.path}: no {member}")
+            return found.read()
+
+    def _json(self, member: str) -> dict[str, object]:
+        parsed: object = json.loads(self.blob(member))
+        if not isinstance(parsed, dict):
+            raise UsageError(f"{self.path}: {member} is not a JSON object")
+        return {str(k): v for k, v in parsed.items()}
+
+    def _top(self) -> dict[str, object]:
+        manifests = self._json("index.json").get("manifests")
+        if (
+            not isinstance(manifests, list)
+            or len(manifests) != 1
+            or not isinstance(manifests[0], dict)
+        ):
+            raise UsageError(f"{self.path}: index.json must list exactly one image")
+        return {str(k): v for k, v in manifests[0].items()}
+
+    @property
+    def digest(self) -> str:
+        """The digest the image keeps in ECR (skopeo --preserve-digests): the index's for a
+        multi-platform image, the manifest's for one platform."""
+        digest = str(self._top().get("digest", ""))
+        if not DIGEST.match(digest):
+            raise UsageError(f"{self.path}: {digest!r} is not a sha256 digest")
+        return digest
+
+    @property
+    def is_index(self) -> bool:
+        return self._top().get("mediaType") in INDEX_TYPES
+
+    def platforms(self) -> list[PlatformImage]:
+        """The image manifests ECR scans: each platform's (without Buildx's attestation
+        manifests), or the one manifest of a one-platform archive."""
+        if not self.is_index:
+            return [PlatformImage(self.digest, str(self._top().get("mediaType")), "")]
+        index = self._json(f"blobs/sha256/{self.digest.removeprefix('sha256:')}")
+        entries = index.get("manifests")
+        if not isinstance(entries, list):
+            raise UsageError(f"{self.path}: the image index lists no manifests")
+        found: list[PlatformImage] = []
+        key, value = ATTESTATION
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            annotations, platform = entry.get("annotations"), entry.get("platform")
+            if isinstance(annotations, dict) and annotations.get(key) == value:
+                continue
+            architecture = platform.get("architecture") if isinstance(platform, dict) else None
+            found.append(
+                PlatformImage(
+                    str(entry.get("digest")), str(entry.get("mediaType")), str(architecture)
+                )
+            )
+        return found
+
+    def manifest(self, digest: str) -> str:
+        """A manifest's exact bytes (as text): what its digest is the hash of."""
+        return self.blob(f"blobs/sha256/{digest.removeprefix('sha256:')}").decode()
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    """One platform's image manifest in an archive."""
+
+    digest: str
+    media_type: str
+    architecture: str
+
+
+# --- AWS and the local programs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients of the stack's region."""
+
+    region: str
+    ecs: ECSClient
+    ecr: ECRClient
+    cloudwatch: CloudWatchClient
+
+
+def aws_clients(region: str) -> Clients:
+    return Clients(
+        region=region,
+        ecs=boto3.client("ecs", region_name=region),
+        ecr=boto3.client("ecr", region_name=region),
+        cloudwatch=boto3.client("cloudwatch", region_name=region),
+    )
+
+
+class Registry(Protocol):
+    """skopeo: logs in to ECR and copies an OCI archive into a repository."""
+
+    def login(self, registry: str, password: str) -> None: ...
+
+    def copy(self, archive: Path, reference: str) -> None: ...
+
+
+class Skopeo:
+    """skopeo from GitHub's ubuntu-24.04 image (runner-images, Ubuntu2404-Readme.md: Skopeo
+    1.13): copies without a Docker daemon, and `--preserve-digests` refuses to push anything whose
+    digest would change, so the digest built is the digest deployed."""
+
+    def login(self, registry: str, password: str) -> None:
+        self._run(["skopeo", "login", "--username", "AWS", "--password-stdin", registry], password)
+
+    def copy(self, archive: Path, reference: str) -> None:
+        # --all: the index and every platform's manifest (skopeo-copy(1)).
+        self._run(
+            ["skopeo", "copy", "--all", "--preserve-digests", f"oci-archive:{archive}", reference]
+        )
+
+    @staticmethod
+    def _run(argv: list[str], stdin: str | None = None) -> None:
+        result = subprocess.run(argv, input=stdin, text=True, capture_output=True, check=False)
+        if result.returncode != 0:
+            raise ReleaseError(f"{argv[0]} {argv[1]} failed: {result.stderr.strip()}")
+
+
+def http_status(url: str, timeout: float = 5) -> int | None:
+    """The HTTP status `url` answers with (redirects followed), or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a command needs: the stack, its outputs (read lazily), AWS clients, local programs, a
+    clock and where to write."""
+
+    stack: str
+    outputs: Callable[[], Outputs]
+    aws: Clients
+    out: TextIO
+    registry: Registry
+    fetch: Callable[[str], int | None] = http_status
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    summary: Path | None = None
+
+    def say(self, line: str) -> None:
+        """A line for the log and, in GitHub Actions, the job summary ($GITHUB_STEP_SUMMARY)."""
+        print(line, file=self.out)
+        if self.summary is not None:
+            with self.summary.open("a") as summary:
+                summary.write(line + "\n")
+
+
+def _mapping(value: object, what: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise UsageError(f"{what} is not an object")
+    return {str(k): v for k, v in value.items()}
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{what} is missing")
+    return value
+
+
+def images_argument(text: str) -> dict[str, str]:
+    """The release's digests, {service: "sha256:..."}, as the workflow hands them over."""
+    try:
+        parsed: object = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--images is not JSON: {error}") from None
+    images = _mapping(parsed, "--images")
+    bad = [f"{k}={v!r}" for k, v in images.items() if not isinstance(v, str) or not DIGEST.match(v)]
+    if bad:
+        raise UsageError(f"--images: not sha256 digests: {', '.join(bad)}")
+    return {k: str(v) for k, v in images.items()}
+
+
+def released(stack: Settings, images: Mapping[str, str]) -> dict[str, str]:
+    """The release's digests for the services this stack builds from source (a stack without a
+    service is left alone; an external image is never replaced)."""
+    return {name: images[name] for name in built_services(stack) if name in images}
+
+
+# --- publish ---------------------------------------------------------------------------------------
+
+
+def stack_repositories(
+    ecr: ECRClient, project: str, stack: str, services: Sequence[str]
+) -> dict[str, str]:
+    """service -> repository URI. The repositories are auto-named: `<prefix>-repo-<7 hex>`, with
+    `<project>-<stack>-service` as the prefix of `app` and `...-service-<name>` of the others
+    (components/service.py _prefix, ecs_service.py _repository; components/ci_access.py
+    service_repositories grants the same names)."""
+    base = f"{project}-{stack}-service"
+    patterns = {
+        name: re.compile(
+            rf"^{re.escape(base if name == 'app' else f'{base}-{name}')}-repo-[0-9a-f]{{7}}$"
+        )
+        for name in services
+    }
+    found: dict[str, str] = {}
+    for page in ecr.get_paginator("describe_repositories").paginate():
+        for repository in page["repositories"]:
+            for name, pattern in patterns.items():
+                if pattern.match(repository.get("repositoryName", "")):
+                    found[name] = repository.get("repositoryUri", "")
+    missing = sorted(set(services) - set(found))
+    if missing:
+        raise ReleaseError(
+            f"stack {stack} has no repository for {', '.join(missing)}: deploy the stack first"
+        )
+    return found
+
+
+def tagged_digest(ecr: ECRClient, repository: str, tag: str) -> str | None:
+    try:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except ecr.exceptions.ImageNotFoundException:
+        return None
+    [image] = found["imageDetails"]
+    return image.get("imageDigest")
+
+
+def push(ctx: Context, archive: Archive, uri: str, tag: str) -> str:
+    """Push `archive` to `uri:tag` unless that tag already holds it (a re-run); a tag holding
+    another image fails, since ECR tags are immutable here (imageTagMutability IMMUTABLE)."""
+    repository, digest = uri.split("/", 1)[1], archive.digest
+    held = tagged_digest(ctx.aws.ecr, repository, tag)
+    if held == digest:
+        ctx.say(f"- `{repository}:{tag}` already holds `{digest}` (a re-run): not pushed again")
+    elif held is not None:
+        raise ReleaseError(
+            f"{repository}:{tag} already holds {held}, not this build's {digest}: tags are "
+            "immutable; re-run only the failed jobs (they reuse this run's images) or release "
+            "a new tag"
+        )
+    else:
+        ctx.registry.copy(archive.path, f"docker://{uri}:{tag}")
+        pushed = tagged_digest(ctx.aws.ecr, repository, tag)
+        if pushed != digest:
+            raise ReleaseError(f"{repository}:{tag} holds {pushed} after the push, not {digest}")
+        ctx.say(f"- pushed `{repository}:{tag}` = `{digest}`")
+    if archive.is_index:
+        tag_platforms(ctx.aws.ecr, repository, archive, tag)
+    return digest
+
+
+def tag_platforms(ecr: ECRClient, repository: str, archive: Archive, tag: str) -> None:
+    """Tag each platform's manifest `<tag>-<architecture>`: only the index carries the release's
+    tag, and the repository's lifecycle rule expires untagged images after some days, which would
+    leave a released index naming manifests that are gone. PutImage with a manifest ECR already
+    holds adds a tag (ECR API, PutImage; ImageAlreadyExistsException when it already has it)."""
+    for image in archive.platforms():
+        try:
+            ecr.put_image(
+                repositoryName=repository,
+                imageManifest=archive.manifest(image.digest),
+                imageManifestMediaType=image.media_type,
+                imageDigest=image.digest,
+                imageTag=f"{tag}-{image.architecture}",
+            )
+        except ecr.exceptions.ImageAlreadyExistsException:
+            continue  # a re-run: the tag names this manifest already
+
+
+def critical_findings(ctx: Context, repository: str, digest: str, timeout: float) -> int:
+    """The CRITICAL findings of one image once ECR has scanned it (basic or enhanced)."""
+    deadline = ctx.clock() + timeout
+    while True:
+        try:
+            found = ctx.aws.ecr.describe_image_scan_findings(
+                repositoryName=repository, imageId={"imageDigest": digest}
+            )
+            status = found.get("imageScanStatus", {}).get("status", "PENDING")
+        except ctx.aws.ecr.exceptions.ScanNotFoundException:
+            found, status = None, "PENDING"  # scan on push has not started yet
+        if found is not None and status in SCANNED:
+            findings = found.get("imageScanFindings", {})
+            counted = findings.get("findingSeverityCounts", {}).get("CRITICAL", 0)
+            enhanced = [
+                f for f in findings.get("enhancedFindings", []) if f.get("severity") == "CRITICAL"
+            ]
+            return max(counted, len(enhanced))
+        if status not in SCANNING:
+            reason = found.get("imageScanStatus", {}).get("description", "") if found else ""
+            raise ReleaseError(
+                f"ECR could not scan {repository}@{digest}: {status} {reason}".strip()
+            )
+        if ctx.clock() >= deadline:
+            raise ReleaseError(
+                f"ECR did not finish scanning {repository}@{digest} in {timeout:.0f} s"
+            )
+        ctx.sleep(10)
+
+
+def publish(ctx: Context, args: argparse.Namespace) -> None:
+    settings = stack_settings(ctx.stack)
+    archives = {
+        name: Archive(Path(args.archives) / f"{name}.tar")
+        for name in built_services(settings)
+        if (Path(args.archives) / f"{name}.tar").is_file()
+    }
+    if not archives:
+        ctx.say(f"stack {ctx.stack}: no service built from source; nothing to publish")
+        return
+    ecr = ctx.aws.ecr
+    uris = stack_repositories(ecr, settings.project, ctx.stack, sorted(archives))
+    [auth] = ecr.get_authorization_token()["authorizationData"]
+    password = base64.b64decode(auth.get("authorizationToken", "")).decode().split(":", 1)[1]
+    ctx.registry.login(auth.get("proxyEndpoint", "").removeprefix("https://"), password)
+    ctx.say(f"### Publish to {ctx.stack} (tag `{args.tag}`)")
+    blocked: list[str] = []
+    for name, archive in sorted(archives.items()):
+        push(ctx, archive, uris[name], args.tag)
+        repository = uris[name].split("/", 1)[1]
+        for digest in (image.digest for image in archive.platforms()):
+            critical = critical_findings(ctx, repository, digest, args.scan_timeout)
+            ctx.say(f"- scan of `{name}` `{digest}`: {critical} critical")
+            if critical:
+                blocked.append(f"{name} ({digest}: {critical} critical)")
+    if blocked:
+        raise ReleaseError(f"critical findings block the release: {', '.join(blocked)}")
+
+
+# --- the stack's updates -----------------------------------------------------------------------------
+
+
+def config_map(stage: str, images: Mapping[str, str | None]) -> str:
+    """pulumi/actions' `config-map` input (its README: a YAML map `{key: {value, secret}}`) that
+    sets `platform:release`; JSON is YAML, and the value stays one string the program parses."""
+    value = json.dumps({"stage": stage, "images": dict(images)}, sort_keys=True)
+    return json.dumps({"platform:release": {"value": value, "secret": False}})
+
+
+def previous_images(outputs: Outputs) -> dict[str, str]:
+    """What each service runs now: the stack's `releasedImages` ({} before the first release)."""
+    found = outputs.get("releasedImages") or {}
+    return {k: str(v) for k, v in _mapping(found, "output releasedImages").items()}
+
+
+def release_config(ctx: Context, args: argparse.Namespace) -> None:
+    images = released(stack_settings(ctx.stack), images_argument(args.images))
+    previous = previous_images(ctx.outputs())
+    # A service that ran no released digest goes back to its configured image (null).
+    rollback: dict[str, str | None] = {name: previous.get(name) for name in images}
+    lines = {
+        "migrate": config_map("migrate", images),
+        "serve": config_map("serve", images),
+        "rollback": config_map("serve", rollback),
+        "previous": json.dumps(previous, sort_keys=True),
+    }
+    for key, value in lines.items():
+        print(f"{key}={value}", file=ctx.out)
+
+
+def service_outputs(outputs: Outputs, name: str) -> dict[str, object]:
+    services = _mapping(outputs.get("services"), "output services")
+    return _mapping(services.get(name), f"output services.{name}")
+
+
+def log_link(region: str, group: str, stream: str) -> str:
+    """The CloudWatch console's page of one log stream (the console encodes each name with
+    encodeURIComponent, then '%' as '$25', in the page's fragment)."""
+
+    def encoded(name: str) -> str:
+        return quote(quote(name, safe=""), safe="").replace("%", "$")
+
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{encoded(group)}/log-events/{encoded(stream)}"
+    )
+
+
+@dataclass(frozen=True)
+class Migration:
+    """`services.<name>.migration` of the stack's outputs."""
+
+    task_definition: str
+    container: str
+    subnets: list[str]
+    security_groups: list[str]
+    log_group: str
+    log_prefix: str
+    timeout_minutes: int
+
+    @classmethod
+    def of(cls, found: Mapping[str, object], where: str) -> Migration:
+        minutes = found.get("timeoutMinutes")
+        subnets, groups = found.get("subnetIds"), found.get("securityGroupIds")
+        if (
+            not isinstance(minutes, int | float)
+            or not isinstance(subnets, list)
+            or not isinstance(groups, list)
+        ):
+            raise UsageError(f"{where}: timeoutMinutes, subnetIds or securityGroupIds missing")
+        return cls(
+            task_definition=_text(found.get("taskDefinitionArn"), f"{where}.taskDefinitionArn"),
+            container=_text(found.get("containerName"), f"{where}.containerName"),
+            subnets=[str(s) for s in subnets],
+            security_groups=[str(g) for g in groups],
+            log_group=_text(found.get("logGroupName"), f"{where}.logGroupName"),
+            log_prefix=_text(found.get("logStreamPrefix"), f"{where}.logStreamPrefix"),
+            timeout_minutes=int(minutes),
+        )
+
+
+def run_migration(
+    ctx: Context, cluster: str, name: str, migration: Migration, started_by: str
+) -> None:
+    """One migration task: Fargate in the service's private subnets and security groups, no
+    public IP (RunTask awsvpcConfiguration), until it stops or its timeout passes."""
+    ecs = ctx.aws.ecs
+    started = ecs.run_task(
+        cluster=cluster,
+        taskDefinition=migration.task_definition,
+        launchType="FARGATE",
+        count=1,
+        startedBy=started_by,
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": migration.subnets,
+                "securityGroups": migration.security_groups,
+                "assignPublicIp": "DISABLED",
+            }
+        },
+    )
+    if started.get("failures") or not started.get("tasks"):
+        raise ReleaseError(f"migration of {name} did not start: {started.get('failures')}")
+    task_arn = started["tasks"][0].get("taskArn", "")
+    task_id = task_arn.rsplit("/", 1)[-1]
+    # awslogs streams are <prefix>/<container>/<task id> (ECS Developer Guide, awslogs driver).
+    stream = f"{migration.log_prefix}/{migration.container}/{task_id}"
+    link = log_link(ctx.aws.region, migration.log_group, stream)
+    ctx.say(f"- migration of `{name}`: task `{task_id}`, logs: {link}")
+    deadline = ctx.clock() + migration.timeout_minutes * 60
+    while True:
+        [task] = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]
+        if task.get("lastStatus") == "STOPPED":
+            break
+        if ctx.clock() >= deadline:
+            ecs.stop_task(cluster=cluster, task=task_arn, reason="release: migration timed out")
+            raise ReleaseError(
+                f"migration of {name} ran longer than {migration.timeout_minutes} min: stopped; "
+                f"logs: {link}"
+            )
+        ctx.sleep(15)
+    container = next(
+        (c for c in task.get("containers", []) if c.get("name") == migration.container), None
+    )
+    code = container.get("exitCode") if container else None
+    if code != 0:
+        why = (container or {}).get("reason") or task.get("stoppedReason", "")
+        raise ReleaseError(f"migration of {name} exited with {code} ({why}); logs: {link}")
+    ctx.say(f"- migration of `{name}`: exit 0")
+
+
+def started_by(tag: str) -> str:
+    """RunTask's startedBy for the release `tag`: up to 128 letters, digits, '-', '/' and '_'
+    (ECS API, RunTask startedBy), so a tag's dots become hyphens."""
+    return re.sub(r"[^A-Za-z0-9_/-]", "-", f"release/{tag}")[:128]
+
+
+def nothing_released(ctx: Context, images: Mapping[str, str]) -> bool:
+    """True (and says so) when the release holds no image this stack runs."""
+    if not images:
+        ctx.say(f"- stack {ctx.stack} runs none of the released services")
+    return not images
+
+
+def migrate(ctx: Context, args: argparse.Namespace) -> None:
+    images = released(stack_settings(ctx.stack), images_argument(args.images))
+    if nothing_released(ctx, images):
+        return
+    outputs = ctx.outputs()
+    cluster = _text(outputs.get("clusterName"), "output clusterName")
+    ctx.say(f"### Migrations of {ctx.stack}")
+    ran = 0
+    for name in sorted(images):
+        found = service_outputs(outputs, name).get("migration")
+        if found is None:
+            continue
+        migration = Migration.of(
+            _mapping(found, f"services.{name}.migration"), f"services.{name}.migration"
+        )
+        run_migration(ctx, cluster, name, migration, started_by=started_by(args.tag))
+        ran += 1
+    if not ran:
+        ctx.say("- no released service declares a migration")
+
+
+# --- smoke test --------------------------------------------------------------------------------------
+
+
+def wait_for_deployment(
+    ctx: Context, cluster: str, name: str, found: Mapping[str, object], deadline: float
+) -> None:
+    """The service's deployment of the released task definition reaches COMPLETED. An ECS
+    circuit-breaker rollback leaves a healthy service on the OLD task definition, so the health
+    URL alone cannot tell (ECS API, Deployment.rolloutState: COMPLETED, FAILED, IN_PROGRESS)."""
+    expected = _text(found.get("taskDefinitionArn"), f"services.{name}.taskDefinitionArn")
+    service = _text(found.get("serviceName"), f"services.{name}.serviceName")
+    while True:
+        described = ctx.aws.ecs.describe_services(cluster=cluster, services=[service])["services"]
+        deployments = described[0].get("deployments", []) if described else []
+        mine = [d for d in deployments if d.get("taskDefinition") == expected]
+        state = mine[0].get("rolloutState") if mine else None
+        if mine and state == "COMPLETED" and mine[0].get("status") == "PRIMARY":
+            ctx.say(f"- `{name}`: deployment of `{expected.rsplit('/', 1)[-1]}` completed")
+            return
+        if not mine or state == "FAILED":
+            why = (
+                mine[0].get("rolloutStateReason", "")
+                if mine
+                else "no deployment of it (rolled back?)"
+            )
+            raise ReleaseError(f"{name}: the deployment of {expected} failed: {why}")
+        if ctx.clock() >= deadline:
+            raise ReleaseError(f"{name}: the deployment of {expected} is still {state}")
+        ctx.sleep(15)
+
+
+def wait_for_health(ctx: Context, name: str, url: str, deadline: float) -> None:
+    """`url` answers 2xx before the deadline; waits 2, 4, 8 ... 30 s between tries."""
+    pause, status = 2.0, None
+    while True:
+        status = ctx.fetch(url)
+        if status is not None and 200 <= status < 300:
+            ctx.say(f"- `{name}`: {url} answered {status}")
+            return
+        if ctx.clock() + pause > deadline:
+            raise ReleaseError(f"{name}: {url} answered {status or 'nothing'}, never 2xx")
+        ctx.sleep(pause)
+        pause = min(pause * 2, 30.0)
+
+
+def alarms_in_alarm(ctx: Context, prefix: str) -> list[str]:
+    """The stack's alarms in state ALARM, every page, of every type (DescribeAlarms returns only
+    metric alarms unless AlarmTypes asks for composite and log alarms too)."""
+    names: list[str] = []
+    pages = ctx.aws.cloudwatch.get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=prefix,
+        StateValue="ALARM",
+        AlarmTypes=["MetricAlarm", "CompositeAlarm", "LogAlarm"],
+    )
+    for page in pages:
+        names += [a.get("AlarmName", "") for a in page.get("MetricAlarms", [])]
+        names += [a.get("AlarmName", "") for a in page.get("CompositeAlarms", [])]
+        names += [a.get("AlarmName", "") for a in page.get("LogAlarms", [])]
+    return names
+
+
+def smoke(ctx: Context, args: argparse.Namespace) -> None:
+    images = released(stack_settings(ctx.stack), images_argument(args.images))
+    if nothing_released(ctx, images):
+        return
+    outputs = ctx.outputs()
+    cluster = _text(outputs.get("clusterName"), "output clusterName")
+    deadline = ctx.clock() + args.timeout
+    ctx.say(f"### Smoke test of {ctx.stack}")
+    for name, digest in sorted(images.items()):
+        found = service_outputs(outputs, name)
+        image = str(found.get("image", ""))
+        if not image.endswith(f"@{digest}"):
+            raise ReleaseError(f"{name} runs {image or 'nothing'}, not {digest}")
+        wait_for_deployment(ctx, cluster, name, found, deadline)
+        url = found.get("healthUrl")
+        if isinstance(url, str) and url:
+            wait_for_health(ctx, name, url, deadline)
+        else:
+            ctx.say(f"- `{name}`: no health URL reaches it through the load balancer; not probed")
+    prefix = _text(outputs.get("alarmNamePrefix"), "output alarmNamePrefix")
+    alarming = alarms_in_alarm(ctx, prefix)
+    if alarming:
+        raise ReleaseError(f"alarms of {ctx.stack} in ALARM: {', '.join(sorted(alarming))}")
+    ctx.say(f"- no alarm `{prefix}*` in ALARM")
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="python -m tooling.release",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("matrix", help="The build matrix (JSON) of the services with a source.")
+    commands.add_parser(
+        "tag", help="The release's image tag, from GITHUB_REF_TYPE/REF_NAME/SHA/RUN_ID."
+    )
+    digest = commands.add_parser("digest", help="{service: digest} of a Buildx OCI archive.")
+    digest.add_argument("--archive", required=True, help="the archive (Buildx type=oci)")
+    digest.add_argument("--service", required=True, help="the service it was built for")
+
+    def on_stack(name: str, run: Command, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--stack", required=True, help="dev, staging or prod")
+        sub.set_defaults(run=run)
+        return sub
+
+    found = on_stack(
+        "publish",
+        publish,
+        "Push each archive to the stack's repository, wait for the scans, fail on CRITICAL.",
+    )
+    found.add_argument("--archives", required=True, help="folder of <service>.tar OCI archives")
+    found.add_argument("--tag", required=True, help="the release's image tag")
+    found.add_argument("--scan-timeout", type=float, default=900, help="seconds per scan (900)")
+    for name, run, help_text in (
+        (
+            "release-config",
+            release_config,
+            "The config-maps of the migrate, serve and rollback updates ($GITHUB_OUTPUT lines).",
+        ),
+        ("migrate", migrate, "Run each released service's migration task and wait for it."),
+        ("smoke", smoke, "Check the deployments, health URLs and alarms after the serve update."),
+    ):
+        sub = on_stack(name, run, help_text)
+        sub.add_argument(
+            "--images", required=True, help='the release\'s digests: {"app": "sha256:..."}'
+        )
+        sub.add_argument(
+            "--tag", default="release", help="the release's tag (the tasks' startedBy)"
+        )
+        sub.add_argument("--timeout", type=float, default=900, help="smoke: seconds in all (900)")
+    return root
+
+
+Command = Callable[[Context, argparse.Namespace], None]
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    outputs: Callable[[str], Outputs] = dbops.pulumi_outputs,
+    clients: Callable[[str], Clients] = aws_clients,
+    registry: Registry | None = None,
+    fetch: Callable[[str], int | None] = http_status,
+    out: TextIO = sys.stdout,
+    env: Mapping[str, str] = os.environ,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "matrix":
+            stacks = {stack: stack_settings(stack) for stack in stack_names()}
+            print(json.dumps([b.as_json() for b in build_matrix(stacks)]), file=out)
+        elif args.command == "tag":
+            print(release_tag(env), file=out)
+        elif args.command == "digest":
+            print(json.dumps({args.service: Archive(Path(args.archive)).digest}), file=out)
+        else:
+            settings = stack_settings(args.stack)
+            summary = env.get("GITHUB_STEP_SUMMARY")
+            ctx = Context(
+                stack=args.stack,
+                outputs=_once(lambda: _read(outputs, args.stack)),
+                aws=clients(settings.region),
+                out=out,
+                registry=registry or Skopeo(),
+                fetch=fetch,
+                clock=clock,
+                sleep=sleep,
+                summary=Path(summary) if summary else None,
+            )
+            run: Command = args.run
+            run(ctx, args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (ReleaseError, ClientError, BotoCoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read(outputs: Callable[[str], Outputs], stack: str) -> Outputs:
+    try:
+        return outputs(stack)
+    except dbops.UsageError as error:
+        raise UsageError(str(error)) from None
+
+
+def _once(read: Callable[[], Outputs]) -> Callable[[], Outputs]:
+    """`read`, called at most once (the Pulumi CLI takes a few seconds)."""
+    cached: list[Outputs] = []
+
+    def get() -> Outputs:
+        if not cached:
+            cached.append(read())
+        return cached[0]
+
+    return get
+
+
+if __name__ == "__main__":
+    sys.exit(main())
