@@ -92,12 +92,14 @@ def test_release_is_read_from_a_json_string_or_an_object() -> None:
     value = {"stage": "serve", "images": {"app": DIGEST}}
     for raw in (value, json.dumps(value)):
         release = parsed(release=raw).release
+        assert release is not None
         assert release.stage == "serve"
         assert release.images == {"app": DIGEST}
 
 
 def test_release_may_forget_a_digest_with_null() -> None:
     release = parsed(release={"stage": "serve", "images": {"app": None}}).release
+    assert release is not None
     assert release.images == {"app": None}
 
 

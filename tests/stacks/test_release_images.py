@@ -82,9 +82,7 @@ def test_a_stack_reference_is_read_in_a_preview_too() -> None:
 def released_run(stage: str | None) -> OfflineRun:
     """dev after a release of OLD, updated plainly (None) or with a release of NEW."""
     overrides = (
-        {"platform:release": json.dumps({"stage": stage, "images": {"app": NEW}})}
-        if stage
-        else {}
+        {"platform:release": json.dumps({"stage": stage, "images": {"app": NEW}})} if stage else {}
     )
     return run_stack(
         "dev",
