@@ -18,10 +18,15 @@ from components.settings import EcsServiceSettings, ReleaseSettings, ReleaseStag
 RELEASED_IMAGES = "releasedImages"
 
 
-def deployed_images(name: str, *, organization: str, project: str, stack: str) -> pulumi.Output:
+def deployed_images(
+    name: str, *, organization: str, project: str, stack: str
+) -> pulumi.Output[dict[str, str]]:
     """The stack's own previous `releasedImages` ({service: digest}; {} on a first update or
     before any release). A stack reference to the current stack reads its outputs back, as shown
-    in pulumi/pulumi#3722; the engine reads it in a preview too, so the values are known there."""
+    in pulumi/pulumi#3722. The engine reads it in a preview too (pulumi
+    pkg/resource/deploy/step.go: "Read steps run during previews"), so the values are known
+    there; and while an update runs, the root stack keeps its previous outputs until the program
+    ends (SameStep.Apply: "Retain the ID and outputs"), so the read sees the last update's."""
     reference = pulumi.StackReference(name, stack_name=f"{organization}/{project}/{stack}")
     return reference.get_output(RELEASED_IMAGES).apply(lambda value: dict(value or {}))
 
@@ -52,7 +57,7 @@ class ServiceImages:
 
 
 def service_images(
-    services: list[str], release: ReleaseSettings | None, deployed: pulumi.Output
+    services: list[str], release: ReleaseSettings | None, deployed: pulumi.Output[dict[str, str]]
 ) -> dict[str, ServiceImages]:
     """The images of every service, from the release and the digests deployed before."""
     return {
