@@ -138,3 +138,63 @@ def test_stage_serve_switches_the_service() -> None:
     assert run.outputs["releasedImages"] == {"app": NEW}
     services: dict[str, Any] = run.outputs["services"]
     assert services["app"]["image"] == repository_image(run, NEW)
+
+
+# --- several services: only the released one runs a digest, only one with `migration` migrates ---
+
+TWO_SERVICES = {
+    "web": {"default": True, "cpu": 256, "memory": 512, "minTasks": 1, "desiredTasks": 1,
+            "maxTasks": 2, "healthCheckPath": "/healthz"},
+    "reports": {"pathPatterns": ["/reports/*"], "priority": 20, "cpu": 256, "memory": 512,
+                "minTasks": 1, "desiredTasks": 1, "maxTasks": 2, "cpuArchitecture": "ARM64",
+                "healthCheckPath": "/reports/health",
+                "migration": {"command": ["reports", "migrate"], "timeoutMinutes": 30}},
+}  # fmt: skip
+
+
+@cache
+def two_services() -> OfflineRun:
+    return run_stack(
+        "staging",
+        overrides={
+            "platform:services": json.dumps(TWO_SERVICES),
+            "platform:service": json.dumps(
+                {
+                    "waf": True,
+                    "domainName": "app.staging.example.com",
+                    "hostedZoneId": "Z0000000000EXAMPLE",
+                }
+            ),
+            "platform:release": json.dumps({"stage": "serve", "images": {"reports": NEW}}),
+        },
+    )
+
+
+def test_only_the_released_service_runs_a_digest() -> None:
+    run = two_services()
+    assert run.outputs["releasedImages"] == {"reports": NEW}
+    services = run.outputs["services"]
+    assert services["web"]["image"] == DEFAULT_IMAGE
+    name = run.physical_name("aws:ecr/repository:Repository", "service-reports-repo")
+    assert services["reports"]["image"] == f"{REPOSITORY}{name}@{NEW}"
+
+
+def test_only_a_service_with_migration_gets_a_migration_task() -> None:
+    run = two_services()
+    services = run.outputs["services"]
+    assert services["web"]["migration"] is None
+    migration = run.one("aws:ecs/taskDefinition:TaskDefinition", "service-reports-migration")
+    assert migration.inputs["family"] == "platform-staging-service-reports-migration"
+    assert migration.inputs["runtimePlatform"]["cpuArchitecture"] == "ARM64"
+    assert services["reports"]["migration"]["timeoutMinutes"] == 30
+    assert services["reports"]["migration"]["logGroupName"] == "/platform/staging/services/reports"
+    assert [r.name for r in run.of_type("aws:iam/role:Role") if "migration" in r.name] == [
+        "platform-staging-service-reports-migration"
+    ]
+    assert run.name_problems() == []
+
+
+def test_each_service_answers_its_health_path_through_its_route() -> None:
+    services = two_services().outputs["services"]
+    assert services["web"]["healthUrl"] == "https://app.staging.example.com/healthz"
+    assert services["reports"]["healthUrl"] == "https://app.staging.example.com/reports/health"
