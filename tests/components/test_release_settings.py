@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from components.settings import SettingsError, StackConfig, parse_settings
+from components.settings import SettingsError, StackConfig, decode_values, parse_settings
 from tests.conftest import STACKS
 from tooling.offline import PROJECT_ROOT
 
@@ -134,3 +134,11 @@ def test_no_stack_file_sets_a_release(stack: str) -> None:
     """platform:release is set only on the runner, for one `up` (RELEASE_CONTRACT.md)."""
     values = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     assert "platform:release" not in values
+
+
+def test_a_value_that_only_looks_like_json_is_reported_with_its_key() -> None:
+    """Config values reach the program as text; one that starts like JSON but is not stays text,
+    so its key's validation reports it with every other problem instead of a traceback."""
+    raw = decode_values({"network": "{cidr: 10.10.0.0/16", "release": '{"stage": "serve"}'})
+    assert raw == {"network": "{cidr: 10.10.0.0/16", "release": {"stage": "serve"}}
+    assert "platform:network = '{cidr: 10.10.0.0/16'" in errors_of(**raw)
