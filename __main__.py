@@ -14,8 +14,9 @@ from components.messaging import Messaging, MessagingArgs
 from components.naming import Naming
 from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
-from components.observability import Observability, ObservabilityArgs
+from components.observability import Observability, ObservabilityArgs, alarm_name_prefix
 from components.pipeline import Pipeline, PipelineArgs
+from components.release import deployed_images, health_url, released_images, service_images
 from components.service import Service, ServiceArgs, UploadsAccess, Wiring
 from components.settings import LEGACY_SERVICE, DatabaseMode, check_account, load_settings
 from components.static_site import ApiOrigin, StaticSite, StaticSiteArgs
@@ -127,7 +128,7 @@ service_key_arns: list[pulumi.Input[str]] = []
 service_wiring: dict[str, Wiring] = {
     name: Wiring(
         environment=database.identity(name).environment(),
-        task_statements=[database.connect_statement(name)],
+        database_statements=[database.connect_statement(name)],
     )
     for name in settings.config.ecs_services()
     if database and name in settings.config.database.identities
@@ -137,6 +138,21 @@ for tier in tiers:
     service_secrets |= tier.secrets()
     service_secret_arns.append(tier.secret_arn)
     service_key_arns.append(tier.key_arn)
+
+# --- releases (issue #22): which digest each service and its migration run -----------------------
+ecs_services = settings.config.ecs_services()
+release = settings.config.release
+deployed = (
+    deployed_images(
+        naming.component("deployed-images"),
+        organization=pulumi.get_organization(),
+        project=settings.project,
+        stack=settings.stack,
+    )
+    if ecs_services
+    else None
+)
+images = service_images(sorted(ecs_services), release, deployed) if deployed else {}
 
 # The API writes uploads where the pipeline watches for them.
 service = (
@@ -162,6 +178,7 @@ service = (
                 else None,
             ),
             service_wiring=service_wiring,
+            images=images,
         ),
         opts=with_provider,
     )
@@ -300,12 +317,16 @@ pulumi.export("privateSubnetIds", network.private_subnet_ids)
 pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
 pulumi.export("dashboardName", observability.dashboard_name)
+pulumi.export("alarmNamePrefix", alarm_name_prefix(settings.stack))
 
 if service:
     pulumi.export("serviceUrl", service.url)
     pulumi.export("albDnsName", service.alb_dns_name)
     pulumi.export("clusterName", service.cluster_name)
-    # What other components and CI need of each service (task role for grants, image repository).
+    # What other components and CI need of each service (task role for grants, image repository),
+    # and what a release needs (RELEASE_CONTRACT.md): the image and task definition it runs, its
+    # target group, where its health path answers, how to run its migration.
+    pulumi.export("releasedImages", released_images(images))
     pulumi.export(
         "services",
         {
@@ -315,6 +336,13 @@ if service:
                 "securityGroupId": ecs.security_group_id,
                 "taskRoleName": ecs.task_role_name,
                 "taskRoleArn": ecs.task_role_arn,
+                "image": ecs.image,
+                "taskDefinitionArn": ecs.task_definition_arn,
+                "targetGroupArn": ecs.target_group_arn,
+                "healthUrl": service.url.apply(
+                    lambda url, name=name: health_url(url, name, ecs_services)
+                ),
+                "migration": ecs.migration.output() if ecs.migration else None,
             }
             for name, ecs in service.services.items()
         },

@@ -21,9 +21,16 @@ from components.common import (
     target_tracking,
     tcp_rule,
 )
-from components.naming import Limit
+from components.naming import Limit, child
 from components.network import Network
-from components.settings import Capacity, EcsServiceSettings, ScheduledTaskSettings
+from components.release import ServiceImages
+from components.settings import (
+    DIGEST,
+    Capacity,
+    EcsServiceSettings,
+    MigrationSettings,
+    ScheduledTaskSettings,
+)
 from components.tagging import component_tags
 
 COMPONENT = "service"
@@ -68,6 +75,8 @@ class Wiring:
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     readable_secret_arns: Sequence[pulumi.Input[str]] = ()
     decrypt_key_arns: Sequence[pulumi.Input[str]] = ()
+    # The database logins (rds-db:connect): the service's task role and its migration's get them.
+    database_statements: Sequence[Statement] = ()
     task_statements: Sequence[Statement] = ()
     uploads: UploadsAccess | None = None
 
@@ -81,6 +90,7 @@ class Wiring:
             environment={**self.environment, **own.environment},
             readable_secret_arns=[*self.readable_secret_arns, *own.readable_secret_arns],
             decrypt_key_arns=[*self.decrypt_key_arns, *own.decrypt_key_arns],
+            database_statements=[*self.database_statements, *own.database_statements],
             task_statements=[*self.task_statements, *own.task_statements],
             uploads=own.uploads or self.uploads,
         )
@@ -107,7 +117,7 @@ class EcsServiceArgs:
     attach that group (ECS refuses a group no listener uses). prefix: the start of its children's
     logical names and of its task families; log_path: its log group. moved_from: the component
     its children were registered under before (today's single service), so they keep their
-    URNs through aliases."""
+    URNs through aliases. images: the digests it and its migration run (components/release.py)."""
 
     settings: EcsServiceSettings
     ctx: StackContext
@@ -119,6 +129,39 @@ class EcsServiceArgs:
     log_path: str
     wiring: Wiring = field(default_factory=Wiring)
     moved_from: pulumi.Resource | None = None
+    images: ServiceImages = field(default_factory=ServiceImages)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Migration:
+    """What a release needs to run a service's migration with ECS RunTask (RELEASE_CONTRACT.md):
+    its task definition and container, the service's network, where its logs go, how long to
+    wait."""
+
+    task_definition_arn: pulumi.Output[str]
+    container_name: str
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_ids: list[pulumi.Output[str]]
+    log_group_name: pulumi.Output[str]
+    log_stream_prefix: str
+    timeout_minutes: int
+
+    def output(self) -> dict[str, object]:
+        """The stack output's value (camelCase keys)."""
+        return {
+            "taskDefinitionArn": self.task_definition_arn,
+            "containerName": self.container_name,
+            "subnetIds": self.subnet_ids,
+            "securityGroupIds": self.security_group_ids,
+            "logGroupName": self.log_group_name,
+            "logStreamPrefix": self.log_stream_prefix,
+            "timeoutMinutes": self.timeout_minutes,
+        }
+
+
+# awslogs names each stream <prefix>/<container name>/<task id> (ECS Developer Guide,
+# using_awslogs.html, "awslogs-stream-prefix"): the release links the migration's log stream.
+MIGRATION_STREAM_PREFIX = "migration"
 
 
 def moved_from(parent: pulumi.Resource) -> pulumi.ResourceTransformation:
@@ -155,6 +198,10 @@ class EcsService(pulumi.ComponentResource):
     execution_role_arn: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
     target_group_arn_suffix: pulumi.Output[str]
+    target_group_arn: pulumi.Output[str]
+    image: pulumi.Output[str]
+    task_definition_arn: pulumi.Output[str]
+    migration: Migration | None
     min_tasks: int
 
     def __init__(self, name: str, args: EcsServiceArgs, opts: pulumi.ResourceOptions | None = None):
@@ -185,8 +232,9 @@ class EcsService(pulumi.ComponentResource):
         service_sg = self._security_group()
         execution_role = self._execution_role(repository, group)
         task_role = self._task_role()
+        image = self._image(repository)
         task_definition = self._task_definition(
-            f"{self._name}-task", repository, group, execution_role, task_role, command=None
+            f"{self._name}-task", image, group, execution_role, task_role, command=None
         )
         cluster, capacity = self._shared.cluster, self._shared.capacity
         service = self._service(
@@ -198,7 +246,7 @@ class EcsService(pulumi.ComponentResource):
                 schedule=self._settings.schedule,
                 task_definition=self._task_definition(
                     f"{self._name}-job",
-                    repository,
+                    image,
                     group,
                     execution_role,
                     task_role,
@@ -218,6 +266,14 @@ class EcsService(pulumi.ComponentResource):
         self.execution_role_arn = execution_role.arn
         self.log_group_name = group.name
         self.target_group_arn_suffix = args.target_group.arn_suffix
+        self.target_group_arn = args.target_group.arn
+        self.image = image
+        self.task_definition_arn = task_definition.arn
+        self.migration = (
+            self._migration(self._settings.migration, repository, group, execution_role, service_sg)
+            if self._settings.migration
+            else None
+        )
         self.min_tasks = self._settings.min_tasks
         self.register_outputs(
             {
@@ -229,6 +285,9 @@ class EcsService(pulumi.ComponentResource):
                 "executionRoleArn": self.execution_role_arn,
                 "logGroupName": self.log_group_name,
                 "targetGroupArnSuffix": self.target_group_arn_suffix,
+                "image": self.image,
+                "taskDefinitionArn": self.task_definition_arn,
+                "migration": self.migration.output() if self.migration else None,
             }
         )
 
@@ -366,7 +425,7 @@ class EcsService(pulumi.ComponentResource):
         )
 
     def _task_role(self) -> aws.iam.Role:
-        statements = list(self._args.wiring.task_statements)
+        statements = [*self._args.wiring.database_statements, *self._args.wiring.task_statements]
         uploads = self._args.wiring.uploads
         if uploads:
             prefix = uploads.prefix
@@ -414,21 +473,30 @@ class EcsService(pulumi.ComponentResource):
 
     # --- tasks ------------------------------------------------------------------------------------
 
-    def _image(self, repository: aws.ecr.Repository) -> pulumi.Input[str]:
-        image = self._settings.image
-        if "/" in image:
-            return image
-        return repository.repository_url.apply(lambda url: f"{url}:{image}")
+    def _image(self, repository: aws.ecr.Repository) -> pulumi.Output[str]:
+        """`<repository>@<digest>` for a released digest (or a configured one), else the
+        configured full reference (known in a preview: no repository URL in it)."""
+        configured = self._settings.image
+
+        def chosen(running: str | None) -> pulumi.Input[str]:
+            digest = running or (configured if DIGEST.match(configured) else None)
+            if digest is None:
+                return configured
+            return repository.repository_url.apply(lambda url: f"{url}@{digest}")
+
+        return pulumi.Output.from_input(self._args.images.running).apply(chosen)
 
     def _task_definition(
         self,
         name: str,
-        repository: aws.ecr.Repository,
+        image: pulumi.Input[str],
         group: aws.cloudwatch.LogGroup,
         execution_role: aws.iam.Role,
         task_role: aws.iam.Role,
         *,
         command: Sequence[str] | None,
+        stream_prefix: str | None = None,
+        family: str | None = None,
     ) -> aws.ecs.TaskDefinition:
         settings, port = self._settings, self._settings.container_port
         environment: dict[str, pulumi.Input[str]] = {
@@ -441,7 +509,7 @@ class EcsService(pulumi.ComponentResource):
         agent_volumes = EXEC_AGENT_VOLUMES if settings.enable_exec and not command else {}
         container: dict[str, object] = {
             "name": CONTAINER,
-            "image": self._image(repository),
+            "image": image,
             "essential": True,
             "readonlyRootFilesystem": True,
             # The root filesystem is read-only; /tmp (and the exec agent's directories) are
@@ -464,7 +532,7 @@ class EcsService(pulumi.ComponentResource):
                 "options": {
                     "awslogs-group": group.name,
                     "awslogs-region": self._ctx.region,
-                    "awslogs-stream-prefix": "job" if command else CONTAINER,
+                    "awslogs-stream-prefix": stream_prefix or ("job" if command else CONTAINER),
                 },
             },
         }
@@ -485,7 +553,7 @@ class EcsService(pulumi.ComponentResource):
                 }
         return aws.ecs.TaskDefinition(
             name,
-            family=name,
+            family=family or name,
             cpu=str(settings.cpu),
             memory=str(settings.memory),
             network_mode="awsvpc",
@@ -597,6 +665,62 @@ class EcsService(pulumi.ComponentResource):
                 label=label,
                 parent=self,
             )
+
+    # --- migration --------------------------------------------------------------------------------
+
+    def _migration(
+        self,
+        migration: MigrationSettings,
+        repository: aws.ecr.Repository,
+        group: aws.cloudwatch.LogGroup,
+        execution_role: aws.iam.Role,
+        service_sg: aws.ec2.SecurityGroup,
+    ) -> Migration:
+        """The one-off task a release runs (ECS RunTask) before the service switches images:
+        the service's environment, secrets, execution role, size, architecture and network, the
+        migration's command and image, and a task role of its own. Nothing of the service
+        depends on it, so defining or changing it never touches the running service."""
+        name = f"{self._name}-migration"
+        digest = self._args.images.migration
+        image = (
+            repository.repository_url.apply(lambda url: f"{url}@{digest}")
+            if digest
+            else self._image(repository)
+        )
+        task_definition = self._task_definition(
+            name,
+            image,
+            group,
+            execution_role,
+            self._migration_role(name),
+            command=migration.command,
+            stream_prefix=MIGRATION_STREAM_PREFIX,
+            # A family: up to 255 letters, digits, hyphens and underscores (ECS API Reference,
+            # RegisterTaskDefinition "family").
+            family=child(name, limit=Limit.ECS),
+        )
+        return Migration(
+            task_definition_arn=task_definition.arn,
+            container_name=CONTAINER,
+            subnet_ids=self._args.network.private_subnet_ids,
+            security_group_ids=[service_sg.id],
+            log_group_name=group.name,
+            log_stream_prefix=MIGRATION_STREAM_PREFIX,
+            timeout_minutes=migration.timeout_minutes,
+        )
+
+    def _migration_role(self, name: str) -> aws.iam.Role:
+        # A schema change needs the database and nothing else: the service's database login
+        # (rds-db:connect as its own identity), none of its uploads bucket, ECS Exec or other
+        # grants. The execution role (image, logs, secrets by reference) is the service's.
+        return role(
+            name,
+            description="Database migration: log in to the service's database, nothing else",
+            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
+            statements=list(self._args.wiring.database_statements),
+            parent=self,
+            tags=self._tags,
+        )
 
     # --- scheduled task ---------------------------------------------------------------------------
 

@@ -566,6 +566,12 @@ def cache_alarms(s: ObservabilitySettings, cache: Cache) -> list[AlarmSpec]:
     return specs  # fmt: skip
 
 
+def alarm_name_prefix(stack: str) -> str:
+    """What every alarm name of the stack starts with (the release's smoke test lists the
+    stack's alarms in ALARM by it: CloudWatch DescribeAlarms AlarmNamePrefix)."""
+    return f"{stack}: "
+
+
 class Observability(pulumi.ComponentResource):
     """Alarms with alarm and OK actions to the topic, a composite availability alarm, Batch
     failure notifications and one dashboard."""
@@ -644,7 +650,7 @@ class Observability(pulumi.ComponentResource):
             topic, provider = args.edge_topic, args.edge_provider
         return aws.cloudwatch.MetricAlarm(
             f"{self._name}-{spec.key}",
-            name=f"{args.ctx.stack}: {spec.title}",
+            name=f"{alarm_name_prefix(args.ctx.stack)}{spec.title}",
             alarm_description=spec.description,
             comparison_operator=spec.comparison,
             threshold=spec.threshold,

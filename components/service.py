@@ -34,6 +34,7 @@ from components.ecs_service import (
 )
 from components.naming import Limit, child
 from components.network import Network
+from components.release import ServiceImages
 from components.settings import (
     LEGACY_SERVICE,
     Capacity,
@@ -54,7 +55,8 @@ class ServiceArgs:
     """settings: the `service` section (what the services share). services: the services by
     name (`StackConfig.ecs_services()`); none given, the section's own `app`. network: where they
     run. wiring: what every service gets from other components; service_wiring: what only one
-    service gets, by its name, added to it."""
+    service gets, by its name, added to it. images: the digests each service and its migration
+    run, by name (none: the configured `image`)."""
 
     settings: ServiceSettings
     ctx: StackContext
@@ -62,6 +64,7 @@ class ServiceArgs:
     services: Mapping[str, EcsServiceSettings] | None = None
     wiring: Wiring = field(default_factory=Wiring)
     service_wiring: Mapping[str, Wiring] = field(default_factory=dict)
+    images: Mapping[str, ServiceImages] = field(default_factory=dict)
 
 
 class Service(pulumi.ComponentResource):
@@ -134,6 +137,7 @@ class Service(pulumi.ComponentResource):
                     log_path=self._log_path(service),
                     wiring=args.wiring.plus(args.service_wiring.get(service)),
                     moved_from=self if service == LEGACY_SERVICE else None,
+                    images=args.images.get(service, ServiceImages()),
                 ),
                 opts=self._child,
             )

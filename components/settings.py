@@ -338,13 +338,52 @@ _REFERENCE = re.compile(
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
 
+# A digest as ECR and `docker buildx` report it (OCI image spec, descriptor.md "Digests": the
+# sha256 algorithm, 64 lower-case hex characters).
+DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+# A private ECR registry: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] (ECR User Guide,
+# Registries.html "Private registry concepts"; FIPS endpoints: ECR service endpoints table).
+PRIVATE_ECR = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
+RELEASE_PATH = (
+    "ship it with the release workflow (it sets platform:release for one `up`), or give a "
+    "digest of the service's own repository, 'sha256:<64 hex>'"
+)
+
+
 def _image(value: str) -> str:
-    if "/" in value:
-        if not _REFERENCE.match(value) or not (":" in value.rsplit("/", 1)[1] or "@" in value):
-            raise ValueError("not an image reference with a tag or digest (registry/name:tag)")
-    elif not _TAG.match(value):
+    if DIGEST.match(value):
+        return value
+    if "/" not in value:
+        # A tag of the service's own repository was how CI deployed before releases (issue #22);
+        # releases deploy digests, and ecs-image-by-digest refuses an ECR tag.
         raise ValueError(
-            "not an ECR image tag (letters, digits, '_', '.', '-') nor a full reference"
+            f"a bare tag of the service's own repository is no longer deployed: {RELEASE_PATH}, "
+            "or a full reference of another registry"
+        )
+    if not _REFERENCE.match(value) or not (":" in value.rsplit("/", 1)[1] or "@" in value):
+        raise ValueError("not an image reference with a tag or digest (registry/name:tag)")
+    if PRIVATE_ECR.match(value) and "@sha256:" not in value:
+        raise ValueError(
+            "an image of a private ECR registry runs only by digest (@sha256:<64 hex>), as "
+            f"releases deploy it (policy ecs-image-by-digest): {RELEASE_PATH}"
+        )
+    return value
+
+
+def _digest(value: str | None) -> str | None:
+    if value is not None and not DIGEST.match(value):
+        raise ValueError("not a digest sha256:<64 hex>")
+    return value
+
+
+_SOURCE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+def _source(value: str | None) -> str | None:
+    if value is not None and (not _SOURCE.match(value) or ".." in value.split("/")):
+        raise ValueError(
+            "not a relative folder of the repository (letters, digits, '.', '_', '-' between "
+            "'/'; no leading '/', no '..')"
         )
     return value
 
@@ -435,6 +474,18 @@ class ScheduledTaskSettings(Section):
     )
 
 
+class MigrationSettings(Section):
+    """`platform:service.migration`: the one-off task a release runs before the service switches
+    to its new image (issue #22): the service's image and environment, another command."""
+
+    command: Annotated[list[str], Field(min_length=1)] = Field(
+        description="Command the migration container runs, e.g. [alembic, upgrade, head]."
+    )
+    timeout_minutes: Annotated[int, between(1, 120)] = Field(
+        15, description="Minutes the release waits for the task to stop before it fails."
+    )
+
+
 def _health_command(value: list[str]) -> list[str]:
     if len(value) < 2 or value[0] not in ("CMD", "CMD-SHELL"):
         raise ValueError("must start with CMD or CMD-SHELL followed by the command")
@@ -469,8 +520,16 @@ class EcsServiceRuntime(Section):
 
     image: Annotated[str, AfterValidator(_image)] = Field(
         "public.ecr.aws/nginx/nginx-unprivileged:stable-alpine",
-        description="A full image reference (registry/name:tag or @sha256:...) or a tag of the "
-        "service's own ECR repository, so CI deploys with `pulumi config set`.",
+        description="A full image reference (registry/name:tag or @sha256:...), or a digest "
+        "'sha256:<64 hex>' of the service's own ECR repository. A released digest wins over it.",
+    )
+    source: Annotated[str | None, AfterValidator(_source)] = Field(
+        "reference-app",
+        description="Repository folder whose Dockerfile the release workflow builds for this "
+        "service; null: not built by releases (an external image).",
+    )
+    migration: MigrationSettings | None = Field(
+        None, description="One-off task a release runs before switching the service."
     )
     source: Annotated[str, AfterValidator(_source)] | None = Field(
         "reference-app",
@@ -742,6 +801,35 @@ class ServiceSettings(EcsServiceRuntime):
         """The single service this section describes: the entry `app`, the listeners' default."""
         runtime = self.model_dump(by_alias=True, include=set(EcsServiceRuntime.model_fields))
         return EcsServiceSettings.model_validate({**runtime, "default": True})
+
+
+class ReleaseStage(enum.StrEnum):
+    """The two `up`s of a release (RELEASE_CONTRACT.md): migration tasks first, then services."""
+
+    MIGRATE = "migrate"  # only the migration task definitions take the new images
+    SERVE = "serve"  # the services switch to them
+
+
+def _json_object(value: object) -> object:
+    """`platform:release` arrives as a string when the runner sets it (`config-map`, `make
+    RELEASE=`); decode_values leaves a string that is not JSON as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not a JSON object ({error.msg} at character {error.pos})") from None
+
+
+class ReleaseSettings(Section):
+    """`platform:release`: set by the release workflow on the runner for one `up`, never in a
+    stack file. Which digest each service's migration (stage migrate) or the service itself
+    (stage serve) runs; null forgets a service's released digest."""
+
+    stage: ReleaseStage = Field(description="migrate or serve.")
+    images: dict[str, Annotated[str | None, AfterValidator(_digest)]] = Field(
+        default_factory=dict, description="Service name -> 'sha256:<64 hex>' or null."
+    )
 
 
 # --- database -------------------------------------------------------------------------------------
@@ -2155,6 +2243,11 @@ class StackConfig(Section):
         description="Several Fargate services behind the shared load balancer, by name: see "
         "EcsServiceSettings. Without it, platform:service describes the one service `app`.",
     )
+    release: Annotated[ReleaseSettings | None, BeforeValidator(_json_object)] = Field(
+        None,
+        description="Runner-only (never in a stack file): the release being deployed; see "
+        "ReleaseSettings.",
+    )
     database: DatabaseSettings = Field(
         default_factory=lambda: DatabaseSettings.model_validate({}),
         description="Aurora PostgreSQL: see DatabaseSettings.",
@@ -2216,6 +2309,7 @@ class StackConfig(Section):
                 else None,
                 *self._tier_problems(),
                 *self._services_problems(),
+                *self._release_problems(),
                 "kubernetes.publicAccessCidrs: 0.0.0.0/0 opens the cluster API to the whole "
                 "internet, which a stack with protectData true may not do; list your VPN or "
                 "office CIDRs, or turn endpointPublicAccess off"
@@ -2256,6 +2350,17 @@ class StackConfig(Section):
             if moved
             else None,
             *route_problems(self.services),
+        ]
+
+    def _release_problems(self) -> list[str | None]:
+        if self.release is None:
+            return []
+        services = self.ecs_services()
+        known = ", ".join(sorted(services)) or "none"
+        return [
+            f"release.images: {name!r} is not a service of this stack (services: {known})"
+            for name in sorted(self.release.images)
+            if name not in services
         ]
 
     def _tier_problems(self) -> list[str | None]:
@@ -2598,10 +2703,18 @@ def _secret_names(namespace: str) -> frozenset[str]:
 
 def decode_values(values: Mapping[str, str | None]) -> dict[str, object]:
     """Config values arrive as strings; objects and lists among them as JSON."""
-    return {
-        key: json.loads(text) if text and text[0] in "[{" else text
-        for key, text in sorted(values.items())
-    }
+    return {key: _decoded(text) for key, text in sorted(values.items())}
+
+
+def _decoded(text: str | None) -> object:
+    """JSON objects and lists decoded; text that only looks like one stays text, so its key's
+    validation reports it with every other problem."""
+    if not text or text[0] not in "[{":
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _summary(stack: str, problems: list[str]) -> str:

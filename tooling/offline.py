@@ -40,6 +40,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "platform"
 ACCOUNT_ID = "123456789012"
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+# What `pulumi.get_organization()` returns on a DIY (self-managed) backend; stack references name
+# stacks `<organization>/<project>/<stack>`.
+ORGANIZATION = "organization"
 
 
 class OfflineError(Exception):
@@ -97,6 +101,9 @@ class OfflineRun:
     invokes: list[str] = field(default_factory=list)
     secret_outputs: set[str] = field(default_factory=set)
     preview: bool = False
+    # Resources the program read rather than registered (stack references): the engine's stack
+    # policies see them, its resource policies and the plan's creates do not.
+    reads: list[Resource] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -172,9 +179,17 @@ def _camel_service(token: str) -> tuple[str, str]:
 class PlatformMocks(pulumi.runtime.Mocks):
     """Plausible answers for every resource and invoke the program uses."""
 
-    def __init__(self, region: str, preview: bool = False):
+    def __init__(
+        self,
+        region: str,
+        preview: bool = False,
+        stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
         self.region = region
         self.preview = preview
+        # The outputs of the stacks the program references, by `<org>/<project>/<stack>`: none by
+        # default, as on a stack's first update.
+        self.stack_outputs = dict(stack_outputs or {})
         self.monitor: RecordingMonitor | None = None
         self.invokes: list[str] = []
 
@@ -182,6 +197,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         """`args.inputs` are the checked inputs (auto-name, tagsAll) the provider would create."""
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args)
         if self.preview:
             return "", self._planned(args)
         special = _REMOTE_OUTPUTS.get(args.typ)
@@ -209,6 +226,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
             provider_check.output_names(args.typ) | _RANDOM_COMPUTED.get(args.typ, frozenset())
         ) - set(args.inputs)
         return {**args.inputs, **dict.fromkeys(computed, rpc.UNKNOWN)}
+
+    def _stack_reference(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """The engine's builtin provider reads a stack reference in a preview as in an update:
+        id and input `name` are the referenced stack, outputs `name`, `outputs` and
+        `secretOutputNames` (pulumi pkg/resource/deploy/builtins.go, readStackReference)."""
+        name = str(args.inputs["name"])
+        return name, {
+            "name": name,
+            "outputs": dict(self.stack_outputs.get(name, {})),
+            "secretOutputNames": [],
+        }
 
     def _arn(self, token: str, name: str) -> str:
         service, kind = _camel_service(token)
@@ -611,6 +639,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.platform_mocks = mocks
         self.records: list[Resource] = []
+        self.reads: list[Resource] = []
         self.component_outputs: dict[str, dict[str, Any]] = {}
         mocks.monitor = self
 
@@ -705,6 +734,12 @@ class RecordingMonitor(MockMonitor):
             )
         )
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        with _worker_loop_closed():
+            response = super().ReadResource(request)
+        self.reads.append(_read_record(request, response))
+        return response
+
     def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         with _worker_loop_closed():
             return super().Invoke(request)
@@ -795,6 +830,34 @@ def _record(
     )
 
 
+def _read_record(request: Any, response: Any) -> Resource:
+    """A read as the engine keeps it: external, custom, unprotected, its outputs what the
+    provider's Read returned (pulumi pkg/resource/deploy/step_generator.go GenerateReadSteps)."""
+    top_level = not request.parent or request.parent.split("::")[2].endswith(STACK_TYPE)
+    return Resource(
+        urn=response.urn,
+        type=request.type,
+        name=request.name,
+        inputs=dict(rpc.deserialize_properties(request.properties)),
+        checked_inputs=json_format.MessageToDict(request.properties),
+        outputs=json_format.MessageToDict(response.properties),
+        id=request.id,
+        parent=None if top_level else request.parent,
+        provider=request.provider or None,
+        providers={},
+        custom=True,
+        remote=False,
+        protect=False,
+        retain_on_delete=False,
+        delete_before_replace=False,
+        dependencies=tuple(request.dependencies),
+        property_dependencies={},
+        ignore_changes=(),
+        replace_on_changes=(),
+        aliases=(),
+    )
+
+
 def _alias_text(alias: Any) -> str:
     """An alias as `urn` or `name=<old name> parent=<old parent>`, whichever it was given as."""
     if alias.urn:
@@ -814,40 +877,78 @@ def run_offline(
     config: Mapping[str, str],
     project: str = PROJECT,
     preview: bool = False,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> OfflineRun:
     """Run `program` under mocks with `config` (fully qualified keys, string values), as
     `pulumi up` would (`preview=False`) or as a first `pulumi preview` would, every new
-    resource's computed outputs unknown (`preview=True`)."""
+    resource's computed outputs unknown (`preview=True`). `stack_outputs`: the outputs a stack
+    reference reads, by `<organization>/<project>/<stack>` (none by default)."""
     # A fresh context per run: no root stack, config or settings leak from one run to the next.
-    return contextvars.Context().run(_run, program, stack, dict(config), project, preview)
+    return contextvars.Context().run(
+        _run,
+        program,
+        stack=stack,
+        config=dict(config),
+        project=project,
+        preview=preview,
+        stack_outputs=stack_outputs or {},
+    )
 
 
 def _run(
-    program: Callable[[], object], stack: str, config: dict[str, str], project: str, preview: bool
+    program: Callable[[], object],
+    *,
+    stack: str,
+    config: dict[str, str],
+    project: str,
+    preview: bool,
+    stack_outputs: Mapping[str, Mapping[str, Any]],
 ) -> OfflineRun:
     # Each run gets its own event loop, whatever earlier code did to the thread's loop.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return _run_in_loop(program, stack, config, project, preview)
+        return _run_in_loop(
+            program,
+            stack=stack,
+            config=config,
+            project=project,
+            preview=preview,
+            stack_outputs=stack_outputs,
+        )
     finally:
         asyncio.set_event_loop(None)
         loop.close()
 
 
 def _run_in_loop(
-    program: Callable[[], object], stack: str, config: dict[str, str], project: str, preview: bool
+    program: Callable[[], object],
+    *,
+    stack: str,
+    config: dict[str, str],
+    project: str,
+    preview: bool,
+    stack_outputs: Mapping[str, Mapping[str, Any]],
 ) -> OfflineRun:
     # A run allocates many short-lived cycles, and with the SDK modules loaded every full garbage
     # collection would rescan hundreds of thousands of long-lived objects (half a run's time):
     # collect what earlier runs left, then keep everything that exists now out of later scans.
     gc.collect()
     gc.freeze()
-    mocks = PlatformMocks(region=config.get("aws:region", "eu-west-1"), preview=preview)
+    mocks = PlatformMocks(
+        region=config.get("aws:region", "eu-west-1"), preview=preview, stack_outputs=stack_outputs
+    )
     monitor = RecordingMonitor(mocks)
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, [])
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=project,
+        stack=stack,
+        preview=preview,
+        monitor=monitor,
+        organization=ORGANIZATION,
+    )
     outputs: dict[str, Any] = {}
     secrets: set[str] = set()
 
@@ -871,6 +972,7 @@ def _run_in_loop(
             outputs={},
             invokes=mocks.invokes,
             preview=preview,
+            reads=monitor.reads,
         )
         raise ProgramError(error, partial) from error
     return OfflineRun(
@@ -880,6 +982,7 @@ def _run_in_loop(
         invokes=mocks.invokes,
         secret_outputs=secrets,
         preview=preview,
+        reads=monitor.reads,
     )
 
 
@@ -961,6 +1064,7 @@ def run_stack(
     project: str = PROJECT,
     stack_name: str | None = None,
     accept_example_values: bool = True,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> OfflineRun:
     """Run the whole program (`__main__.py`) for one stack's real config file; `project` and
     `stack_name` run it as another project or stack would (names, not config).
@@ -980,6 +1084,7 @@ def run_stack(
         config=config,
         project=project,
         preview=preview,
+        stack_outputs=stack_outputs,
     )
 
 

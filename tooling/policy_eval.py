@@ -331,5 +331,9 @@ def evaluate(
             provider=_provider(resource, by_urn),
         )
     if any(isinstance(p, StackValidationPolicy) for p in policies):
-        verdicts += analyzer.stack(_stack_resource(r, ids) for r in run.resources)
+        # Reads (stack references) are analyzed with the stack only: the engine's read steps
+        # never call Analyze, but what they read joins the stack's resources
+        # (pulumi pkg/resource/deploy/step_generator.go GenerateReadSteps, AnalyzeResources).
+        stack = [*run.resources, *run.reads]
+        verdicts += analyzer.stack(_stack_resource(r, ids) for r in stack)
     return sorted(verdicts, key=lambda v: (LEVEL_ORDER.get(v.level, 2), v.policy, v.resource))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from pulumi_policy import Severity
@@ -44,6 +45,18 @@ def _read_only_root(props: Props, _: Config) -> Iterable[str]:
     for container in containers(props.get("containerDefinitions")):
         if not container.get("readonlyRootFilesystem"):
             yield f"lets container {container.get('name')} write its root file system"
+
+
+# A private ECR registry: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] (ECR User Guide,
+# Registries.html "Private registry concepts"); images there come only from releases, by digest.
+PRIVATE_ECR = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
+
+
+def _by_digest(props: Props, _: Config) -> Iterable[str]:
+    for container in containers(props.get("containerDefinitions")):
+        image = str(container.get("image") or "")
+        if PRIVATE_ECR.match(image) and "@sha256:" not in image:
+            yield f"runs container {container.get('name')} from {image}, an ECR image not pinned by digest"
 
 
 def _scan(props: Props, _: Config) -> Iterable[str]:
@@ -93,6 +106,14 @@ RULES = [
         check=_read_only_root,
         severity=Severity.MEDIUM,
         fix="Set readonlyRootFilesystem to true and mount a volume where the app must write.",
+    ),
+    resource_rule(
+        "ecs-image-by-digest",
+        "Task definitions run images of private ECR registries by digest only.",
+        types=[TASK],
+        check=_by_digest,
+        fix="Deploy the image through a release (platform:release), which pins "
+        "<repository>@sha256:<digest>; an ECR tag bypasses the release's scan and migration.",
     ),
     resource_rule(
         "ecr-scan-on-push",

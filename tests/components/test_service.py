@@ -301,11 +301,12 @@ def test_scheduled_task_role_may_only_run_its_task_and_pass_its_roles() -> None:
     assert job["command"] == ["/bin/sh", "-c", "echo nightly job"]
 
 
-def test_ecr_tag_becomes_a_repository_image(offline: Offline) -> None:
-    run = service_with(offline, image="v1.2.3")
+def test_a_digest_becomes_an_image_of_the_services_repository(offline: Offline) -> None:
+    digest = "sha256:" + "0f" * 32
+    run = service_with(offline, image=digest)
     app = container(run.one("aws:ecs/taskDefinition:TaskDefinition", "svc-task"))
     repository = run.physical_name("aws:ecr/repository:Repository", "svc-repo")
-    assert app["image"] == f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{repository}:v1.2.3"
+    assert app["image"] == f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{repository}@{digest}"
 
 
 def test_secrets_are_injected_by_reference_and_readable_only_by_the_execution_role(

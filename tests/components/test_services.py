@@ -173,7 +173,8 @@ def test_the_services_output_names_each_service_identity() -> None:
     assert sorted(services) == sorted(SERVICES)
     for entry in services.values():
         assert set(entry) == {
-            "serviceName", "repositoryUrl", "securityGroupId", "taskRoleName", "taskRoleArn"
+            "serviceName", "repositoryUrl", "securityGroupId", "taskRoleName", "taskRoleArn",
+            "image", "taskDefinitionArn", "targetGroupArn", "healthUrl", "migration",
         }  # fmt: skip
     assert "serviceName" not in three().outputs  # no `app` among them
 

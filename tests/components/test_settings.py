@@ -154,9 +154,12 @@ def test_project_file_defaults_match_the_settings_defaults() -> None:
     declared = {
         key.removeprefix("platform:"): spec["default"] for key, spec in project["config"].items()
     }
-    # Maps (platform:services) cannot be declared: the project file has no object type.
+    # Maps (platform:services) cannot be declared: the project file has no object type; nor can
+    # a key without a default (platform:release): the CLI would require a value in every stack.
     scalars = {
-        k: v for k, v in defaults_of(StackConfig).items() if not isinstance(v, BaseModel | dict)
+        k: v
+        for k, v in defaults_of(StackConfig).items()
+        if not isinstance(v, BaseModel | dict) and v is not None
     }
     assert declared == scalars
 

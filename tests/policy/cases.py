@@ -351,6 +351,7 @@ from tests.policy.cases_baseline import BASELINE_CASES  # noqa: E402
 from tests.policy.cases_controls import CONTROL_CASES  # noqa: E402
 from tests.policy.cases_database_access import DATABASE_ACCESS_CASES  # noqa: E402
 from tests.policy.cases_irsa import IRSA_CASES  # noqa: E402
+from tests.policy.cases_release import RELEASE_CASES  # noqa: E402
 from tests.policy.cases_tiers import TIER_CASES  # noqa: E402
 
 CASES = [
@@ -361,4 +362,5 @@ CASES = [
     *BASELINE_CASES,
     *DATABASE_ACCESS_CASES,
     *IRSA_CASES,
+    *RELEASE_CASES,
 ]

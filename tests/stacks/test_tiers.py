@@ -78,6 +78,8 @@ GOES_WITH = {
         *alarms("db-reader-cpu", "db-reader-memory", "db-reader-connections", "db-replica-lag"),
         *alarms("db-down"),
         *WORKLOADS,
+        # The migration's role may only log in to the database: without it, no policy.
+        "service-migration-policy",
     },
     "kubernetes": {
         "database-from-eks",
@@ -120,6 +122,7 @@ EXPORTS = {
         "serviceName",
         "repositoryUrl",
         "services",
+        "releasedImages",
     },
     "pipeline": {
         "uploadsBucket",
@@ -166,6 +169,7 @@ ALWAYS_EXPORTED = {
     "isolatedSubnetIds",
     "alarmTopicArn",
     "dashboardName",
+    "alarmNamePrefix",
     # prod's account guards, which no tier switch touches.
     "budgetName",
     "trailArn",

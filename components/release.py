@@ -1,0 +1,136 @@
+"""Which image each Fargate service and its migration run (issue #22, RELEASE_CONTRACT.md).
+
+A release deploys digests, never tags: the stack remembers what each service runs in its own
+output `releasedImages`, read back on the next update, so a plain `up` (no `platform:release`)
+keeps the released digests; stage `migrate` changes only the migration task definitions; stage
+`serve` switches the services."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+
+from components.settings import EcsServiceSettings, ReleaseSettings, ReleaseStage
+
+RELEASED_IMAGES = "releasedImages"
+
+
+def deployed_images(
+    name: str, *, organization: str, project: str, stack: str
+) -> pulumi.Output[dict[str, str]]:
+    """The stack's own previous `releasedImages` ({service: digest}; {} on a first update or
+    before any release). A stack reference to the current stack reads its outputs back, as shown
+    in pulumi/pulumi#3722. The engine reads it in a preview too (pulumi
+    pkg/resource/deploy/step.go: "Read steps run during previews"), so the values are known
+    there; and while an update runs, the root stack keeps its previous outputs until the program
+    ends (SameStep.Apply: "Retain the ID and outputs"), so the read sees the last update's."""
+    reference = pulumi.StackReference(name, stack_name=f"{organization}/{project}/{stack}")
+    return reference.get_output(RELEASED_IMAGES).apply(lambda value: dict(value or {}))
+
+
+def running_digest(
+    service: str, release: ReleaseSettings | None, deployed: Mapping[str, str]
+) -> str | None:
+    """The digest the service runs: the release's in stage serve (null forgets it), else the
+    one deployed before; None: the configured `image`."""
+    if release is not None and release.stage is ReleaseStage.SERVE and service in release.images:
+        return release.images[service]
+    return deployed.get(service)
+
+
+def migration_digest(service: str, release: ReleaseSettings | None) -> str | None:
+    """The digest the service's migration runs, when a release names one (either stage); None:
+    the service's own image."""
+    return release.images.get(service) if release is not None else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceImages:
+    """What one service is told about its image: the digest it runs (None: its configured
+    `image`) and the digest its migration runs (None: the service's image)."""
+
+    running: pulumi.Input[str | None] = None
+    migration: str | None = None
+
+
+def service_images(
+    services: list[str], release: ReleaseSettings | None, deployed: pulumi.Output[dict[str, str]]
+) -> dict[str, ServiceImages]:
+    """The images of every service, from the release and the digests deployed before."""
+    return {
+        service: ServiceImages(
+            running=deployed.apply(lambda found, s=service: running_digest(s, release, found)),
+            migration=migration_digest(service, release),
+        )
+        for service in services
+    }
+
+
+def released_images(images: Mapping[str, ServiceImages]) -> pulumi.Output[dict[str, str]]:
+    """The stack output `releasedImages`: the digest each service runs by release (services on
+    their configured `image`, a digest given there included, are left out: config decides
+    those)."""
+    names = sorted(images)
+    return pulumi.Output.all(*(images[name].running for name in names)).apply(
+        lambda running: {
+            name: digest for name, digest in zip(names, running, strict=True) if digest
+        }
+    )
+
+
+# --- where a service's health path answers through the load balancer -----------------------------
+
+
+def _matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+    """An ALB condition value: '*' any characters, '?' exactly one (ELB Application Load Balancer
+    guide, rule-condition-types.html: host names case-insensitive, paths case-sensitive)."""
+    expression = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    flags = 0 if case_sensitive else re.IGNORECASE
+    return re.fullmatch(expression, value, flags) is not None
+
+
+def _rule_matches(service: EcsServiceSettings, host: str, path: str) -> bool:
+    """Whether a service's listener rule takes a request: each condition it has matches."""
+    hosts, paths = service.host_patterns, service.path_patterns
+    return (not hosts or any(_matches(p, host, case_sensitive=False) for p in hosts)) and (
+        not paths or any(_matches(p, path, case_sensitive=True) for p in paths)
+    )
+
+
+def health_url(base_url: str, name: str, services: Mapping[str, EcsServiceSettings]) -> str | None:
+    """The URL at which the load balancer hands a request for the service's `healthCheckPath` to
+    that service, or None when none can be derived. `base_url` is the stack's service URL
+    (https://<domainName>, else http://<ALB DNS name>); its scheme is kept (the listener serves
+    HTTPS only with a domain).
+
+    - The request's host: the first host pattern without wildcards for a service with host
+      patterns (all with wildcards: None), else the base URL's host.
+    - Its path: the health path, which must match one of the service's path patterns if it has
+      any (the target group probes that path; a request elsewhere never reaches the service).
+    - A routed service gets it unless a rule of lower priority takes it first; the default
+      service unless any rule takes it."""
+    service = services[name]
+    scheme, _, base_host = base_url.partition("://")
+    path = service.health_check_path
+    if service.host_patterns:
+        concrete = [p for p in service.host_patterns if "*" not in p and "?" not in p]
+        if not concrete:
+            return None
+        host = concrete[0]
+    else:
+        host = base_host
+    if not _rule_matches(service, host, path):
+        return None
+    ahead = [
+        other
+        for other_name, other in services.items()
+        if other_name != name
+        and other.priority is not None
+        and (service.priority is None or other.priority < service.priority)
+    ]
+    if any(_rule_matches(other, host, path) for other in ahead):
+        return None
+    return f"{scheme}://{host}{path}"
