@@ -388,19 +388,6 @@ def _source(value: str | None) -> str | None:
     return value
 
 
-# A folder of this repository, relative: no leading '/', no '..' part, no empty part.
-_SOURCE = re.compile(r"^(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
-
-
-def _source(value: str) -> str:
-    if not _SOURCE.match(value):
-        raise ValueError(
-            "not a folder of this repository (relative, letters, digits, '_', '.', '-' and '/', "
-            "no '..', no leading '/')"
-        )
-    return value
-
-
 _SECRET_ARN = re.compile(
     r"^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:\d{12}:secret:|ssm:[a-z0-9-]+:\d{12}:parameter/)\S+$"
 )
@@ -530,12 +517,6 @@ class EcsServiceRuntime(Section):
     )
     migration: MigrationSettings | None = Field(
         None, description="One-off task a release runs before switching the service."
-    )
-    source: Annotated[str, AfterValidator(_source)] | None = Field(
-        "reference-app",
-        description="Repository folder whose Dockerfile the release workflow builds for this "
-        "service (release.yml); null: the release workflow builds nothing for it (an external "
-        "image).",
     )
     cpu: int = Field(1024, description="Task CPU units; with memory, a Fargate combination.")
     memory: int = Field(2048, description="Task memory in MiB.")
