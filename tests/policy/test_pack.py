@@ -116,6 +116,11 @@ def test_the_readme_table_has_one_row_per_rule_with_kind_severity_levels_and_con
         assert text.endswith("."), policy.name
 
 
+def test_the_readme_states_the_number_of_rules_the_pack_holds() -> None:
+    counts = re.findall(r"CrossGuard pack \((\d+) rules", Path("README.md").read_text())
+    assert counts == [str(len(POLICIES))]
+
+
 def test_the_readme_lists_exactly_the_advisories_dev_accepts() -> None:
     readme = Path("README.md").read_text()
     section = readme.split("Advisory findings accepted today", 1)[1].split("\n## ", 1)[0]
