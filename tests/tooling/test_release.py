@@ -9,7 +9,9 @@ import base64
 import hashlib
 import io
 import json
+import os
 import socket
+import sys
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -812,21 +814,77 @@ def makefile(tmp_path: Path) -> Path:
     return copy_makefile(tmp_path)
 
 
-def test_make_release_rollback_serves_the_digests_through_the_policy_pack(makefile: Path) -> None:
+# A stand-in for the Pulumi CLI: records its arguments; `config set --config-file F` checks what
+# the real CLI checks (it picks F's parser by F's extension: pulumi/pulumi sdk/go/common/workspace
+# loaders.go, marshallerForPath, "no marshaler found" otherwise) and writes the value into F;
+# `up --config-file F` checks F still holds it.
+FAKE_PULUMI = """
+import os, shutil, sys
+args = sys.argv[1:]
+with open(os.environ["PULUMI_CALLS"], "a") as calls:
+    calls.write(" ".join(args) + "\\n")
+if "--config-file" in args:
+    path = args[args.index("--config-file") + 1]
+    if not path.endswith((".yaml", ".yml", ".json")):
+        sys.exit("error: no marshaler found for file format")
+    if args[:2] == ["config", "set"]:
+        with open(path, "a") as config:
+            config.write(f"  {args[-2]}: '{args[-1]}'\\n")
+    if args[0] == "up":
+        with open(path) as config:
+            assert "platform:release: '{" in config.read(), "up without platform:release"
+        shutil.copy(path, os.environ["PULUMI_SEEN"])
+"""
+
+
+def test_make_release_rollback_serves_the_digests_through_the_policy_pack(
+    makefile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target run for real against a fake `pulumi` (and fake aws/python): the platform:release
+    value lands in a copy of the stack file named Pulumi.<stack>.yaml, which `up` reads."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (
+        ("pulumi", f"#!{sys.executable}\n{FAKE_PULUMI}"),
+        ("aws", "#!/bin/sh\nexit 0\n"),
+    ):
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o755)
+    # An installed virtualenv as make sees it: its python a no-op, the stamp newer than the
+    # requirements, policy/venv linked.
+    venv = makefile / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").write_text("#!/bin/sh\nexit 0\n")
+    (venv / "python").chmod(0o755)
+    (makefile / ".venv" / ".installed-requirements").touch()
+    (makefile / "policy" / "venv").symlink_to("../.venv")
+    calls, seen = tmp_path / "calls", tmp_path / "seen.yaml"
     images = json.dumps({"app": OLD}, separators=(",", ":"))
-    result = make(makefile, "-n", "release-rollback", "STACK=prod", f"IMAGES={images}")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "PULUMI_CONFIG_PASSPHRASE": "testing",
+        "PULUMI_CALLS": str(calls),
+        "PULUMI_SEEN": str(seen),
+    }.items():
+        monkeypatch.setenv(key, value)
+    result = make(makefile, "release-rollback", "STACK=prod", f"IMAGES={images}")
     assert result.returncode == 0, result.stderr
-    text = result.stdout
-    # In a copy of the stack file: the committed one never holds platform:release.
-    assert 'cp Pulumi.prod.yaml "$config"' in text
-    assert (
-        f"""pulumi config set --config-file "$config" -s prod platform:release """
-        f"""'{{"stage":"serve","images":{images}}}'"""
-    ) in text
-    assert (
-        'pulumi up -s prod --config-file "$config" --policy-pack policy '
+    recorded = calls.read_text().splitlines()
+    [config_set] = [c for c in recorded if c.startswith("config set")]
+    [up] = [c for c in recorded if c.startswith("up ")]
+    config_file = config_set.split("--config-file ")[1].split(" ")[0]
+    assert Path(config_file).name == "Pulumi.prod.yaml"
+    assert config_set.endswith(f'platform:release {{"stage":"serve","images":{images}}}')
+    assert up == (
+        f"up -s prod --config-file {config_file} --policy-pack policy "
         "--policy-pack-config policy/config.prod.json"
-    ) in text
+    )
+    # The copy holds the stack's own settings too, and is gone afterwards; the committed file
+    # never holds platform:release.
+    assert seen.read_text().startswith((makefile / "Pulumi.prod.yaml").read_text())
+    assert not Path(config_file).exists()
+    assert "platform:release" not in (makefile / "Pulumi.prod.yaml").read_text()
 
 
 def test_make_release_rollback_needs_the_digests(makefile: Path) -> None:
