@@ -11,6 +11,7 @@ import io
 import json
 import os
 import socket
+import subprocess
 import sys
 import tarfile
 import threading
@@ -158,6 +159,7 @@ class Clock:
 class Run:
     code: int
     out: str
+    err: str
     registry: FakeRegistry
     clock: Clock
 
@@ -171,7 +173,7 @@ def run(
     fetch: Callable[[str], int | None] = lambda _: 200,
     env: dict[str, str] | None = None,
 ) -> Run:
-    out, registry, clock = io.StringIO(), FakeRegistry(), Clock()
+    out, err, registry, clock = io.StringIO(), io.StringIO(), FakeRegistry(), Clock()
 
     def clients(region: str) -> release.Clients:
         assert region == REGION
@@ -189,11 +191,12 @@ def run(
         registry=registry,
         fetch=fetch,
         out=out,
+        err=err,
         env=env or {},
         clock=clock.time,
         sleep=clock.sleep,
     )
-    return Run(code, out.getvalue(), registry, clock)
+    return Run(code, out.getvalue(), err.getvalue(), registry, clock)
 
 
 # --- what to build --------------------------------------------------------------------------------
@@ -239,21 +242,50 @@ def test_the_matrix_command_reads_the_stack_files() -> None:
     ]
 
 
+@pytest.mark.parametrize("tag", ["v1.2.3", "v2.0.0-rc.1", "v10"])
+def test_a_release_tag_is_v_and_a_version(tag: str) -> None:
+    assert release.release_tag(tag) == tag
+
+
+@pytest.mark.parametrize("tag", ["1.2.3", "v", "vx", "v1 2", "v1;rm", "v1/2", "v" + "1" * 112])
+def test_anything_else_is_no_release_tag(tag: str) -> None:
+    with pytest.raises(release.UsageError, match="is not a release tag"):
+        release.release_tag(tag)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """A repository whose main has two commits, tagged v1.0.0 and v1.1.0, and a side branch with
+    one more, tagged v9.0.0 (never merged)."""
+
+    def git(*argv: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *argv],
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q", "-b", "main")
+    for tag in ("v1.0.0", "v1.1.0"):
+        git("commit", "-q", "--allow-empty", "-m", tag)
+        git("tag", tag)
+    git("checkout", "-q", "-b", "side")
+    git("commit", "-q", "--allow-empty", "-m", "unreviewed")
+    git("tag", "v9.0.0")
+    return tmp_path
+
+
+def test_a_tag_on_main_gives_its_commit(history: Path) -> None:
+    assert len(release.reviewed_commit("v1.0.0", "main", history)) == 40
+
+
 @pytest.mark.parametrize(
-    "env, tag",
-    [
-        ({"GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v1.2.3"}, "v1.2.3"),
-        ({"GITHUB_REF_TYPE": "branch", "GITHUB_REF_NAME": "main"}, "main-0123456789ab-987"),
-        ({"GITHUB_REF_TYPE": "branch", "GITHUB_REF_NAME": "fix/x"}, "fix-x-0123456789ab-987"),
-    ],
+    "tag, message",
+    [("v9.0.0", "which is not on main"), ("v3.0.0", "does not exist"), ("x", "not a release tag")],
 )
-def test_the_release_tag(env: dict[str, str], tag: str) -> None:
-    full = {"GITHUB_SHA": "0123456789abcdef", "GITHUB_RUN_ID": "987", **env}
-    assert run("tag", env=full).out.strip() == tag
-
-
-def test_a_tag_needs_the_github_context() -> None:
-    assert run("tag").code == 2
+def test_a_tag_off_main_or_missing_is_refused(history: Path, tag: str, message: str) -> None:
+    with pytest.raises(release.UsageError, match=message):
+        release.reviewed_commit(tag, "main", history)
 
 
 # --- OCI archives ---------------------------------------------------------------------------------
@@ -447,7 +479,76 @@ def test_a_tag_holding_another_image_fails(tmp_path: Path, ecr: tuple[ECRClient,
     archive(tmp_path)
     expect_login(stubber)
     stubber.add_response("describe_images", tagged(OLD), BY_TAG)
-    assert publish(client_, tmp_path).code == 1
+    result = publish(client_, tmp_path)
+    assert result.code == 1 and "release a new tag" in result.err
+
+
+def test_publish_hands_the_gated_digests_to_the_deploy_job(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+) -> None:
+    client_, stubber = ecr
+    archive(tmp_path, platforms=False)
+    expect_login(stubber)
+    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    stubber.add_response("describe_image_scan_findings", scanned(NEW), scan_of(NEW))
+    github_output = tmp_path / "output"
+    result = run(
+        "publish", "--stack", "staging", "--archives", str(tmp_path), "--tag", "v1.2.3",
+        ecr=client_, env={"GITHUB_OUTPUT": str(github_output)},
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert github_output.read_text() == f'images={{"app": "{NEW}"}}\n'
+
+
+def test_an_image_no_scan_on_push_filter_matches_gets_a_scan_started(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+) -> None:
+    client_, stubber = ecr
+    archive(tmp_path, platforms=False)
+    expect_login(stubber)
+    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    for _ in range(7):  # 0, 10, ... 60 s: the grace
+        stubber.add_client_error(
+            "describe_image_scan_findings", "ScanNotFoundException", expected_params=scan_of(NEW)
+        )
+    stubber.add_response("start_image_scan", {}, scan_of(NEW))
+    stubber.add_response("describe_image_scan_findings", scanned(NEW), scan_of(NEW))
+    result = publish(client_, tmp_path)
+    assert result.code == 0, result.err
+    assert "started one" in result.out
+
+
+def test_an_image_basic_scanning_cannot_scan_fails_naming_enhanced_scanning(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+) -> None:
+    client_, stubber = ecr
+    archive(tmp_path, platforms=False)
+    expect_login(stubber)
+    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    stubber.add_response(
+        "describe_image_scan_findings", scanned(NEW, "UNSUPPORTED_IMAGE"), scan_of(NEW)
+    )
+    result = publish(client_, tmp_path)
+    assert result.code == 1
+    assert "enhanced scanning" in result.err and "accept-unsupported-images" in result.err
+
+
+def test_an_unsupported_image_passes_only_when_accepted_and_says_so(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+) -> None:
+    client_, stubber = ecr
+    archive(tmp_path, platforms=False)
+    expect_login(stubber)
+    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    stubber.add_response(
+        "describe_image_scan_findings", scanned(NEW, "UNSUPPORTED_IMAGE"), scan_of(NEW)
+    )
+    result = run(
+        "publish", "--stack", "staging", "--archives", str(tmp_path), "--tag", "v1.2.3",
+        "--accept-unsupported", ecr=client_,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "was not scanned** (UNSUPPORTED_IMAGE)" in result.out
 
 
 @pytest.mark.parametrize(
@@ -594,6 +695,32 @@ def test_a_migration_past_its_timeout_is_stopped(ecs: tuple[ECSClient, Stubber])
     assert result.code == 1 and result.clock.now == 15 * 60
 
 
+def test_a_task_describe_tasks_does_not_know_yet_is_polled_again(
+    ecs: tuple[ECSClient, Stubber],
+) -> None:
+    client_, stubber = ecs
+    missing = {"tasks": [], "failures": [{"arn": TASK, "reason": "MISSING"}]}
+    stubber.add_response("run_task", {"tasks": [{"taskArn": TASK}], "failures": []}, RUN_TASK)
+    stubber.add_response("describe_tasks", missing, DESCRIBE_TASK)
+    stubber.add_response("describe_tasks", task("STOPPED", 0), DESCRIBE_TASK)
+    assert migrate(client_).code == 0
+
+
+def test_a_task_describe_tasks_never_finds_is_stopped(ecs: tuple[ECSClient, Stubber]) -> None:
+    client_, stubber = ecs
+    missing = {"tasks": [], "failures": [{"arn": TASK, "reason": "MISSING"}]}
+    stubber.add_response("run_task", {"tasks": [{"taskArn": TASK}], "failures": []}, RUN_TASK)
+    for _ in range(5):
+        stubber.add_response("describe_tasks", missing, DESCRIBE_TASK)
+    stubber.add_response(
+        "stop_task",
+        {"task": {"taskArn": TASK}},
+        {"cluster": CLUSTER, "task": TASK, "reason": "release: task not found"},
+    )
+    result = migrate(client_)
+    assert result.code == 1 and "does not know task" in result.err
+
+
 def test_a_service_without_a_migration_runs_none(ecs: tuple[ECSClient, Stubber]) -> None:
     client_, _ = ecs
     result = migrate(client_, found=outputs(migration=None))
@@ -658,8 +785,8 @@ def test_smoke_waits_for_the_deployment_the_health_url_and_checks_the_alarms(
     answers = iter([None, 503, 200])
     result = smoke(ecs_client, cw_client, lambda url: next(answers))
     assert result.code == 0, result.out
-    # 15 s between deployment checks, then 2 and 4 s between health checks.
-    assert result.clock.slept == [15, 2, 4]
+    # 15 s between deployment checks, 2 and 4 s between health checks, then one alarm window.
+    assert result.clock.slept == [15, 2, 4, 300]
 
 
 def test_a_circuit_breaker_rollback_fails_the_smoke_test(
@@ -685,6 +812,47 @@ def test_an_alarm_in_alarm_fails_the_smoke_test(
     )
     result = smoke(ecs_client, cw_client, lambda url: 200)
     assert result.code == 1
+
+
+def test_an_alarm_already_in_alarm_before_the_switch_is_not_the_releases(
+    ecs: tuple[ECSClient, Stubber], cloudwatch: tuple[CloudWatchClient, Stubber]
+) -> None:
+    (ecs_client, ecs_stub), (cw_client, cw_stub) = ecs, cloudwatch
+    ecs_stub.add_response(
+        "describe_services", deployments(("PRIMARY", TASK_DEF, "COMPLETED")), SERVICE
+    )
+    old, new = "platform-staging-db-cpu", "platform-staging-service-5xx"
+    # Two pages: composite and log alarms count too.
+    cw_stub.add_response(
+        "describe_alarms", {"CompositeAlarms": [{"AlarmName": old}], "NextToken": "t"}, ALARMS
+    )
+    cw_stub.add_response("describe_alarms", {"LogAlarms": [{"AlarmName": new}]}, {**ALARMS, "NextToken": "t"})  # fmt: skip
+    images = json.dumps({"app": NEW})
+    before = json.dumps({REGION: [old]})
+    result = run(
+        "smoke", "--stack", "staging", "--images", images, "--alarms-before", before,
+        "--alarm-wait", "60", ecs=ecs_client, cloudwatch=cw_client, found=outputs(),
+    )  # fmt: skip
+    assert result.code == 1
+    assert result.clock.slept == [60]
+    assert f"{new} ({REGION})" in result.err and old not in result.err
+
+
+@pytest.mark.parametrize(
+    "found", [{"alarmRegions": [REGION]}, {}], ids=["alarm-regions", "stack-region"]
+)
+def test_the_snapshot_reads_every_alarm_region(
+    cloudwatch: tuple[CloudWatchClient, Stubber], found: dict[str, object], tmp_path: Path
+) -> None:
+    cw_client, cw_stub = cloudwatch
+    cw_stub.add_response("describe_alarms", {"MetricAlarms": [{"AlarmName": "a"}]}, ALARMS)
+    github_output = tmp_path / "output"
+    result = run(
+        "alarms", "--stack", "staging", cloudwatch=cw_client, found={**outputs(), **found},
+        env={"GITHUB_OUTPUT": str(github_output)},
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert github_output.read_text() == f'before={{"{REGION}": ["a"]}}\n'
 
 
 def test_a_health_url_that_never_answers_2xx_fails_within_the_bound(
