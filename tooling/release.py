@@ -82,6 +82,10 @@ MISSING_POLLS = 4
 # 5-minute periods): a release's errors show as ALARM only after one window, so the smoke test
 # waits this long after the deployment before it reads the alarms again.
 ALARM_WINDOW = 300.0
+ALARM_WAIT_MAX = 600.0
+# Minutes the release's migrations step allows all migrations (release-stack.yml: its
+# timeout-minutes, 90, less the ups' and the tool's own start).
+MIGRATION_BUDGET = 85
 
 
 class UsageError(Exception):
@@ -774,17 +778,25 @@ def migrate(ctx: Context, args: argparse.Namespace) -> None:
     outputs = ctx.outputs()
     cluster = _text(outputs.get("clusterName"), "output clusterName")
     ctx.say(f"### Migrations of {ctx.stack}")
-    ran = 0
-    for name in sorted(images):
-        found = service_outputs(outputs, name).get("migration")
-        if found is None:
-            continue
-        migration = Migration.of(
+    migrations = {
+        name: Migration.of(
             _mapping(found, f"services.{name}.migration"), f"services.{name}.migration"
         )
+        for name in sorted(images)
+        if (found := service_outputs(outputs, name).get("migration")) is not None
+    }
+    # The workflow's step ends at its own limit: a migration it would cut off must not start.
+    total = sum(m.timeout_minutes for m in migrations.values())
+    if total > args.budget_minutes:
+        raise UsageError(
+            f"the migrations' timeoutMinutes add up to {total} min "
+            f"({', '.join(f'{n}={m.timeout_minutes}' for n, m in migrations.items())}), more than "
+            f"the release's {args.budget_minutes} min (release-stack.yml, step migrations): "
+            "lower them"
+        )
+    for name, migration in migrations.items():
         run_migration(ctx, cluster, name, migration, started_by=started_by(args.tag))
-        ran += 1
-    if not ran:
+    if not migrations:
         ctx.say("- no released service declares a migration")
 
 
@@ -892,6 +904,11 @@ def smoke(ctx: Context, args: argparse.Namespace) -> None:
     images = released(stack_settings(ctx.stack), images_argument(args.images))
     if nothing_released(ctx, images):
         return
+    if not 0 <= args.alarm_wait <= ALARM_WAIT_MAX:
+        raise UsageError(
+            f"--alarm-wait {args.alarm_wait:.0f}: 0 to {ALARM_WAIT_MAX:.0f} seconds (the smoke "
+            "test step's limit holds the health checks too)"
+        )
     outputs = ctx.outputs()
     before = alarms_before(args.alarms_before)
     cluster = _text(outputs.get("clusterName"), "output clusterName")
@@ -976,6 +993,12 @@ def parser() -> argparse.ArgumentParser:
             "--tag", default="release", help="the release's tag (the tasks' startedBy)"
         )
         sub.add_argument("--timeout", type=float, default=900, help="smoke: seconds in all (900)")
+        sub.add_argument(
+            "--budget-minutes",
+            type=int,
+            default=MIGRATION_BUDGET,
+            help=f"migrate: the migrations' timeouts together at most ({MIGRATION_BUDGET})",
+        )
         sub.add_argument(
             "--alarms-before", default="{}", help="smoke: the alarms command's snapshot (JSON)"
         )

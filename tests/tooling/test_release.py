@@ -721,6 +721,21 @@ def test_a_task_describe_tasks_never_finds_is_stopped(ecs: tuple[ECSClient, Stub
     assert result.code == 1 and "does not know task" in result.err
 
 
+def test_migrations_longer_than_the_steps_limit_are_refused_before_any_runs(
+    ecs: tuple[ECSClient, Stubber],
+) -> None:
+    client_, _ = ecs  # no RunTask expected
+    result = migrate(client_, found=outputs(migration={**MIGRATION, "timeoutMinutes": 120}))
+    assert result.code == 2 and "add up to 120 min (app=120)" in result.err
+
+
+@pytest.mark.parametrize("wait", ["-1", "601"])
+def test_the_alarm_wait_is_bounded(wait: str) -> None:
+    images = json.dumps({"app": NEW})
+    result = run("smoke", "--stack", "staging", "--images", images, "--alarm-wait", wait)
+    assert result.code == 2 and "0 to 600 seconds" in result.err
+
+
 def test_a_service_without_a_migration_runs_none(ecs: tuple[ECSClient, Stubber]) -> None:
     client_, _ = ecs
     result = migrate(client_, found=outputs(migration=None))
