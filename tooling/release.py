@@ -4,7 +4,6 @@ outputs through `pulumi stack output --json`, and talks to AWS with the caller's
 
     python -m tooling.release matrix                    the build matrix: services with a source
     python -m tooling.release tag --tag T               check a release tag: format, exists, on main
-    python -m tooling.release digest --archive A --service S   {S: digest} of an OCI archive
     python -m tooling.release publish --stack S --archives DIR --tag T   push, scan gate, digests
     python -m tooling.release release-config --stack S --images JSON     config-maps (up)
     python -m tooling.release migrate --stack S --images JSON            run the migrations
@@ -952,9 +951,6 @@ def parser() -> argparse.ArgumentParser:
     )
     tag.add_argument("--tag", required=True, help="the release tag, e.g. v1.2.3")
     tag.add_argument("--main", default="origin/main", help="the reviewed branch (origin/main)")
-    digest = commands.add_parser("digest", help="{service: digest} of a Buildx OCI archive.")
-    digest.add_argument("--archive", required=True, help="the archive (Buildx type=oci)")
-    digest.add_argument("--service", required=True, help="the service it was built for")
 
     def on_stack(name: str, run: Command, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -1034,8 +1030,6 @@ def main(
             print(json.dumps([b.as_json() for b in build_matrix(stacks)]), file=out)
         elif args.command == "tag":
             print(reviewed_commit(args.tag, args.main), file=out)
-        elif args.command == "digest":
-            print(json.dumps({args.service: Archive(Path(args.archive)).digest}), file=out)
         else:
             settings = stack_settings(args.stack)
             summary, github_output = env.get("GITHUB_STEP_SUMMARY"), env.get("GITHUB_OUTPUT")
