@@ -134,6 +134,8 @@ def _reached(jobs: dict[str, Any], event: str, refs: tuple[str, ...]) -> dict[st
         pending.remove(name)
         job = jobs[name]
         condition = str(job.get("if", ""))
+        # Only conjunctions are read: an `||` around an event or ref test would need a real parser.
+        assert "||" not in condition or not (_EVENT_IS.search(condition) or _REF_IS.search(condition)), condition  # fmt: skip
         mine = refs
         if (event_is := _EVENT_IS.search(condition)) and event_is.group(1) != event:
             continue
