@@ -408,10 +408,18 @@ def expect_login(stubber: Stubber) -> None:
     stubber.add_response("get_authorization_token", TOKEN, {})
 
 
-def publish(ecr: ECRClient, folder: Path) -> Run:
+def publish(ecr: ECRClient, folder: Path, *extra: str, env: dict[str, str] | None = None) -> Run:
     return run(
-        "publish", "--stack", "staging", "--archives", str(folder), "--tag", "v1.2.3", ecr=ecr
-    )
+        "publish", "--stack", "staging", "--archives", str(folder), "--tag", "v1.2.3", *extra,
+        ecr=ecr, env=env,
+    )  # fmt: skip
+
+
+def pushed_before(folder: Path, stubber: Stubber) -> None:
+    """A one-platform archive whose tag already holds its digest (a re-run): scans come next."""
+    archive(folder, platforms=False)
+    expect_login(stubber)
+    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
 
 
 def test_publish_pushes_with_the_digest_then_waits_for_each_platforms_scan(
@@ -446,9 +454,7 @@ def test_a_rerun_does_not_push_an_image_the_tag_already_holds(
     tmp_path: Path, ecr: tuple[ECRClient, Stubber]
 ) -> None:
     client_, stubber = ecr
-    archive(tmp_path, platforms=False)
-    expect_login(stubber)
-    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    pushed_before(tmp_path, stubber)
     stubber.add_response("describe_image_scan_findings", scanned(NEW), scan_of(NEW))
     result = publish(client_, tmp_path)
     assert result.code == 0
@@ -484,15 +490,10 @@ def test_publish_hands_the_gated_digests_to_the_deploy_job(
     tmp_path: Path, ecr: tuple[ECRClient, Stubber]
 ) -> None:
     client_, stubber = ecr
-    archive(tmp_path, platforms=False)
-    expect_login(stubber)
-    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    pushed_before(tmp_path, stubber)
     stubber.add_response("describe_image_scan_findings", scanned(NEW), scan_of(NEW))
     github_output = tmp_path / "output"
-    result = run(
-        "publish", "--stack", "staging", "--archives", str(tmp_path), "--tag", "v1.2.3",
-        ecr=client_, env={"GITHUB_OUTPUT": str(github_output)},
-    )  # fmt: skip
+    result = publish(client_, tmp_path, env={"GITHUB_OUTPUT": str(github_output)})
     assert result.code == 0, result.err
     assert github_output.read_text() == f'images={{"app": "{NEW}"}}\n'
 
@@ -501,9 +502,7 @@ def test_an_image_no_scan_on_push_filter_matches_gets_a_scan_started(
     tmp_path: Path, ecr: tuple[ECRClient, Stubber]
 ) -> None:
     client_, stubber = ecr
-    archive(tmp_path, platforms=False)
-    expect_login(stubber)
-    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    pushed_before(tmp_path, stubber)
     for _ in range(7):  # 0, 10, ... 60 s: the grace
         stubber.add_client_error(
             "describe_image_scan_findings", "ScanNotFoundException", expected_params=scan_of(NEW)
@@ -515,37 +514,22 @@ def test_an_image_no_scan_on_push_filter_matches_gets_a_scan_started(
     assert "started one" in result.out
 
 
-def test_an_image_basic_scanning_cannot_scan_fails_naming_enhanced_scanning(
-    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+@pytest.mark.parametrize("accepted", [False, True], ids=["refused", "accepted"])
+def test_an_image_basic_scanning_cannot_scan_fails_unless_accepted_explicitly(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber], accepted: bool
 ) -> None:
     client_, stubber = ecr
-    archive(tmp_path, platforms=False)
-    expect_login(stubber)
-    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    pushed_before(tmp_path, stubber)
     stubber.add_response(
         "describe_image_scan_findings", scanned(NEW, "UNSUPPORTED_IMAGE"), scan_of(NEW)
     )
-    result = publish(client_, tmp_path)
-    assert result.code == 1
-    assert "enhanced scanning" in result.err and "accept-unsupported-images" in result.err
-
-
-def test_an_unsupported_image_passes_only_when_accepted_and_says_so(
-    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
-) -> None:
-    client_, stubber = ecr
-    archive(tmp_path, platforms=False)
-    expect_login(stubber)
-    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
-    stubber.add_response(
-        "describe_image_scan_findings", scanned(NEW, "UNSUPPORTED_IMAGE"), scan_of(NEW)
-    )
-    result = run(
-        "publish", "--stack", "staging", "--archives", str(tmp_path), "--tag", "v1.2.3",
-        "--accept-unsupported", ecr=client_,
-    )  # fmt: skip
-    assert result.code == 0, result.err
-    assert "was not scanned** (UNSUPPORTED_IMAGE)" in result.out
+    result = publish(client_, tmp_path, *(["--accept-unsupported"] if accepted else []))
+    if accepted:
+        assert result.code == 0, result.err
+        assert "was not scanned** (UNSUPPORTED_IMAGE)" in result.out
+    else:
+        assert result.code == 1
+        assert "enhanced scanning" in result.err and "accept-unsupported-images" in result.err
 
 
 @pytest.mark.parametrize(
@@ -562,9 +546,7 @@ def test_critical_findings_or_no_verdict_block_the_release(
     tmp_path: Path, ecr: tuple[ECRClient, Stubber], answer: dict[str, object]
 ) -> None:
     client_, stubber = ecr
-    archive(tmp_path, platforms=False)
-    expect_login(stubber)
-    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    pushed_before(tmp_path, stubber)
     stubber.add_response("describe_image_scan_findings", answer, scan_of(NEW))
     assert publish(client_, tmp_path).code == 1
 
