@@ -141,12 +141,15 @@ db-connect: pulumi-ready ## psql on STACK's cluster through SSM from an access i
 # Rolling a release back by hand (README "Ship a release"): an update of STACK with the policy
 # pack that serves IMAGES, like the release workflow's rollback. platform:release is set in a copy
 # of the stack file (`--config-file`, a flag of pulumi config and pulumi up: Pulumi CLI
-# reference), never in the committed one.
+# reference), never in the committed one. The copy keeps the name Pulumi.<stack>.yaml in a
+# temporary folder: the CLI picks a config file's parser by its extension (pulumi/pulumi
+# sdk/go/common/workspace/loaders.go, marshallerForPath), and refuses a bare mktemp name.
 .PHONY: release-rollback
 STACK_TARGETS += release-rollback
 release-rollback: pulumi-ready ## Serve earlier digests on STACK: IMAGES='{"app":"sha256:..."}' (the run summary's "previous"), with the policy pack.
 	$(BIN)/python -m tooling.plan $(STACK) --check-example-values
-	@config=$$(mktemp) && trap 'rm -f "$$config"' EXIT && cp Pulumi.$(STACK).yaml "$$config" && \
+	@folder=$$(mktemp -d) && trap 'rm -rf "$$folder"' EXIT && config="$$folder/Pulumi.$(STACK).yaml" && \
+	  cp Pulumi.$(STACK).yaml "$$config" && \
 	  pulumi config set --config-file "$$config" -s $(STACK) platform:release '{"stage":"serve","images":$(IMAGES)}' && \
 	  pulumi up -s $(STACK) --config-file "$$config" --policy-pack policy --policy-pack-config policy/config.$(STACK).json $(ARGS)
 

@@ -220,7 +220,8 @@ def preview_statements(ctx: StackContext, state: StateAccess, stack: str) -> pul
 SERVICE_COMPONENT = "service"
 # What pushing an image to an ECR repository needs (ECR User Guide, "IAM permissions for pushing an
 # image to an Amazon ECR private repository"), and the scan gate's reads: the pushed image's tag
-# and digest (DescribeImages) and its scan status and findings (DescribeImageScanFindings).
+# and digest (DescribeImages) and its scan status and findings (DescribeImageScanFindings), and
+# StartImageScan for an image no scan-on-push filter matched (ECR API, StartImageScan).
 RELEASE_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
     "ecr:InitiateLayerUpload",
@@ -230,6 +231,7 @@ RELEASE_ACTIONS = (
     "ecr:BatchGetImage",
     "ecr:DescribeImages",
     "ecr:DescribeImageScanFindings",
+    "ecr:StartImageScan",
 )
 
 

@@ -3,12 +3,12 @@
 outputs through `pulumi stack output --json`, and talks to AWS with the caller's credentials.
 
     python -m tooling.release matrix                    the build matrix: services with a source
-    python -m tooling.release tag                       the release's image tag (from GITHUB_*)
-    python -m tooling.release digest --archive A --service S   {S: digest} of an OCI archive
-    python -m tooling.release publish --stack S --archives DIR --tag T   push, scan gate
+    python -m tooling.release tag --tag T               check a release tag: format, exists, on main
+    python -m tooling.release publish --stack S --archives DIR --tag T   push, scan gate, digests
     python -m tooling.release release-config --stack S --images JSON     config-maps (up)
     python -m tooling.release migrate --stack S --images JSON            run the migrations
-    python -m tooling.release smoke --stack S --images JSON              deployment, health, alarms
+    python -m tooling.release alarms --stack S                           alarms in ALARM now
+    python -m tooling.release smoke --stack S --images JSON --alarms-before JSON   health, alarms
 
 Exits 2 on bad usage or input, 1 when AWS refuses, a migration fails or the release is unhealthy.
 Every command writes what it did to stdout and, in GitHub Actions, to the job summary.
@@ -51,7 +51,6 @@ Outputs = Mapping[str, object]
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Docker/OCI tag grammar (distribution reference): 1-128 characters, no leading '.' or '-'; the
 # release's tag leaves room for the platform suffix its manifests get (`-arm64`, tag_platforms).
-_TAG_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 TAG_MAX = 128 - 16
 # cpuArchitecture -> the Buildx platform an image for it must contain.
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
@@ -70,6 +69,22 @@ ATTESTATION = ("vnd.docker.reference.type", "attestation-manifest")
 # SCAN_ELIGIBILITY_EXPIRED, LIMIT_EXCEEDED, ...) means no verdict, which fails the gate.
 SCANNED = ("COMPLETE", "ACTIVE")
 SCANNING = ("PENDING", "IN_PROGRESS")
+# Basic scanning does not scan every operating system or architecture (ECR User Guide, "Basic
+# scanning"; aws/containers-roadmap#2656: ARM64 images come back UNSUPPORTED_IMAGE).
+UNSUPPORTED = "UNSUPPORTED_IMAGE"
+# How long a pushed image may show no scan (ScanNotFoundException) before the gate starts one:
+# a repository that matches no scan-on-push filter never scans by itself.
+SCAN_GRACE = 60.0
+# Polls of DescribeTasks that may miss a task just started before the migration fails.
+MISSING_POLLS = 4
+# Alarms evaluate over their period times EvaluationPeriods (the platform's alarms: 1-minute to
+# 5-minute periods): a release's errors show as ALARM only after one window, so the smoke test
+# waits this long after the deployment before it reads the alarms again.
+ALARM_WINDOW = 300.0
+ALARM_WAIT_MAX = 600.0
+# Minutes the release's migrations step allows all migrations (release-stack.yml: its
+# timeout-minutes, 90, less the ups' and the tool's own start).
+MIGRATION_BUDGET = 85
 
 
 class UsageError(Exception):
@@ -161,22 +176,40 @@ def build_matrix(stacks: Mapping[str, Settings]) -> list[Build]:
     ]
 
 
-def release_tag(env: Mapping[str, str]) -> str:
-    """The tag the release's images get in ECR: the git tag of a tag push (v1.2.3), else
-    `<branch>-<commit>-<run id>` for a manual run (tags are immutable, and a re-run of the same
-    run pushes the same archive under the same tag)."""
-    ref, sha, run = (
-        env.get("GITHUB_REF_NAME", ""),
-        env.get("GITHUB_SHA", ""),
-        env.get("GITHUB_RUN_ID", ""),
-    )
-    if not ref or not sha or not run:
-        raise UsageError("GITHUB_REF_NAME, GITHUB_SHA and GITHUB_RUN_ID must be set")
-    raw = ref if env.get("GITHUB_REF_TYPE") == "tag" else f"{ref}-{sha[:12]}-{run}"
-    tag = _TAG_CHARACTERS.sub("-", raw).lstrip(".-")
-    if not tag or len(tag) > TAG_MAX:
-        raise UsageError(f"{raw!r} makes no image tag (1 to {TAG_MAX} characters)")
+# A release tag: v, then a version (v1.2.3, v2.0.0-rc.1); also a valid image tag as it is.
+RELEASE_TAG = re.compile(r"^v[0-9][A-Za-z0-9_.-]*$")
+
+
+def release_tag(tag: str) -> str:
+    """The release's tag, which its images also get in ECR (Docker/OCI tag grammar)."""
+    if not RELEASE_TAG.match(tag) or len(tag) > TAG_MAX:
+        raise UsageError(
+            f"{tag!r} is not a release tag: v<version> (letters, digits, '.', '_', '-'), "
+            f"at most {TAG_MAX} characters"
+        )
     return tag
+
+
+def _git(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(root), *argv], text=True, capture_output=True, check=False
+    )
+
+
+def reviewed_commit(tag: str, main: str, root: Path = PROJECT_ROOT) -> str:
+    """The commit of release tag `tag`, which must be on `main` (an ancestor of it, so reviewed
+    code): a release never builds a commit that did not go through main's pull requests."""
+    release_tag(tag)
+    found = _git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}")
+    if found.returncode != 0:
+        raise UsageError(f"tag {tag} does not exist (push it first: git push origin {tag})")
+    commit = found.stdout.strip()
+    if _git(root, "merge-base", "--is-ancestor", commit, main).returncode != 0:
+        raise UsageError(
+            f"tag {tag} names {commit[:12]}, which is not on {main}: release only reviewed "
+            "commits (merge to main, then tag the merge)"
+        )
+    return commit
 
 
 # --- OCI archives ----------------------------------------------------------------------------------
@@ -339,6 +372,15 @@ class Context:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     summary: Path | None = None
+    github_output: Path | None = None
+    regional: Callable[[str], Clients] | None = None
+
+    def output(self, key: str, value: str) -> None:
+        """A step output (`key=value` in $GITHUB_OUTPUT), also printed for the log."""
+        print(f"{key}={value}", file=self.out)
+        if self.github_output is not None:
+            with self.github_output.open("a") as found:
+                found.write(f"{key}={value}\n")
 
     def say(self, line: str) -> None:
         """A line for the log and, in GitHub Actions, the job summary ($GITHUB_STEP_SUMMARY)."""
@@ -429,8 +471,8 @@ def push(ctx: Context, archive: Archive, uri: str, tag: str) -> str:
     elif held is not None:
         raise ReleaseError(
             f"{repository}:{tag} already holds {held}, not this build's {digest}: tags are "
-            "immutable; re-run only the failed jobs (they reuse this run's images) or release "
-            "a new tag"
+            "immutable and this build differs (builds are reproducible from the tag's commit, "
+            "so its source or base images changed): release a new tag"
         )
     else:
         ctx.registry.copy(archive.path, f"docker://{uri}:{tag}")
@@ -461,32 +503,76 @@ def tag_platforms(ecr: ECRClient, repository: str, archive: Archive, tag: str) -
             continue  # a re-run: the tag names this manifest already
 
 
-def critical_findings(ctx: Context, repository: str, digest: str, timeout: float) -> int:
-    """The CRITICAL findings of one image once ECR has scanned it (basic or enhanced)."""
-    deadline = ctx.clock() + timeout
+@dataclass(frozen=True)
+class ScanGate:
+    """How long to wait for a scan, and whether an image basic scanning cannot scan passes."""
+
+    timeout: float
+    accept_unsupported: bool = False
+
+
+def _scan(ctx: Context, repository: str, digest: str) -> tuple[str, dict[str, object] | None]:
+    """The image's scan status and findings; ("MISSING", None) when ECR holds no scan of it."""
+    try:
+        found = ctx.aws.ecr.describe_image_scan_findings(
+            repositoryName=repository, imageId={"imageDigest": digest}
+        )
+    except ctx.aws.ecr.exceptions.ScanNotFoundException:
+        return "MISSING", None
+    status = found.get("imageScanStatus", {}).get("status", "PENDING")
+    return status, {str(k): v for k, v in found.items()}
+
+
+def _critical(found: Mapping[str, object]) -> int:
+    findings = _mapping(found.get("imageScanFindings") or {}, "imageScanFindings")
+    counts = _mapping(findings.get("findingSeverityCounts") or {}, "findingSeverityCounts")
+    enhanced = findings.get("enhancedFindings") or []
+    critical = (
+        [f for f in enhanced if isinstance(f, dict) and f.get("severity") == "CRITICAL"]
+        if isinstance(enhanced, list)
+        else []
+    )
+    counted = counts.get("CRITICAL", 0)
+    return max(counted if isinstance(counted, int) else 0, len(critical))
+
+
+def critical_findings(ctx: Context, repository: str, digest: str, gate: ScanGate) -> int:
+    """The CRITICAL findings of one image once ECR has scanned it (basic or enhanced). No scan
+    after SCAN_GRACE seconds: the repository matches no scan-on-push filter, so the gate starts
+    one (StartImageScan, once)."""
+    start = ctx.clock()
+    started = False
     while True:
-        try:
-            found = ctx.aws.ecr.describe_image_scan_findings(
-                repositoryName=repository, imageId={"imageDigest": digest}
-            )
-            status = found.get("imageScanStatus", {}).get("status", "PENDING")
-        except ctx.aws.ecr.exceptions.ScanNotFoundException:
-            found, status = None, "PENDING"  # scan on push has not started yet
+        status, found = _scan(ctx, repository, digest)
         if found is not None and status in SCANNED:
-            findings = found.get("imageScanFindings", {})
-            counted = findings.get("findingSeverityCounts", {}).get("CRITICAL", 0)
-            enhanced = [
-                f for f in findings.get("enhancedFindings", []) if f.get("severity") == "CRITICAL"
-            ]
-            return max(counted, len(enhanced))
-        if status not in SCANNING:
-            reason = found.get("imageScanStatus", {}).get("description", "") if found else ""
-            raise ReleaseError(
-                f"ECR could not scan {repository}@{digest}: {status} {reason}".strip()
+            return _critical(found)
+        if status == "MISSING" and not started and ctx.clock() - start >= SCAN_GRACE:
+            ctx.aws.ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
+            ctx.say(
+                f"- `{repository}@{digest}` had no scan after {SCAN_GRACE:.0f} s (no scan-on-push "
+                "filter matches the repository): started one"
             )
-        if ctx.clock() >= deadline:
+            started = True
+        elif status == UNSUPPORTED:
+            if gate.accept_unsupported:
+                ctx.say(
+                    f"- **`{repository}@{digest}` was not scanned** (UNSUPPORTED_IMAGE): "
+                    "accepted by the run's accept-unsupported-images input"
+                )
+                return 0
             raise ReleaseError(
-                f"ECR did not finish scanning {repository}@{digest} in {timeout:.0f} s"
+                f"ECR's basic scanning does not support {repository}@{digest} (UNSUPPORTED_IMAGE: "
+                "its OS or architecture, e.g. ARM64). Turn on enhanced scanning (Amazon Inspector) "
+                "for the registry, or accept unscanned images explicitly: run release.yml by hand "
+                "with accept-unsupported-images"
+            )
+        elif status not in (*SCANNING, "MISSING"):
+            reason = _mapping(found or {}, "scan").get("imageScanStatus")
+            why = _mapping(reason or {}, "imageScanStatus").get("description", "")
+            raise ReleaseError(f"ECR could not scan {repository}@{digest}: {status} {why}".strip())
+        if ctx.clock() - start >= gate.timeout:
+            raise ReleaseError(
+                f"ECR did not finish scanning {repository}@{digest} in {gate.timeout:.0f} s"
             )
         ctx.sleep(10)
 
@@ -500,6 +586,7 @@ def publish(ctx: Context, args: argparse.Namespace) -> None:
     }
     if not archives:
         ctx.say(f"stack {ctx.stack}: no service built from source; nothing to publish")
+        ctx.output("images", "{}")
         return
     ecr = ctx.aws.ecr
     uris = stack_repositories(ecr, settings.project, ctx.stack, sorted(archives))
@@ -507,17 +594,21 @@ def publish(ctx: Context, args: argparse.Namespace) -> None:
     password = base64.b64decode(auth.get("authorizationToken", "")).decode().split(":", 1)[1]
     ctx.registry.login(auth.get("proxyEndpoint", "").removeprefix("https://"), password)
     ctx.say(f"### Publish to {ctx.stack} (tag `{args.tag}`)")
+    gate = ScanGate(args.scan_timeout, args.accept_unsupported)
     blocked: list[str] = []
+    published: dict[str, str] = {}
     for name, archive in sorted(archives.items()):
-        push(ctx, archive, uris[name], args.tag)
+        published[name] = push(ctx, archive, uris[name], release_tag(args.tag))
         repository = uris[name].split("/", 1)[1]
         for digest in (image.digest for image in archive.platforms()):
-            critical = critical_findings(ctx, repository, digest, args.scan_timeout)
+            critical = critical_findings(ctx, repository, digest, gate)
             ctx.say(f"- scan of `{name}` `{digest}`: {critical} critical")
             if critical:
                 blocked.append(f"{name} ({digest}: {critical} critical)")
     if blocked:
         raise ReleaseError(f"critical findings block the release: {', '.join(blocked)}")
+    # The deploy job serves exactly these: what was pushed here and passed the gate.
+    ctx.output("images", json.dumps(published, sort_keys=True))
 
 
 # --- the stack's updates -----------------------------------------------------------------------------
@@ -631,8 +722,22 @@ def run_migration(
     link = log_link(ctx.aws.region, migration.log_group, stream)
     ctx.say(f"- migration of `{name}`: task `{task_id}`, logs: {link}")
     deadline = ctx.clock() + migration.timeout_minutes * 60
+    unseen = 0
     while True:
-        [task] = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]
+        described = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])
+        if not described.get("tasks"):
+            # Right after RunTask, DescribeTasks may not know the task yet (an empty list and a
+            # MISSING failure: ECS is eventually consistent). A few polls, then give up on it.
+            unseen += 1
+            if unseen > MISSING_POLLS:
+                ecs.stop_task(cluster=cluster, task=task_arn, reason="release: task not found")
+                raise ReleaseError(
+                    f"migration of {name}: ECS does not know task {task_id} "
+                    f"{described.get('failures')} after {MISSING_POLLS} polls: stopped; logs: {link}"
+                )
+            ctx.sleep(15)
+            continue
+        task = described["tasks"][0]
         if task.get("lastStatus") == "STOPPED":
             break
         if ctx.clock() >= deadline:
@@ -672,17 +777,25 @@ def migrate(ctx: Context, args: argparse.Namespace) -> None:
     outputs = ctx.outputs()
     cluster = _text(outputs.get("clusterName"), "output clusterName")
     ctx.say(f"### Migrations of {ctx.stack}")
-    ran = 0
-    for name in sorted(images):
-        found = service_outputs(outputs, name).get("migration")
-        if found is None:
-            continue
-        migration = Migration.of(
+    migrations = {
+        name: Migration.of(
             _mapping(found, f"services.{name}.migration"), f"services.{name}.migration"
         )
+        for name in sorted(images)
+        if (found := service_outputs(outputs, name).get("migration")) is not None
+    }
+    # The workflow's step ends at its own limit: a migration it would cut off must not start.
+    total = sum(m.timeout_minutes for m in migrations.values())
+    if total > args.budget_minutes:
+        raise UsageError(
+            f"the migrations' timeoutMinutes add up to {total} min "
+            f"({', '.join(f'{n}={m.timeout_minutes}' for n, m in migrations.items())}), more than "
+            f"the release's {args.budget_minutes} min (release-stack.yml, step migrations): "
+            "lower them"
+        )
+    for name, migration in migrations.items():
         run_migration(ctx, cluster, name, migration, started_by=started_by(args.tag))
-        ran += 1
-    if not ran:
+    if not migrations:
         ctx.say("- no released service declares a migration")
 
 
@@ -731,11 +844,20 @@ def wait_for_health(ctx: Context, name: str, url: str, deadline: float) -> None:
         pause = min(pause * 2, 30.0)
 
 
-def alarms_in_alarm(ctx: Context, prefix: str) -> list[str]:
+def alarm_regions(outputs: Outputs) -> list[str]:
+    """Where the stack's alarms live: `alarmRegions`, or the stack's own `region` before the
+    program had that output."""
+    found = outputs.get("alarmRegions")
+    if isinstance(found, list) and found:
+        return sorted({str(r) for r in found})
+    return [_text(outputs.get("region"), "output region")]
+
+
+def alarms_in_alarm(cloudwatch: CloudWatchClient, prefix: str) -> list[str]:
     """The stack's alarms in state ALARM, every page, of every type (DescribeAlarms returns only
     metric alarms unless AlarmTypes asks for composite and log alarms too)."""
     names: list[str] = []
-    pages = ctx.aws.cloudwatch.get_paginator("describe_alarms").paginate(
+    pages = cloudwatch.get_paginator("describe_alarms").paginate(
         AlarmNamePrefix=prefix,
         StateValue="ALARM",
         AlarmTypes=["MetricAlarm", "CompositeAlarm", "LogAlarm"],
@@ -744,14 +866,50 @@ def alarms_in_alarm(ctx: Context, prefix: str) -> list[str]:
         names += [a.get("AlarmName", "") for a in page.get("MetricAlarms", [])]
         names += [a.get("AlarmName", "") for a in page.get("CompositeAlarms", [])]
         names += [a.get("AlarmName", "") for a in page.get("LogAlarms", [])]
-    return names
+    return sorted(names)
+
+
+def alarm_states(ctx: Context, outputs: Outputs) -> dict[str, list[str]]:
+    """region -> the stack's alarms in ALARM there, in every region of `alarmRegions`."""
+    prefix = _text(outputs.get("alarmNamePrefix"), "output alarmNamePrefix")
+    regional = ctx.regional or (lambda region: ctx.aws)
+    return {
+        region: alarms_in_alarm(regional(region).cloudwatch, prefix)
+        for region in alarm_regions(outputs)
+    }
+
+
+def alarms(ctx: Context, args: argparse.Namespace) -> None:
+    """The snapshot taken before the serve update: alarms already in ALARM are not the release's."""
+    found = alarm_states(ctx, ctx.outputs())
+    for region, names in found.items():
+        ctx.say(f"- alarms in ALARM in {region} before the switch: {', '.join(names) or 'none'}")
+    ctx.output("before", json.dumps(found, sort_keys=True))
+
+
+def alarms_before(text: str) -> dict[str, set[str]]:
+    try:
+        parsed: object = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--alarms-before is not JSON: {error}") from None
+    found = _mapping(parsed, "--alarms-before")
+    return {
+        region: {str(n) for n in names} if isinstance(names, list) else set()
+        for region, names in found.items()
+    }
 
 
 def smoke(ctx: Context, args: argparse.Namespace) -> None:
     images = released(stack_settings(ctx.stack), images_argument(args.images))
     if nothing_released(ctx, images):
         return
+    if not 0 <= args.alarm_wait <= ALARM_WAIT_MAX:
+        raise UsageError(
+            f"--alarm-wait {args.alarm_wait:.0f}: 0 to {ALARM_WAIT_MAX:.0f} seconds (the smoke "
+            "test step's limit holds the health checks too)"
+        )
     outputs = ctx.outputs()
+    before = alarms_before(args.alarms_before)
     cluster = _text(outputs.get("clusterName"), "output clusterName")
     deadline = ctx.clock() + args.timeout
     ctx.say(f"### Smoke test of {ctx.stack}")
@@ -766,11 +924,16 @@ def smoke(ctx: Context, args: argparse.Namespace) -> None:
             wait_for_health(ctx, name, url, deadline)
         else:
             ctx.say(f"- `{name}`: no health URL reaches it through the load balancer; not probed")
-    prefix = _text(outputs.get("alarmNamePrefix"), "output alarmNamePrefix")
-    alarming = alarms_in_alarm(ctx, prefix)
-    if alarming:
-        raise ReleaseError(f"alarms of {ctx.stack} in ALARM: {', '.join(sorted(alarming))}")
-    ctx.say(f"- no alarm `{prefix}*` in ALARM")
+    ctx.say(f"- waiting {args.alarm_wait:.0f} s (one alarm evaluation window) before the alarms")
+    ctx.sleep(args.alarm_wait)
+    new = {
+        region: sorted(set(names) - before.get(region, set()))
+        for region, names in alarm_states(ctx, outputs).items()
+    }
+    raised = [f"{name} ({region})" for region, names in new.items() for name in names]
+    if raised:
+        raise ReleaseError(f"alarms of {ctx.stack} in ALARM since the switch: {', '.join(raised)}")
+    ctx.say(f"- no alarm of {ctx.stack} went to ALARM since the switch")
 
 
 # --- command line ------------------------------------------------------------------------------------
@@ -783,12 +946,11 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("matrix", help="The build matrix (JSON) of the services with a source.")
-    commands.add_parser(
-        "tag", help="The release's image tag, from GITHUB_REF_TYPE/REF_NAME/SHA/RUN_ID."
+    tag = commands.add_parser(
+        "tag", help="Check a release tag (v<version>, exists, its commit on --main); its commit."
     )
-    digest = commands.add_parser("digest", help="{service: digest} of a Buildx OCI archive.")
-    digest.add_argument("--archive", required=True, help="the archive (Buildx type=oci)")
-    digest.add_argument("--service", required=True, help="the service it was built for")
+    tag.add_argument("--tag", required=True, help="the release tag, e.g. v1.2.3")
+    tag.add_argument("--main", default="origin/main", help="the reviewed branch (origin/main)")
 
     def on_stack(name: str, run: Command, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -804,6 +966,12 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("--archives", required=True, help="folder of <service>.tar OCI archives")
     found.add_argument("--tag", required=True, help="the release's image tag")
     found.add_argument("--scan-timeout", type=float, default=900, help="seconds per scan (900)")
+    found.add_argument(
+        "--accept-unsupported",
+        action="store_true",
+        help="pass images ECR's basic scanning cannot scan (UNSUPPORTED_IMAGE), saying so",
+    )
+    on_stack("alarms", alarms, "The stack's alarms in ALARM now, per region (the snapshot).")
     for name, run, help_text in (
         (
             "release-config",
@@ -821,6 +989,21 @@ def parser() -> argparse.ArgumentParser:
             "--tag", default="release", help="the release's tag (the tasks' startedBy)"
         )
         sub.add_argument("--timeout", type=float, default=900, help="smoke: seconds in all (900)")
+        sub.add_argument(
+            "--budget-minutes",
+            type=int,
+            default=MIGRATION_BUDGET,
+            help=f"migrate: the migrations' timeouts together at most ({MIGRATION_BUDGET})",
+        )
+        sub.add_argument(
+            "--alarms-before", default="{}", help="smoke: the alarms command's snapshot (JSON)"
+        )
+        sub.add_argument(
+            "--alarm-wait",
+            type=float,
+            default=ALARM_WINDOW,
+            help=f"smoke: seconds to wait before reading the alarms ({ALARM_WINDOW:.0f})",
+        )
     return root
 
 
@@ -835,6 +1018,7 @@ def main(
     registry: Registry | None = None,
     fetch: Callable[[str], int | None] = http_status,
     out: TextIO = sys.stdout,
+    err: TextIO | None = None,
     env: Mapping[str, str] = os.environ,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -845,12 +1029,10 @@ def main(
             stacks = {stack: stack_settings(stack) for stack in stack_names()}
             print(json.dumps([b.as_json() for b in build_matrix(stacks)]), file=out)
         elif args.command == "tag":
-            print(release_tag(env), file=out)
-        elif args.command == "digest":
-            print(json.dumps({args.service: Archive(Path(args.archive)).digest}), file=out)
+            print(reviewed_commit(args.tag, args.main), file=out)
         else:
             settings = stack_settings(args.stack)
-            summary = env.get("GITHUB_STEP_SUMMARY")
+            summary, github_output = env.get("GITHUB_STEP_SUMMARY"), env.get("GITHUB_OUTPUT")
             ctx = Context(
                 stack=args.stack,
                 outputs=_once(lambda: _read(outputs, args.stack)),
@@ -861,14 +1043,16 @@ def main(
                 clock=clock,
                 sleep=sleep,
                 summary=Path(summary) if summary else None,
+                github_output=Path(github_output) if github_output else None,
+                regional=clients,
             )
             run: Command = args.run
             run(ctx, args)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=err or sys.stderr)
         return 2
     except (ReleaseError, ClientError, BotoCoreError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=err or sys.stderr)
         return 1
     return 0
 

@@ -1,6 +1,8 @@
-"""The release workflow (release.yml, release-stack.yml): started by a tag or by hand, never by a
-pull request; only the publish job reaches the app-release roles; each stack is released in
-order, in its own environment and concurrency group, through the policy pack."""
+"""The release workflow (release.yml, release-stack.yml): a tag only requests a release; the
+release runs on main (main's program, main's environments), builds the image from the tag's
+commit, publishes to each stack just before that stack deploys, and deploys only what publish
+gated; only the publish job reaches the app-release roles; each stack is released in order, in
+its own environment and concurrency group, through the policy pack."""
 
 from __future__ import annotations
 
@@ -9,14 +11,16 @@ from typing import Any
 
 from components.ci_access import RELEASE_ENVIRONMENT, RoleKind
 from tests.ci.test_workflow_trust import assumed_roles, label
-from tests.ci.workflows import CREDENTIALS_ACTION, WORKFLOWS_DIR, JobRun, load, triggers
+from tests.ci.workflows import CREDENTIALS_ACTION, WORKFLOWS_DIR, JobRun, job_runs, load, triggers
 from tooling.bootstrap.github import RoleRef
+from tooling.release import ALARM_WAIT_MAX, MIGRATION_BUDGET
 
 RELEASE = load(WORKFLOWS_DIR / "release.yml")
 STACK = load(WORKFLOWS_DIR / "release-stack.yml")
 UP = load(WORKFLOWS_DIR / "up.yml")
 STACKS = ["dev", "staging", "prod"]
 PULUMI_ACTION = "pulumi/actions@"
+MAIN = ("refs/heads/main",)
 
 
 def release_roles() -> list[tuple[JobRun, RoleRef]]:
@@ -28,11 +32,16 @@ def release_roles() -> list[tuple[JobRun, RoleRef]]:
 
 
 def stack_steps() -> list[dict[str, Any]]:
-    return STACK["jobs"]["release"]["steps"]
+    return STACK["jobs"]["deploy"]["steps"]
+
+
+def step(name: str) -> dict[str, Any]:
+    [found] = [s for s in stack_steps() if s.get("name") == name]
+    return found
 
 
 def ups() -> dict[str, dict[str, Any]]:
-    """The release job's `pulumi up` steps by name."""
+    """The deploy job's `pulumi up` steps by name."""
     return {
         s["name"]: s
         for s in stack_steps()
@@ -40,25 +49,79 @@ def ups() -> dict[str, dict[str, Any]]:
     }
 
 
-def test_a_release_starts_from_a_tag_or_by_hand_only() -> None:
-    assert triggers(RELEASE) == {"push": {"tags": ["v*"]}, "workflow_dispatch": {}}
+def test_a_tag_requests_a_release_on_main_and_a_dispatch_names_the_tag() -> None:
+    found = triggers(RELEASE)
+    assert found["push"] == {"tags": ["v*"]}
+    assert found["workflow_dispatch"]["inputs"]["tag"]["required"] is True
+    assert found["workflow_dispatch"]["inputs"]["accept-unsupported-images"]["type"] == "boolean"
     assert list(triggers(STACK)) == ["workflow_call"]
+    # A tag push runs the request job only; it starts release.yml on main with the tag as an
+    # input, through the environment (never ${{ }} in the shell).
+    assert {(r.job, r.event) for r in job_runs() if r.workflow == "release.yml" and r.event == "push"} == {("request", "push")}  # fmt: skip
+    request = RELEASE["jobs"]["request"]
+    assert request["permissions"] == {"actions": "write"}
+    [run] = request["steps"]
+    assert run["run"] == 'gh workflow run release.yml --ref main -f tag="$TAG"'
+    assert run["env"]["TAG"] == "${{ github.ref_name }}"
 
 
-def test_releases_run_one_at_a_time() -> None:
-    assert RELEASE["concurrency"] == {"group": "release", "cancel-in-progress": False}
+def test_every_job_of_a_release_with_an_environment_runs_on_main_only() -> None:
+    # So no environment needs a rule admitting tags: the program that deploys is main's.
+    runs = [r for r in job_runs() if r.workflow.startswith("release.yml") and r.environment]
+    assert runs and {r.refs for r in runs} == {MAIN}, [(label(r), r.refs) for r in runs]
+
+
+def test_the_image_is_built_from_the_tags_commit_checked_to_be_on_main() -> None:
+    plan = RELEASE["jobs"]["plan"]
+    assert (
+        plan["if"] == "github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main'"
+    )
+    [checkout] = [s for s in plan["steps"] if "actions/checkout@" in str(s.get("uses"))]
+    assert checkout["with"]["fetch-depth"] == 0
+    [check] = [s for s in plan["steps"] if s.get("id") == "plan"]
+    assert '--tag "$TAG" --main "$GITHUB_SHA"' in check["run"]
+    assert check["env"]["TAG"] == "${{ inputs.tag }}"
+    build = RELEASE["jobs"]["build"]
+    [_, source] = [s for s in build["steps"] if "actions/checkout@" in str(s.get("uses"))]
+    assert source["with"]["ref"] == "${{ needs.plan.outputs.commit }}"
+    assert source["with"]["path"] == "release-source"
+    [builder] = [s for s in build["steps"] if "build-push-action" in str(s.get("uses"))]
+    assert builder["with"]["context"] == "release-source/${{ matrix.source }}"
+
+
+def test_the_build_is_reproducible_and_holds_no_credentials() -> None:
+    build = RELEASE["jobs"]["build"]
+    assert "permissions" not in build and "environment" not in build
+    assert not [s for s in build["steps"] if str(s.get("uses", "")).startswith(CREDENTIALS_ACTION)]
+    [builder] = [s for s in build["steps"] if "build-push-action" in str(s.get("uses"))]
+    # An OCI archive, never a registry push: the archive's digest is the digest published.
+    assert builder["with"]["push"] is False
+    outputs = builder["with"]["outputs"]
+    assert outputs.startswith("type=oci,dest=") and outputs.endswith(",rewrite-timestamp=true")
+    assert builder["env"]["SOURCE_DATE_EPOCH"] == "${{ steps.time.outputs.epoch }}"
+    # Provenance carries the build's times: the index would change on every build.
+    assert builder["with"]["provenance"] is False and builder["with"]["sbom"] is False
+    [time] = [s for s in build["steps"] if s.get("id") == "time"]
+    assert "log -1 --pretty=%ct" in time["run"]
+
+
+def test_releases_run_one_at_a_time_on_main() -> None:
+    assert RELEASE["concurrency"] == {
+        "group": "${{ github.event_name == 'workflow_dispatch' && 'release' || format('release-request-{0}', github.ref) }}",
+        "cancel-in-progress": False,
+    }  # fmt: skip
 
 
 def test_only_the_publish_job_reaches_the_release_roles_from_the_release_environment() -> None:
     found = release_roles()
-    assert {(run.workflow, run.job) for run, _ in found} == {("release.yml", "publish")}
+    assert {(run.workflow, run.job.split("/")[1]) for run, _ in found} == {
+        ("release.yml -> release-stack.yml", "publish")
+    }
     assert {run.environment for run, _ in found} == {RELEASE_ENVIRONMENT}
-    # Each matrix run reaches its own stack's role, on every event that starts the workflow.
-    assert sorted(
-        (run.event, run.values["matrix.stack"], role.stack) for run, role in found
-    ) == sorted(
-        (event, stack, stack) for event in ("push", "workflow_dispatch") for stack in STACKS
-    )
+    # Each stack's publish reaches its own stack's role, only in the run on main.
+    assert sorted((run.event, run.values["inputs.stack"], role.stack) for run, role in found) == sorted(
+        ("workflow_dispatch", stack, stack) for stack in STACKS
+    )  # fmt: skip
 
 
 def test_no_pull_request_job_reaches_a_release_or_deploy_role() -> None:
@@ -72,30 +135,23 @@ def test_no_pull_request_job_reaches_a_release_or_deploy_role() -> None:
     assert reached == []
 
 
-def test_the_build_holds_no_credentials() -> None:
-    build = RELEASE["jobs"]["build"]
-    assert "permissions" not in build and "environment" not in build
-    assert not [s for s in build["steps"] if str(s.get("uses", "")).startswith(CREDENTIALS_ACTION)]
-    [builder] = [s for s in build["steps"] if "build-push-action" in str(s.get("uses"))]
-    # An OCI archive, never a registry push: the archive's digest is the digest published.
-    assert builder["with"]["push"] is False
-    assert builder["with"]["outputs"].startswith("type=oci,dest=")
-
-
-def test_stacks_are_released_in_order_after_the_images_are_published() -> None:
+def test_each_stack_publishes_then_deploys_in_order() -> None:
     jobs = RELEASE["jobs"]
-    assert jobs["images"]["needs"] == "publish"
-    previous = "images"
+    previous = "build"
     for stack in STACKS:
         job = jobs[stack]
         assert job["uses"] == "./.github/workflows/release-stack.yml"
-        assert job["with"]["stack"] == stack and previous in job["needs"]
-        assert job["with"]["images"] == "${{ needs.images.outputs.images }}"
+        assert job["with"]["stack"] == stack and job["needs"] == [previous]
         previous = stack
+    deploy = STACK["jobs"]["deploy"]
+    assert deploy["needs"] == "publish"
+    # The digests publish pushed and gated, never the build job's file.
+    assert deploy["env"]["IMAGES"] == "${{ needs.publish.outputs.images }}"
+    assert STACK["jobs"]["publish"]["outputs"] == {"images": "${{ steps.publish.outputs.images }}"}
 
 
 def test_a_stacks_release_and_deploys_share_its_environment_group_and_runner() -> None:
-    release, up = STACK["jobs"]["release"], UP["jobs"]["up"]
+    release, up = STACK["jobs"]["deploy"], UP["jobs"]["up"]
     for key in ("environment", "concurrency", "runs-on"):
         assert release[key] == up[key], key
     assert release["concurrency"] == {
@@ -112,19 +168,48 @@ def test_every_up_runs_the_policy_pack_and_sets_the_release_config() -> None:
         "up (stage serve)",
         "roll back to the previous digests",
     ]
-    for step, stage in zip(found.values(), ("migrate", "serve", "rollback"), strict=True):
-        given = dict(step["with"])
+    for up, stage in zip(found.values(), ("migrate", "serve", "rollback"), strict=True):
+        given = dict(up["with"])
         assert given.pop("config-map") == f"${{{{ steps.config.outputs.{stage} }}}}"
         assert given == plain["with"]
 
 
-def test_the_rollback_runs_on_any_failure_once_the_previous_digests_are_known() -> None:
+def test_the_rollback_runs_on_failure_or_cancellation_once_the_serve_update_started() -> None:
     rollback = ups()["roll back to the previous digests"]
-    assert rollback["if"] == "failure() && steps.config.outcome == 'success'"
+    condition = " ".join(rollback["if"].split())
+    assert condition.startswith("(failure() || cancelled()) && ")
+    for outcome in ("success", "failure", "cancelled"):
+        assert f"steps.serve.outcome == '{outcome}'" in condition
+    assert "skipped" not in condition
     names = [s.get("name") for s in stack_steps()]
+    assert names.index("alarms before the switch") < names.index("up (stage serve)")
     assert names.index("smoke test") < names.index("roll back to the previous digests")
-    [summary] = [s for s in stack_steps() if s.get("name") == "summary"]
+    summary = step("summary")
     assert summary["if"] == "always()" and "$GITHUB_STEP_SUMMARY" in summary["run"]
+    assert "not switched" in summary["run"]
+
+
+def test_the_steps_limits_leave_the_rollback_its_time_within_the_job() -> None:
+    deploy = STACK["jobs"]["deploy"]
+    limited = sum(int(s.get("timeout-minutes", 0)) for s in stack_steps())
+    # Setup (checkout, install, CLI, the config) takes minutes: 20 are left for it.
+    assert limited + 20 <= deploy["timeout-minutes"]
+    for name in ("up (stage migrate)", "migrations", "up (stage serve)", "smoke test"):
+        assert "timeout-minutes" in step(name), name
+
+
+def test_the_migrations_budget_fits_the_steps_limit() -> None:
+    # tooling.release refuses migrations whose timeouts add up to more than its budget.
+    assert step("migrations")["timeout-minutes"] > MIGRATION_BUDGET
+
+
+def test_the_smoke_test_compares_with_the_alarms_before_the_switch() -> None:
+    smoke = step("smoke test")
+    assert smoke["env"]["ALARMS_BEFORE"] == "${{ steps.alarms.outputs.before }}"
+    assert '--alarms-before "$ALARMS_BEFORE" --alarm-wait "$ALARM_WAIT"' in smoke["run"]
+    # 15 minutes of deployment and health, one window of alarms, within the step's limit.
+    assert "--timeout 900" in smoke["run"]
+    assert smoke["timeout-minutes"] * 60 > 900 + ALARM_WAIT_MAX
 
 
 def test_the_config_step_writes_every_output_the_ups_read() -> None:
@@ -135,12 +220,25 @@ def test_the_config_step_writes_every_output_the_ups_read() -> None:
 
 
 def test_jobs_install_before_they_hold_credentials() -> None:
-    for steps in (RELEASE["jobs"]["publish"]["steps"], stack_steps()):
+    for steps in (STACK["jobs"]["publish"]["steps"], stack_steps()):
         install = next(i for i, s in enumerate(steps) if s.get("run") == "make install")
         assume = next(
             i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith(CREDENTIALS_ACTION)
         )
         assert install < assume
+
+
+def test_the_release_summary_reports_every_stack_whatever_happened() -> None:
+    summary = RELEASE["jobs"]["summary"]
+    assert summary["if"].startswith("always()")
+    assert summary["needs"] == ["plan", "build", "dev", "staging", "prod"]
+    run = summary["steps"][0]["run"]
+    for result in ("released", "rolled*back", "not*switched", "not reached", "rejected"):
+        assert result in run
+    assert (
+        triggers(STACK)["workflow_call"]["outputs"]["result"]["value"]
+        == "${{ jobs.deploy.outputs.result }}"
+    )
 
 
 def test_shared_actions_use_the_pins_of_the_other_workflows() -> None:

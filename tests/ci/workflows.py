@@ -104,19 +104,66 @@ def _called(job: dict[str, Any]) -> str | None:
     return uses.removeprefix("./.github/workflows/") if uses.startswith("./") else None
 
 
+# Conditions a job's `if:` pins (joined by &&): the event, the ref.
+_EVENT_IS = re.compile(r"github\.event_name\s*==\s*'([^']+)'")
+_REF_IS = re.compile(r"github\.ref\s*==\s*'([^']+)'")
+
+
+def _both(refs: tuple[str, ...], others: tuple[str, ...]) -> tuple[str, ...]:
+    """The refs in both (ANY_REF: every ref)."""
+    if ANY_REF in refs:
+        return others
+    if ANY_REF in others:
+        return refs
+    return tuple(r for r in refs if r in others)
+
+
+def _needs(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def _reached(jobs: dict[str, Any], event: str, refs: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """job -> the refs it runs on for `event`, for the jobs that run at all: a job whose `if:`
+    pins another event never runs; one that pins a ref runs on that ref only; a job runs on no
+    more refs than the jobs it needs (a skipped need skips it, unless its `if:` says always())."""
+    reached: dict[str, tuple[str, ...]] = {}
+    pending = list(jobs)
+    while pending:
+        name = next(n for n in pending if all(need not in pending for need in _needs(jobs[n])))
+        pending.remove(name)
+        job = jobs[name]
+        condition = str(job.get("if", ""))
+        # Only conjunctions are read: an `||` around an event or ref test would need a real parser.
+        assert "||" not in condition or not (_EVENT_IS.search(condition) or _REF_IS.search(condition)), condition  # fmt: skip
+        mine = refs
+        if (event_is := _EVENT_IS.search(condition)) and event_is.group(1) != event:
+            continue
+        if ref_is := _REF_IS.search(condition):
+            mine = _both(mine, (ref_is.group(1),))
+        if "always()" not in condition:
+            for need in _needs(job):
+                mine = _both(mine, reached.get(need, ()))
+        if mine:
+            reached[name] = mine
+    return reached
+
+
 def job_runs() -> Iterator[JobRun]:
-    """Every job of every workflow under every event that starts it; a reusable workflow's jobs
-    under each caller's events and inputs (its token carries the caller's context)."""
+    """Every job of every workflow under every event that starts it, on the refs it can run on;
+    a reusable workflow's jobs under each caller's events and inputs (its token carries the
+    caller's context)."""
     workflows = {path.name: load(path) for path in workflow_paths()}
     for name, workflow in workflows.items():
         for event, config in triggers(workflow).items():
             if event == "workflow_call":
                 continue
-            for job_name, job in workflow["jobs"].items():
+            for job_name, refs in _reached(workflow["jobs"], event, _refs(event, config)).items():
+                job = workflow["jobs"][job_name]
                 for values in _matrix_values(job) or [{}]:
                     called = _called(job)
                     if called is None:
-                        yield JobRun(name, job_name, event, _refs(event, config), values, job)
+                        yield JobRun(name, job_name, event, refs, values, job)
                         continue
                     inputs = {
                         f"inputs.{k}": JobRun(name, job_name, event, (), values, job).substitute(
@@ -124,12 +171,13 @@ def job_runs() -> Iterator[JobRun]:
                         )
                         for k, v in (job.get("with") or {}).items()
                     }
-                    for inner_name, inner in workflows[called]["jobs"].items():
+                    inner_jobs = workflows[called]["jobs"]
+                    for inner_name, inner_refs in _reached(inner_jobs, event, refs).items():
                         yield JobRun(
                             f"{name} -> {called}",
                             f"{job_name}/{inner_name}",
                             event,
-                            _refs(event, config),
+                            inner_refs,
                             inputs,
-                            inner,
+                            inner_jobs[inner_name],
                         )

@@ -9,7 +9,10 @@ import base64
 import hashlib
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -156,6 +159,7 @@ class Clock:
 class Run:
     code: int
     out: str
+    err: str
     registry: FakeRegistry
     clock: Clock
 
@@ -169,7 +173,7 @@ def run(
     fetch: Callable[[str], int | None] = lambda _: 200,
     env: dict[str, str] | None = None,
 ) -> Run:
-    out, registry, clock = io.StringIO(), FakeRegistry(), Clock()
+    out, err, registry, clock = io.StringIO(), io.StringIO(), FakeRegistry(), Clock()
 
     def clients(region: str) -> release.Clients:
         assert region == REGION
@@ -187,11 +191,12 @@ def run(
         registry=registry,
         fetch=fetch,
         out=out,
+        err=err,
         env=env or {},
         clock=clock.time,
         sleep=clock.sleep,
     )
-    return Run(code, out.getvalue(), registry, clock)
+    return Run(code, out.getvalue(), err.getvalue(), registry, clock)
 
 
 # --- what to build --------------------------------------------------------------------------------
@@ -237,21 +242,50 @@ def test_the_matrix_command_reads_the_stack_files() -> None:
     ]
 
 
+@pytest.mark.parametrize("tag", ["v1.2.3", "v2.0.0-rc.1", "v10"])
+def test_a_release_tag_is_v_and_a_version(tag: str) -> None:
+    assert release.release_tag(tag) == tag
+
+
+@pytest.mark.parametrize("tag", ["1.2.3", "v", "vx", "v1 2", "v1;rm", "v1/2", "v" + "1" * 112])
+def test_anything_else_is_no_release_tag(tag: str) -> None:
+    with pytest.raises(release.UsageError, match="is not a release tag"):
+        release.release_tag(tag)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """A repository whose main has two commits, tagged v1.0.0 and v1.1.0, and a side branch with
+    one more, tagged v9.0.0 (never merged)."""
+
+    def git(*argv: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *argv],
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q", "-b", "main")
+    for tag in ("v1.0.0", "v1.1.0"):
+        git("commit", "-q", "--allow-empty", "-m", tag)
+        git("tag", tag)
+    git("checkout", "-q", "-b", "side")
+    git("commit", "-q", "--allow-empty", "-m", "unreviewed")
+    git("tag", "v9.0.0")
+    return tmp_path
+
+
+def test_a_tag_on_main_gives_its_commit(history: Path) -> None:
+    assert len(release.reviewed_commit("v1.0.0", "main", history)) == 40
+
+
 @pytest.mark.parametrize(
-    "env, tag",
-    [
-        ({"GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v1.2.3"}, "v1.2.3"),
-        ({"GITHUB_REF_TYPE": "branch", "GITHUB_REF_NAME": "main"}, "main-0123456789ab-987"),
-        ({"GITHUB_REF_TYPE": "branch", "GITHUB_REF_NAME": "fix/x"}, "fix-x-0123456789ab-987"),
-    ],
+    "tag, message",
+    [("v9.0.0", "which is not on main"), ("v3.0.0", "does not exist"), ("x", "not a release tag")],
 )
-def test_the_release_tag(env: dict[str, str], tag: str) -> None:
-    full = {"GITHUB_SHA": "0123456789abcdef", "GITHUB_RUN_ID": "987", **env}
-    assert run("tag", env=full).out.strip() == tag
-
-
-def test_a_tag_needs_the_github_context() -> None:
-    assert run("tag").code == 2
+def test_a_tag_off_main_or_missing_is_refused(history: Path, tag: str, message: str) -> None:
+    with pytest.raises(release.UsageError, match=message):
+        release.reviewed_commit(tag, "main", history)
 
 
 # --- OCI archives ---------------------------------------------------------------------------------
@@ -300,9 +334,6 @@ def test_the_archive_gives_the_index_digest_and_each_platforms(tmp_path: Path) -
         (ARM, "arm64"),
     ]
     assert found.manifest(ARM) == ARM_MANIFEST
-    assert run("digest", "--archive", str(found.path), "--service", "app").out.strip() == (
-        json.dumps({"app": NEW})
-    )
 
 
 def test_a_one_platform_archive_is_its_own_image(tmp_path: Path) -> None:
@@ -377,10 +408,18 @@ def expect_login(stubber: Stubber) -> None:
     stubber.add_response("get_authorization_token", TOKEN, {})
 
 
-def publish(ecr: ECRClient, folder: Path) -> Run:
+def publish(ecr: ECRClient, folder: Path, *extra: str, env: dict[str, str] | None = None) -> Run:
     return run(
-        "publish", "--stack", "staging", "--archives", str(folder), "--tag", "v1.2.3", ecr=ecr
-    )
+        "publish", "--stack", "staging", "--archives", str(folder), "--tag", "v1.2.3", *extra,
+        ecr=ecr, env=env,
+    )  # fmt: skip
+
+
+def pushed_before(folder: Path, stubber: Stubber) -> None:
+    """A one-platform archive whose tag already holds its digest (a re-run): scans come next."""
+    archive(folder, platforms=False)
+    expect_login(stubber)
+    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
 
 
 def test_publish_pushes_with_the_digest_then_waits_for_each_platforms_scan(
@@ -415,9 +454,7 @@ def test_a_rerun_does_not_push_an_image_the_tag_already_holds(
     tmp_path: Path, ecr: tuple[ECRClient, Stubber]
 ) -> None:
     client_, stubber = ecr
-    archive(tmp_path, platforms=False)
-    expect_login(stubber)
-    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    pushed_before(tmp_path, stubber)
     stubber.add_response("describe_image_scan_findings", scanned(NEW), scan_of(NEW))
     result = publish(client_, tmp_path)
     assert result.code == 0
@@ -445,7 +482,54 @@ def test_a_tag_holding_another_image_fails(tmp_path: Path, ecr: tuple[ECRClient,
     archive(tmp_path)
     expect_login(stubber)
     stubber.add_response("describe_images", tagged(OLD), BY_TAG)
-    assert publish(client_, tmp_path).code == 1
+    result = publish(client_, tmp_path)
+    assert result.code == 1 and "release a new tag" in result.err
+
+
+def test_publish_hands_the_gated_digests_to_the_deploy_job(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+) -> None:
+    client_, stubber = ecr
+    pushed_before(tmp_path, stubber)
+    stubber.add_response("describe_image_scan_findings", scanned(NEW), scan_of(NEW))
+    github_output = tmp_path / "output"
+    result = publish(client_, tmp_path, env={"GITHUB_OUTPUT": str(github_output)})
+    assert result.code == 0, result.err
+    assert github_output.read_text() == f'images={{"app": "{NEW}"}}\n'
+
+
+def test_an_image_no_scan_on_push_filter_matches_gets_a_scan_started(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+) -> None:
+    client_, stubber = ecr
+    pushed_before(tmp_path, stubber)
+    for _ in range(7):  # 0, 10, ... 60 s: the grace
+        stubber.add_client_error(
+            "describe_image_scan_findings", "ScanNotFoundException", expected_params=scan_of(NEW)
+        )
+    stubber.add_response("start_image_scan", {}, scan_of(NEW))
+    stubber.add_response("describe_image_scan_findings", scanned(NEW), scan_of(NEW))
+    result = publish(client_, tmp_path)
+    assert result.code == 0, result.err
+    assert "started one" in result.out
+
+
+@pytest.mark.parametrize("accepted", [False, True], ids=["refused", "accepted"])
+def test_an_image_basic_scanning_cannot_scan_fails_unless_accepted_explicitly(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber], accepted: bool
+) -> None:
+    client_, stubber = ecr
+    pushed_before(tmp_path, stubber)
+    stubber.add_response(
+        "describe_image_scan_findings", scanned(NEW, "UNSUPPORTED_IMAGE"), scan_of(NEW)
+    )
+    result = publish(client_, tmp_path, *(["--accept-unsupported"] if accepted else []))
+    if accepted:
+        assert result.code == 0, result.err
+        assert "was not scanned** (UNSUPPORTED_IMAGE)" in result.out
+    else:
+        assert result.code == 1
+        assert "enhanced scanning" in result.err and "accept-unsupported-images" in result.err
 
 
 @pytest.mark.parametrize(
@@ -462,9 +546,7 @@ def test_critical_findings_or_no_verdict_block_the_release(
     tmp_path: Path, ecr: tuple[ECRClient, Stubber], answer: dict[str, object]
 ) -> None:
     client_, stubber = ecr
-    archive(tmp_path, platforms=False)
-    expect_login(stubber)
-    stubber.add_response("describe_images", tagged(NEW), BY_TAG)
+    pushed_before(tmp_path, stubber)
     stubber.add_response("describe_image_scan_findings", answer, scan_of(NEW))
     assert publish(client_, tmp_path).code == 1
 
@@ -592,6 +674,47 @@ def test_a_migration_past_its_timeout_is_stopped(ecs: tuple[ECSClient, Stubber])
     assert result.code == 1 and result.clock.now == 15 * 60
 
 
+def test_a_task_describe_tasks_does_not_know_yet_is_polled_again(
+    ecs: tuple[ECSClient, Stubber],
+) -> None:
+    client_, stubber = ecs
+    missing = {"tasks": [], "failures": [{"arn": TASK, "reason": "MISSING"}]}
+    stubber.add_response("run_task", {"tasks": [{"taskArn": TASK}], "failures": []}, RUN_TASK)
+    stubber.add_response("describe_tasks", missing, DESCRIBE_TASK)
+    stubber.add_response("describe_tasks", task("STOPPED", 0), DESCRIBE_TASK)
+    assert migrate(client_).code == 0
+
+
+def test_a_task_describe_tasks_never_finds_is_stopped(ecs: tuple[ECSClient, Stubber]) -> None:
+    client_, stubber = ecs
+    missing = {"tasks": [], "failures": [{"arn": TASK, "reason": "MISSING"}]}
+    stubber.add_response("run_task", {"tasks": [{"taskArn": TASK}], "failures": []}, RUN_TASK)
+    for _ in range(5):
+        stubber.add_response("describe_tasks", missing, DESCRIBE_TASK)
+    stubber.add_response(
+        "stop_task",
+        {"task": {"taskArn": TASK}},
+        {"cluster": CLUSTER, "task": TASK, "reason": "release: task not found"},
+    )
+    result = migrate(client_)
+    assert result.code == 1 and "does not know task" in result.err
+
+
+def test_migrations_longer_than_the_steps_limit_are_refused_before_any_runs(
+    ecs: tuple[ECSClient, Stubber],
+) -> None:
+    client_, _ = ecs  # no RunTask expected
+    result = migrate(client_, found=outputs(migration={**MIGRATION, "timeoutMinutes": 120}))
+    assert result.code == 2 and "add up to 120 min (app=120)" in result.err
+
+
+@pytest.mark.parametrize("wait", ["-1", "601"])
+def test_the_alarm_wait_is_bounded(wait: str) -> None:
+    images = json.dumps({"app": NEW})
+    result = run("smoke", "--stack", "staging", "--images", images, "--alarm-wait", wait)
+    assert result.code == 2 and "0 to 600 seconds" in result.err
+
+
 def test_a_service_without_a_migration_runs_none(ecs: tuple[ECSClient, Stubber]) -> None:
     client_, _ = ecs
     result = migrate(client_, found=outputs(migration=None))
@@ -656,8 +779,8 @@ def test_smoke_waits_for_the_deployment_the_health_url_and_checks_the_alarms(
     answers = iter([None, 503, 200])
     result = smoke(ecs_client, cw_client, lambda url: next(answers))
     assert result.code == 0, result.out
-    # 15 s between deployment checks, then 2 and 4 s between health checks.
-    assert result.clock.slept == [15, 2, 4]
+    # 15 s between deployment checks, 2 and 4 s between health checks, then one alarm window.
+    assert result.clock.slept == [15, 2, 4, 300]
 
 
 def test_a_circuit_breaker_rollback_fails_the_smoke_test(
@@ -683,6 +806,47 @@ def test_an_alarm_in_alarm_fails_the_smoke_test(
     )
     result = smoke(ecs_client, cw_client, lambda url: 200)
     assert result.code == 1
+
+
+def test_an_alarm_already_in_alarm_before_the_switch_is_not_the_releases(
+    ecs: tuple[ECSClient, Stubber], cloudwatch: tuple[CloudWatchClient, Stubber]
+) -> None:
+    (ecs_client, ecs_stub), (cw_client, cw_stub) = ecs, cloudwatch
+    ecs_stub.add_response(
+        "describe_services", deployments(("PRIMARY", TASK_DEF, "COMPLETED")), SERVICE
+    )
+    old, new = "platform-staging-db-cpu", "platform-staging-service-5xx"
+    # Two pages: composite and log alarms count too.
+    cw_stub.add_response(
+        "describe_alarms", {"CompositeAlarms": [{"AlarmName": old}], "NextToken": "t"}, ALARMS
+    )
+    cw_stub.add_response("describe_alarms", {"LogAlarms": [{"AlarmName": new}]}, {**ALARMS, "NextToken": "t"})  # fmt: skip
+    images = json.dumps({"app": NEW})
+    before = json.dumps({REGION: [old]})
+    result = run(
+        "smoke", "--stack", "staging", "--images", images, "--alarms-before", before,
+        "--alarm-wait", "60", ecs=ecs_client, cloudwatch=cw_client, found=outputs(),
+    )  # fmt: skip
+    assert result.code == 1
+    assert result.clock.slept == [60]
+    assert f"{new} ({REGION})" in result.err and old not in result.err
+
+
+@pytest.mark.parametrize(
+    "found", [{"alarmRegions": [REGION]}, {}], ids=["alarm-regions", "stack-region"]
+)
+def test_the_snapshot_reads_every_alarm_region(
+    cloudwatch: tuple[CloudWatchClient, Stubber], found: dict[str, object], tmp_path: Path
+) -> None:
+    cw_client, cw_stub = cloudwatch
+    cw_stub.add_response("describe_alarms", {"MetricAlarms": [{"AlarmName": "a"}]}, ALARMS)
+    github_output = tmp_path / "output"
+    result = run(
+        "alarms", "--stack", "staging", cloudwatch=cw_client, found={**outputs(), **found},
+        env={"GITHUB_OUTPUT": str(github_output)},
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert github_output.read_text() == f'before={{"{REGION}": ["a"]}}\n'
 
 
 def test_a_health_url_that_never_answers_2xx_fails_within_the_bound(
@@ -789,7 +953,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         release.main(["--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
-    for command in ("matrix", "tag", "digest", "publish", "release-config", "migrate", "smoke"):
+    for command in ("matrix", "tag", "publish", "release-config", "migrate", "alarms", "smoke"):
         assert command in text
 
 
@@ -812,21 +976,77 @@ def makefile(tmp_path: Path) -> Path:
     return copy_makefile(tmp_path)
 
 
-def test_make_release_rollback_serves_the_digests_through_the_policy_pack(makefile: Path) -> None:
+# A stand-in for the Pulumi CLI: records its arguments; `config set --config-file F` checks what
+# the real CLI checks (it picks F's parser by F's extension: pulumi/pulumi sdk/go/common/workspace
+# loaders.go, marshallerForPath, "no marshaler found" otherwise) and writes the value into F;
+# `up --config-file F` checks F still holds it.
+FAKE_PULUMI = """
+import os, shutil, sys
+args = sys.argv[1:]
+with open(os.environ["PULUMI_CALLS"], "a") as calls:
+    calls.write(" ".join(args) + "\\n")
+if "--config-file" in args:
+    path = args[args.index("--config-file") + 1]
+    if not path.endswith((".yaml", ".yml", ".json")):
+        sys.exit("error: no marshaler found for file format")
+    if args[:2] == ["config", "set"]:
+        with open(path, "a") as config:
+            config.write(f"  {args[-2]}: '{args[-1]}'\\n")
+    if args[0] == "up":
+        with open(path) as config:
+            assert "platform:release: '{" in config.read(), "up without platform:release"
+        shutil.copy(path, os.environ["PULUMI_SEEN"])
+"""
+
+
+def test_make_release_rollback_serves_the_digests_through_the_policy_pack(
+    makefile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target run for real against a fake `pulumi` (and fake aws/python): the platform:release
+    value lands in a copy of the stack file named Pulumi.<stack>.yaml, which `up` reads."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (
+        ("pulumi", f"#!{sys.executable}\n{FAKE_PULUMI}"),
+        ("aws", "#!/bin/sh\nexit 0\n"),
+    ):
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o755)
+    # An installed virtualenv as make sees it: its python a no-op, the stamp newer than the
+    # requirements, policy/venv linked.
+    venv = makefile / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").write_text("#!/bin/sh\nexit 0\n")
+    (venv / "python").chmod(0o755)
+    (makefile / ".venv" / ".installed-requirements").touch()
+    (makefile / "policy" / "venv").symlink_to("../.venv")
+    calls, seen = tmp_path / "calls", tmp_path / "seen.yaml"
     images = json.dumps({"app": OLD}, separators=(",", ":"))
-    result = make(makefile, "-n", "release-rollback", "STACK=prod", f"IMAGES={images}")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "PULUMI_CONFIG_PASSPHRASE": "testing",
+        "PULUMI_CALLS": str(calls),
+        "PULUMI_SEEN": str(seen),
+    }.items():
+        monkeypatch.setenv(key, value)
+    result = make(makefile, "release-rollback", "STACK=prod", f"IMAGES={images}")
     assert result.returncode == 0, result.stderr
-    text = result.stdout
-    # In a copy of the stack file: the committed one never holds platform:release.
-    assert 'cp Pulumi.prod.yaml "$config"' in text
-    assert (
-        f"""pulumi config set --config-file "$config" -s prod platform:release """
-        f"""'{{"stage":"serve","images":{images}}}'"""
-    ) in text
-    assert (
-        'pulumi up -s prod --config-file "$config" --policy-pack policy '
+    recorded = calls.read_text().splitlines()
+    [config_set] = [c for c in recorded if c.startswith("config set")]
+    [up] = [c for c in recorded if c.startswith("up ")]
+    config_file = config_set.split("--config-file ")[1].split(" ")[0]
+    assert Path(config_file).name == "Pulumi.prod.yaml"
+    assert config_set.endswith(f'platform:release {{"stage":"serve","images":{images}}}')
+    assert up == (
+        f"up -s prod --config-file {config_file} --policy-pack policy "
         "--policy-pack-config policy/config.prod.json"
-    ) in text
+    )
+    # The copy holds the stack's own settings too, and is gone afterwards; the committed file
+    # never holds platform:release.
+    assert seen.read_text().startswith((makefile / "Pulumi.prod.yaml").read_text())
+    assert not Path(config_file).exists()
+    assert "platform:release" not in (makefile / "Pulumi.prod.yaml").read_text()
 
 
 def test_make_release_rollback_needs_the_digests(makefile: Path) -> None:

@@ -28,7 +28,7 @@ SESSION_SECONDS = "AWS_SESSION_SECONDS"
 
 def release_role_variable(stack: str) -> str:
     """The variable of environment `release` that holds `stack`'s app-release role: in that
-    environment only, so only the publish job (its deployment rule: tags v* and main) reads it,
+    environment only, so only the publish jobs (its deployment rule: main only) read it,
     and the job's subject is the one the role trusts."""
     return f"AWS_RELEASE_ROLE_{stack}"
 
