@@ -127,7 +127,7 @@ service_key_arns: list[pulumi.Input[str]] = []
 # (tests/stacks/test_master_secret.py).
 service_wiring: dict[str, Wiring] = {
     name: Wiring(
-        environment=database.identity(name).environment(),
+        database_environment=database.identity(name).environment(),
         database_statements=[database.connect_statement(name)],
     )
     for name in settings.config.ecs_services()

@@ -19,7 +19,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
 def container(task_definition: Resource) -> dict[str, Any]:
-    [definition] = json.loads(task_definition.inputs["containerDefinitions"])
+    [definition, _init] = json.loads(task_definition.inputs["containerDefinitions"])
     return definition
 
 
@@ -32,18 +32,44 @@ def service_task(run: OfflineRun) -> Resource:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_migration_runs_its_command_with_the_services_environment(stack: str) -> None:
+def test_the_migration_runs_its_command_with_the_database_login_only(stack: str) -> None:
     run = stack_run(stack)
     task, service = container(migration(run)), container(service_task(run))
     assert task["command"] == ["alembic", "upgrade", "head"]
-    assert task["environment"] == service["environment"]
-    assert task["secrets"] == service["secrets"]
-    assert {"DB_HOST", "DB_USERNAME", "DB_IAM_AUTH"} <= {e["name"] for e in task["environment"]}
+    database = {"DB_HOST", "DB_READER_HOST", "DB_PORT", "DB_NAME", "DB_USERNAME", "DB_IAM_AUTH"}
+    variables = {e["name"]: e["value"] for e in task["environment"]}
+    assert set(variables) == database
+    assert variables == {
+        e["name"]: e["value"] for e in service["environment"] if e["name"] in database
+    }
+    # No broker or cache credentials, no uploads bucket: the service has them, the migration not.
+    assert {"AMQP_PASSWORD", "CACHE_AUTH_TOKEN"} <= {s["name"] for s in service["secrets"]}
+    assert "UPLOAD_S3_BUCKET" in {e["name"] for e in service["environment"]}
+    assert task["secrets"] == []
     assert task["image"] == service["image"]
     # A one-off task: no port, no health check, no ECS Exec agent volumes.
     assert "portMappings" not in task
     assert "healthCheck" not in task
     assert [m["containerPath"] for m in task["mountPoints"]] == ["/tmp"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_migration_execution_role_reads_no_secret(stack: str) -> None:
+    run = stack_run(stack)
+    service = statements(run.one(ROLE_POLICY, "service-execution-policy").inputs["policy"])
+    assert "secretsmanager:GetSecretValue" in {a for s in service for a in s["Action"]}
+    task = migration(run)
+    assert task.inputs["executionRoleArn"] != service_task(run).inputs["executionRoleArn"]
+    own = statements(run.one(ROLE_POLICY, "service-migration-execution-policy").inputs["policy"])
+    assert sorted(a for s in own for a in s["Action"]) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "ecr:GetDownloadUrlForLayer",
+        "kms:Decrypt",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -54,7 +80,7 @@ def test_the_migration_is_a_fargate_task_of_the_services_size_and_architecture(
     task, service = migration(run).inputs, service_task(run).inputs
     assert task["networkMode"] == "awsvpc"
     assert task["requiresCompatibilities"] == ["FARGATE"]
-    for key in ("cpu", "memory", "runtimePlatform", "executionRoleArn"):
+    for key in ("cpu", "memory", "runtimePlatform"):
         assert task[key] == service[key], key
     assert task["taskRoleArn"] != service["taskRoleArn"]
     assert task["family"] == f"platform-{stack}-service-migration"
@@ -88,7 +114,7 @@ def test_the_migration_role_may_only_log_in_to_the_database(stack: str) -> None:
 def test_the_service_depends_on_nothing_the_migration_creates(stack: str) -> None:
     run = stack_run(stack)
     created = {r.urn for r in run.resources if "service-migration" in r.name and r.custom}
-    assert len(created) == 3  # task definition, role, role policy
+    assert len(created) == 5  # task definition, task and execution roles with their policies
     dependents = [
         r.name
         for r in run.resources
