@@ -318,6 +318,7 @@ pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
 pulumi.export("dashboardName", observability.dashboard_name)
 pulumi.export("alarmNamePrefix", alarm_name_prefix(settings.stack))
+pulumi.export("alarmRegions", observability.alarm_regions)
 
 if service:
     pulumi.export("serviceUrl", service.url)

@@ -10,7 +10,7 @@ import pytest
 
 from components.release import health_url
 from components.settings import EcsServiceSettings
-from tests.conftest import STACKS, stack_run, statements
+from tests.conftest import STACKS, stack_run, statements, tiers_off_run
 from tooling.offline import OfflineRun, Resource
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -168,6 +168,33 @@ def test_every_alarm_starts_with_the_alarm_name_prefix(stack: str) -> None:
     ]
     assert len(names) > 10
     assert [name for name in names if not name.startswith(prefix)] == []
+
+
+def alarm_region(run: OfflineRun, alarm: Resource) -> str:
+    """The region of the provider the alarm is registered with (its reference: `<urn>::<id>`)."""
+    assert alarm.provider is not None, alarm.urn
+    [provider] = [r for r in run.resources if alarm.provider.startswith(f"{r.urn}::")]
+    return str(provider.inputs["region"])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alarm_lives_in_one_of_the_alarm_regions(stack: str) -> None:
+    run = stack_run(stack)
+    alarms = [
+        *run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"),
+        *run.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm"),
+    ]
+    regions = {alarm_region(run, alarm) for alarm in alarms}
+    # Each stack's static site publishes CloudFront metrics, and so alarms, in us-east-1 alone.
+    assert regions == {"eu-west-1", "us-east-1"}
+    assert run.outputs["alarmRegions"] == sorted(regions)
+
+
+def test_without_the_static_site_the_alarms_live_in_the_stacks_region() -> None:
+    run = tiers_off_run("dev", ("staticSite",))
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert {alarm_region(run, alarm) for alarm in alarms} == {"eu-west-1"}
+    assert run.outputs["alarmRegions"] == ["eu-west-1"]
 
 
 def services(**entries: dict[str, object]) -> dict[str, EcsServiceSettings]:
