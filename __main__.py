@@ -341,7 +341,9 @@ if service:
                 "taskDefinitionArn": ecs.task_definition_arn,
                 "targetGroupArn": ecs.target_group_arn,
                 "healthUrl": service.url.apply(
-                    lambda url, name=name: health_url(url, name, ecs_services)
+                    lambda url, name=name: health_url(
+                        url, name, ecs_services, origin_only=settings.config.service.origin_only
+                    )
                 ),
                 "migration": ecs.migration.output() if ecs.migration else None,
             }

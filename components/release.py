@@ -100,28 +100,39 @@ def _rule_matches(service: EcsServiceSettings, host: str, path: str) -> bool:
     )
 
 
-def health_url(base_url: str, name: str, services: Mapping[str, EcsServiceSettings]) -> str | None:
+def health_url(
+    base_url: str,
+    name: str,
+    services: Mapping[str, EcsServiceSettings],
+    *,
+    origin_only: bool = False,
+) -> str | None:
     """The URL at which the load balancer hands a request for the service's `healthCheckPath` to
-    that service, or None when none can be derived. `base_url` is the stack's service URL
-    (https://<domainName>, else http://<ALB DNS name>); its scheme is kept (the listener serves
-    HTTPS only with a domain).
+    that service, or None when the release runner cannot reach it there. `base_url` is the
+    stack's service URL (https://<domainName>, else http://<ALB DNS name>), the one name with a
+    DNS record and, with a domain, the one the certificate covers: the request goes to its host
+    with its scheme (the listener serves HTTPS only with a domain).
 
-    - The request's host: the first host pattern without wildcards for a service with host
-      patterns (all with wildcards: None), else the base URL's host.
-    - Its path: the health path, which must match one of the service's path patterns if it has
-      any (the target group probes that path; a request elsewhere never reaches the service).
+    - None with `originOnly`: the load balancer admits CloudFront's origin-facing prefix list
+      alone, not the runner.
+    - A service with host patterns answers only if one matches that host (another host has no
+      DNS record and no certificate); its path: the health path, which must match one of its
+      path patterns if it has any (a request elsewhere never reaches it).
     - A routed service gets it unless a rule of lower priority takes it first; the default
-      service unless any rule takes it."""
+      service unless any rule takes it.
+
+    Without a URL the smoke test relies on the ECS deployment reaching COMPLETED ("When the
+    service reaches a steady state, the deployment transitions to a COMPLETED state": ECS API
+    Reference, Deployment rolloutState), which behind a load balancer needs the new tasks to pass
+    the target group's health check on that same path ("If a task has no essential containers
+    with a health check defined, the service scheduler will wait for the load balancer target
+    group health check to return a healthy status before counting the task towards the minimum
+    healthy percent total": DeploymentConfiguration minimumHealthyPercent)."""
+    if origin_only:
+        return None
     service = services[name]
-    scheme, _, base_host = base_url.partition("://")
+    scheme, _, host = base_url.partition("://")
     path = service.health_check_path
-    if service.host_patterns:
-        concrete = [p for p in service.host_patterns if "*" not in p and "?" not in p]
-        if not concrete:
-            return None
-        host = concrete[0]
-    else:
-        host = base_host
     if not _rule_matches(service, host, path):
         return None
     ahead = [

@@ -216,22 +216,22 @@ BASE = "https://app.example.com"
         ),
         ({"api": {"pathPatterns": ["/api/*"], "priority": 10, "healthCheckPath": "/health"}}, None),
         ({"api": {"pathPatterns": ["/API/*"], "priority": 10, "healthCheckPath": "/api/x"}}, None),
-        # Host patterns: the first without wildcards; none without one.
-        (
-            {"api": {"hostPatterns": ["*.example.org", "api.example.org"], "priority": 10}},
-            "https://api.example.org/",
-        ),
-        ({"api": {"hostPatterns": ["*.example.org"], "priority": 10}}, None),
+        # Host patterns: only the domain has a DNS record and a certificate, so a service
+        # answers only if a pattern matches it (host names case-insensitively).
+        ({"api": {"hostPatterns": ["app.example.com"], "priority": 10}}, f"{BASE}/"),
+        ({"api": {"hostPatterns": ["*.example.com"], "priority": 10}}, f"{BASE}/"),
+        ({"api": {"hostPatterns": ["*.example.org", "api.example.org"], "priority": 10}}, None),
+        ({"api": {"hostPatterns": ["api.example.com"], "priority": 10}}, None),
         (
             {
                 "api": {
-                    "hostPatterns": ["api.example.org"],
+                    "hostPatterns": ["APP.example.com"],
                     "pathPatterns": ["/v1/*"],
                     "priority": 10,
                     "healthCheckPath": "/v1/ping",
                 }
             },
-            "https://api.example.org/v1/ping",
+            f"{BASE}/v1/ping",
         ),
     ],
 )
@@ -256,3 +256,12 @@ def test_a_rule_of_lower_priority_that_takes_the_health_path_hides_it() -> None:
 def test_the_health_url_keeps_the_scheme_of_a_load_balancer_without_a_domain() -> None:
     base = "http://platform-dev-service-alb-1234567890.eu-west-1.elb.amazonaws.com"
     assert health_url(base, "web", services(web={"default": True})) == f"{base}/"
+    # Without a domain no name of a host pattern resolves to the load balancer.
+    routed = services(api={"hostPatterns": ["api.example.org"], "priority": 1})
+    assert health_url(base, "api", routed) is None
+
+
+def test_a_load_balancer_that_admits_only_cloudfront_has_no_health_url() -> None:
+    # service.originOnly: the security group admits the origin-facing prefix list alone.
+    web = services(web={"default": True})
+    assert health_url(BASE, "web", web, origin_only=True) is None
