@@ -152,7 +152,7 @@ deployed = (
     if ecs_services
     else None
 )
-images = service_images(sorted(ecs_services), release, deployed) if deployed else {}
+images = service_images(ecs_services, release, deployed, stack=settings.stack) if deployed else {}
 
 # The API writes uploads where the pipeline watches for them.
 service = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.settings import EcsServiceSettings, ReleaseSettings, ReleaseStage
+from components.settings import DIGEST, EcsServiceSettings, ReleaseSettings, ReleaseStage
 
 RELEASED_IMAGES = "releasedImages"
 
@@ -28,7 +28,32 @@ def deployed_images(
     there; and while an update runs, the root stack keeps its previous outputs until the program
     ends (SameStep.Apply: "Retain the ID and outputs"), so the read sees the last update's."""
     reference = pulumi.StackReference(name, stack_name=f"{organization}/{project}/{stack}")
-    return reference.get_output(RELEASED_IMAGES).apply(lambda value: dict(value or {}))
+    return reference.get_output(RELEASED_IMAGES).apply(lambda value: digests_of(value, stack))
+
+
+def digests_of(value: object, stack: str) -> dict[str, str]:
+    """The digests in a `releasedImages` read back: only `{service: "sha256:<64 hex>"}` entries
+    (what this program exports); anything else (an edited or foreign state) is left out with a
+    warning, and that service runs its configured image until the next release."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        pulumi.log.warn(
+            f"stack {stack}: the output {RELEASED_IMAGES} read back is not an object "
+            f"({type(value).__name__}); no released digest is kept"
+        )
+        return {}
+    digests: dict[str, str] = {}
+    for service, digest in value.items():
+        if isinstance(service, str) and isinstance(digest, str) and DIGEST.match(digest):
+            digests[service] = digest
+        else:
+            pulumi.log.warn(
+                f"stack {stack}: {RELEASED_IMAGES}.{service} = {digest!r} read back is not a "
+                "digest sha256:<64 hex>; it is ignored, and the service runs its configured "
+                "image until the next release"
+            )
+    return digests
 
 
 def running_digest(
@@ -57,16 +82,45 @@ class ServiceImages:
 
 
 def service_images(
-    services: list[str], release: ReleaseSettings | None, deployed: pulumi.Output[dict[str, str]]
+    services: Mapping[str, EcsServiceSettings],
+    release: ReleaseSettings | None,
+    deployed: pulumi.Output[dict[str, str]],
+    *,
+    stack: str,
 ) -> dict[str, ServiceImages]:
     """The images of every service, from the release and the digests deployed before."""
+
+    def running(service: str, found: Mapping[str, str]) -> str | None:
+        digest = running_digest(service, release, found)
+        warning = placeholder_warning(stack, service, services[service], digest)
+        if warning:
+            pulumi.log.warn(warning)
+        return digest
+
     return {
         service: ServiceImages(
-            running=deployed.apply(lambda found, s=service: running_digest(s, release, found)),
+            running=deployed.apply(lambda found, s=service: running(s, found)),
             migration=migration_digest(service, release),
         )
-        for service in services
+        for service in sorted(services)
     }
+
+
+def placeholder_warning(
+    stack: str, service: str, settings: EcsServiceSettings, digest: str | None
+) -> str | None:
+    """A service the release workflow builds (`source`) that has no released digest runs its
+    configured `image`, the placeholder by default: say so (a warning, not an error, since a
+    stack's first `up` must run the placeholder to create the repository a release publishes
+    to). A digest given as `image` is a deliberate choice and needs no warning."""
+    if digest is not None or settings.source is None or DIGEST.match(settings.image):
+        return None
+    return (
+        f"stack {stack}: service {service} is built from {settings.source!r} by the release "
+        f"workflow but has no released digest, so it runs the configured image "
+        f"{settings.image}; run a release to deploy it (a new or renamed service runs this "
+        "image until its first release)"
+    )
 
 
 def released_images(images: Mapping[str, ServiceImages]) -> pulumi.Output[dict[str, str]]:
