@@ -58,7 +58,9 @@ SCRATCH = "tmp"
 SCRATCH_PATH = "/tmp"
 SCRATCH_INIT = "tmp-permissions"
 # Docker's official busybox on ECR Public (docker-library/official-images library/busybox: tag
-# 1.37.0, amd64 and arm64 among its platforms), no Docker Hub pull limits.
+# 1.37.0, amd64 and arm64 among its platforms), no Docker Hub pull limits. ECR Public has no VPC
+# endpoint: without a NAT gateway (network.natMode none) no task could pull it, so there is no
+# init container and the image must own its /tmp through VOLUME, as the reference app does.
 SCRATCH_INIT_IMAGE = "public.ecr.aws/docker/library/busybox:1.37.0"
 
 CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
@@ -544,9 +546,6 @@ class EcsService(pulumi.ComponentResource):
                     for volume, path in agent_volumes.items()
                 ),
             ],
-            # SUCCESS: the init container ran to completion with exit code 0 (ECS API Reference,
-            # ContainerDependency).
-            "dependsOn": [{"containerName": SCRATCH_INIT, "condition": "SUCCESS"}],
             "linuxParameters": {"initProcessEnabled": True},
             "environment": [{"name": key, "value": value} for key, value in environment.items()],
             "secrets": [{"name": key, "valueFrom": value} for key, value in secrets.items()],
@@ -567,6 +566,11 @@ class EcsService(pulumi.ComponentResource):
                     "retries": check.retries,
                     "startPeriod": check.start_period,
                 }
+        init = self._args.network.nat_gateway_count > 0
+        if init:
+            # SUCCESS: the init container ran to completion with exit code 0 (ECS API
+            # Reference, ContainerDependency).
+            container["dependsOn"] = [{"containerName": SCRATCH_INIT, "condition": "SUCCESS"}]
         scratch_init: dict[str, object] = {
             "name": SCRATCH_INIT,
             "image": SCRATCH_INIT_IMAGE,
@@ -602,7 +606,9 @@ class EcsService(pulumi.ComponentResource):
                 aws.ecs.TaskDefinitionVolumeArgs(name=volume)
                 for volume in [SCRATCH, *agent_volumes]
             ],
-            container_definitions=pulumi.Output.json_dumps([container, scratch_init]),
+            container_definitions=pulumi.Output.json_dumps(
+                [container, scratch_init] if init else [container]
+            ),
             tags=self._tags,
             opts=self._child,
         )

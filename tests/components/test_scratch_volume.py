@@ -15,6 +15,7 @@ import pytest
 
 from components.ecs_service import SCRATCH_INIT_IMAGE
 from tests.conftest import STACKS, stack_run
+from tooling.offline import run_stack, stack_config
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -64,3 +65,17 @@ def test_every_task_opens_its_tmp_volume_to_the_apps_user_before_the_app_starts(
 def test_the_init_image_is_public_and_pinned() -> None:
     # ECR Public's mirror of Docker's official busybox, a fixed release (not latest).
     assert SCRATCH_INIT_IMAGE.startswith("public.ecr.aws/docker/library/busybox:1.")
+
+
+def test_without_a_nat_gateway_no_task_waits_for_an_image_it_cannot_pull() -> None:
+    # ECR Public has no VPC endpoint: with natMode none the image must own /tmp (VOLUME).
+    network = {**json.loads(stack_config("prod")["platform:network"]), "natMode": "none"}
+    run = run_stack("prod", overrides={"platform:network": json.dumps(network)})
+    tasks = run.of_type(TASK_DEFINITION)
+    assert len(tasks) == 3
+    for task in tasks:
+        [app] = containers(task.inputs).values()
+        assert "dependsOn" not in app
+        assert {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False} in app[
+            "mountPoints"
+        ]
