@@ -127,7 +127,7 @@ service_key_arns: list[pulumi.Input[str]] = []
 # (tests/stacks/test_master_secret.py).
 service_wiring: dict[str, Wiring] = {
     name: Wiring(
-        environment=database.identity(name).environment(),
+        database_environment=database.identity(name).environment(),
         database_statements=[database.connect_statement(name)],
     )
     for name in settings.config.ecs_services()
@@ -152,7 +152,7 @@ deployed = (
     if ecs_services
     else None
 )
-images = service_images(sorted(ecs_services), release, deployed) if deployed else {}
+images = service_images(ecs_services, release, deployed, stack=settings.stack) if deployed else {}
 
 # The API writes uploads where the pipeline watches for them.
 service = (
@@ -318,6 +318,7 @@ pulumi.export("isolatedSubnetIds", network.isolated_subnet_ids)
 pulumi.export("alarmTopicArn", notifications.topic.arn)
 pulumi.export("dashboardName", observability.dashboard_name)
 pulumi.export("alarmNamePrefix", alarm_name_prefix(settings.stack))
+pulumi.export("alarmRegions", observability.alarm_regions)
 
 if service:
     pulumi.export("serviceUrl", service.url)
@@ -340,7 +341,9 @@ if service:
                 "taskDefinitionArn": ecs.task_definition_arn,
                 "targetGroupArn": ecs.target_group_arn,
                 "healthUrl": service.url.apply(
-                    lambda url, name=name: health_url(url, name, ecs_services)
+                    lambda url, name=name: health_url(
+                        url, name, ecs_services, origin_only=settings.config.service.origin_only
+                    )
                 ),
                 "migration": ecs.migration.output() if ecs.migration else None,
             }

@@ -46,6 +46,23 @@ EXEC_AGENT_VOLUMES = {
     "exec-ssm-log": "/var/log/amazon/ssm",
 }
 
+# Fargate's empty bind volume is owned by root with mode 0755 unless the image declares the same
+# path with VOLUME, whose ownership it then takes ("By default, the volume permissions are set to
+# 0755 and the owner as root. These permissions can be customized in the Dockerfile": ECS
+# Developer Guide, bind-mounts.html). A non-root image without that (the default placeholder,
+# nginx-unprivileged, runs as uid 101 and writes /tmp/nginx.pid and its temp files there) could
+# not write its /tmp and would never start. Fargate has no tmpfs and no mount options, so a short
+# non-essential container opens the volume as a normal /tmp is (1777, sticky) before the app
+# starts: the init container AWS recommends in aws/containers-roadmap#938 (2021-06-25).
+SCRATCH = "tmp"
+SCRATCH_PATH = "/tmp"
+SCRATCH_INIT = "tmp-permissions"
+# Docker's official busybox on ECR Public (docker-library/official-images library/busybox: tag
+# 1.37.0, amd64 and arm64 among its platforms), no Docker Hub pull limits. ECR Public has no VPC
+# endpoint: without a NAT gateway (network.natMode none) no task could pull it, so there is no
+# init container and the image must own its /tmp through VOLUME, as the reference app does.
+SCRATCH_INIT_IMAGE = "public.ecr.aws/docker/library/busybox:1.37.0"
+
 CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
     # (capacity provider, base, weight)
     Capacity.SPOT: [("FARGATE_SPOT", 0, 1)],
@@ -68,11 +85,13 @@ class UploadsAccess:
 @dataclass(frozen=True, kw_only=True)
 class Wiring:
     """What the tasks get from other components: secrets injected by reference (name ->
-    ARN[:json-key::]), plain environment, the ARNs the execution role may read and the keys it
-    may decrypt them with, the task role's own statements, and the uploads bucket, if any."""
+    ARN[:json-key::]), plain environment, the database login's variables (which the migration
+    gets too), the ARNs the execution role may read and the keys it may decrypt them with, the
+    task role's own statements, and the uploads bucket, if any."""
 
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    database_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     readable_secret_arns: Sequence[pulumi.Input[str]] = ()
     decrypt_key_arns: Sequence[pulumi.Input[str]] = ()
     # The database logins (rds-db:connect): the service's task role and its migration's get them.
@@ -88,6 +107,7 @@ class Wiring:
         return Wiring(
             secrets={**self.secrets, **own.secrets},
             environment={**self.environment, **own.environment},
+            database_environment={**self.database_environment, **own.database_environment},
             readable_secret_arns=[*self.readable_secret_arns, *own.readable_secret_arns],
             decrypt_key_arns=[*self.decrypt_key_arns, *own.decrypt_key_arns],
             database_statements=[*self.database_statements, *own.database_statements],
@@ -270,7 +290,7 @@ class EcsService(pulumi.ComponentResource):
         self.image = image
         self.task_definition_arn = task_definition.arn
         self.migration = (
-            self._migration(self._settings.migration, repository, group, execution_role, service_sg)
+            self._migration(self._settings.migration, repository, group, service_sg)
             if self._settings.migration
             else None
         )
@@ -497,14 +517,19 @@ class EcsService(pulumi.ComponentResource):
         command: Sequence[str] | None,
         stream_prefix: str | None = None,
         family: str | None = None,
+        migration: bool = False,
     ) -> aws.ecs.TaskDefinition:
         settings, port = self._settings, self._settings.container_port
-        environment: dict[str, pulumi.Input[str]] = {
-            **settings.environment,
-            **self._args.wiring.environment,
+        environment, secrets = self._environment(migration=migration)
+        logs = {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": group.name,
+                "awslogs-region": self._ctx.region,
+                "awslogs-stream-prefix": stream_prefix or ("job" if command else CONTAINER),
+            },
         }
-        if self._args.wiring.uploads:
-            environment["UPLOAD_S3_BUCKET"] = self._args.wiring.uploads.bucket_name
+        scratch = {"sourceVolume": SCRATCH, "containerPath": SCRATCH_PATH, "readOnly": False}
         # Only the service runs with ECS Exec enabled; the scheduled job does not.
         agent_volumes = EXEC_AGENT_VOLUMES if settings.enable_exec and not command else {}
         container: dict[str, object] = {
@@ -515,7 +540,7 @@ class EcsService(pulumi.ComponentResource):
             # The root filesystem is read-only; /tmp (and the exec agent's directories) are
             # task-scoped scratch volumes.
             "mountPoints": [
-                {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False},
+                scratch,
                 *(
                     {"sourceVolume": volume, "containerPath": path, "readOnly": False}
                     for volume, path in agent_volumes.items()
@@ -523,18 +548,8 @@ class EcsService(pulumi.ComponentResource):
             ],
             "linuxParameters": {"initProcessEnabled": True},
             "environment": [{"name": key, "value": value} for key, value in environment.items()],
-            "secrets": [
-                {"name": key, "valueFrom": value}
-                for key, value in {**settings.secrets, **self._args.wiring.secrets}.items()
-            ],
-            "logConfiguration": {
-                "logDriver": "awslogs",
-                "options": {
-                    "awslogs-group": group.name,
-                    "awslogs-region": self._ctx.region,
-                    "awslogs-stream-prefix": stream_prefix or ("job" if command else CONTAINER),
-                },
-            },
+            "secrets": [{"name": key, "valueFrom": value} for key, value in secrets.items()],
+            "logConfiguration": logs,
         }
         if command:
             container["command"] = list(command)
@@ -551,6 +566,28 @@ class EcsService(pulumi.ComponentResource):
                     "retries": check.retries,
                     "startPeriod": check.start_period,
                 }
+        init = self._args.network.nat_gateway_count > 0
+        if init:
+            # SUCCESS: the init container ran to completion with exit code 0 (ECS API
+            # Reference, ContainerDependency).
+            container["dependsOn"] = [{"containerName": SCRATCH_INIT, "condition": "SUCCESS"}]
+        scratch_init: dict[str, object] = {
+            "name": SCRATCH_INIT,
+            "image": SCRATCH_INIT_IMAGE,
+            "essential": False,
+            # root, to change the mode of the root-owned volume; nothing else: no variables,
+            # no secrets, no port, a read-only root.
+            "user": "0",
+            "command": ["chmod", "1777", SCRATCH_PATH],
+            "readonlyRootFilesystem": True,
+            "mountPoints": [scratch],
+            "environment": [],
+            "secrets": [],
+            "logConfiguration": {
+                **logs,
+                "options": {**logs["options"], "awslogs-stream-prefix": SCRATCH_INIT},
+            },
+        }
         return aws.ecs.TaskDefinition(
             name,
             family=family or name,
@@ -566,12 +603,33 @@ class EcsService(pulumi.ComponentResource):
             # Volumes with neither a host path nor EFS are Fargate bind mounts on the task's
             # ephemeral storage: writable, private to the task, gone when it stops.
             volumes=[
-                aws.ecs.TaskDefinitionVolumeArgs(name=volume) for volume in ["tmp", *agent_volumes]
+                aws.ecs.TaskDefinitionVolumeArgs(name=volume)
+                for volume in [SCRATCH, *agent_volumes]
             ],
-            container_definitions=pulumi.Output.json_dumps([container]),
+            container_definitions=pulumi.Output.json_dumps(
+                [container, scratch_init] if init else [container]
+            ),
             tags=self._tags,
             opts=self._child,
         )
+
+    def _environment(
+        self, *, migration: bool
+    ) -> tuple[dict[str, pulumi.Input[str]], dict[str, pulumi.Input[str]]]:
+        """The variables and secret references of the service's containers. A migration gets
+        the service's own plain variables and its database login only: no broker or cache
+        credentials, no uploads bucket, no secrets (the login is an IAM token)."""
+        settings, wiring = self._settings, self._args.wiring
+        if migration:
+            return {**settings.environment, **wiring.database_environment}, {}
+        environment: dict[str, pulumi.Input[str]] = {
+            **settings.environment,
+            **wiring.environment,
+            **wiring.database_environment,
+        }
+        if wiring.uploads:
+            environment["UPLOAD_S3_BUCKET"] = wiring.uploads.bucket_name
+        return environment, {**settings.secrets, **wiring.secrets}
 
     def _service(
         self,
@@ -673,13 +731,12 @@ class EcsService(pulumi.ComponentResource):
         migration: MigrationSettings,
         repository: aws.ecr.Repository,
         group: aws.cloudwatch.LogGroup,
-        execution_role: aws.iam.Role,
         service_sg: aws.ec2.SecurityGroup,
     ) -> Migration:
         """The one-off task a release runs (ECS RunTask) before the service switches images:
-        the service's environment, secrets, execution role, size, architecture and network, the
-        migration's command and image, and a task role of its own. Nothing of the service
-        depends on it, so defining or changing it never touches the running service."""
+        the service's size, architecture, network and plain variables, its database login, the
+        migration's command and image, and roles of its own. Nothing of the service depends on
+        it, so defining or changing it never touches the running service."""
         name = f"{self._name}-migration"
         digest = self._args.images.migration
         image = (
@@ -691,13 +748,14 @@ class EcsService(pulumi.ComponentResource):
             name,
             image,
             group,
-            execution_role,
+            self._migration_execution_role(name, repository, group),
             self._migration_role(name),
             command=migration.command,
             stream_prefix=MIGRATION_STREAM_PREFIX,
             # A family: up to 255 letters, digits, hyphens and underscores (ECS API Reference,
             # RegisterTaskDefinition "family").
             family=child(name, limit=Limit.ECS),
+            migration=True,
         )
         return Migration(
             task_definition_arn=task_definition.arn,
@@ -707,6 +765,28 @@ class EcsService(pulumi.ComponentResource):
             log_group_name=group.name,
             log_stream_prefix=MIGRATION_STREAM_PREFIX,
             timeout_minutes=migration.timeout_minutes,
+        )
+
+    def _migration_execution_role(
+        self, name: str, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
+    ) -> aws.iam.Role:
+        # The service's execution role reads the broker's, the cache's and the service's own
+        # secrets; the migration is given none of them (its login is an IAM token), so its
+        # agent only pulls the image and writes the logs.
+        return role(
+            f"{name}-execution",
+            description="ECS agent of the migration: pull the image, write logs",
+            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
+            statements=[
+                *ecr_pull(repository.arn),
+                allow(
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [group.arn.apply(lambda a: f"{a}:*")],
+                ),
+                allow(["kms:Decrypt"], [self._key.arn]),
+            ],
+            parent=self,
+            tags=self._tags,
         )
 
     def _migration_role(self, name: str) -> aws.iam.Role:

@@ -578,6 +578,9 @@ class Observability(pulumi.ComponentResource):
 
     dashboard_name: pulumi.Output[str]
     alarm_names: list[pulumi.Output[str]]
+    # Where the alarms live: the stack's region, and us-east-1 for CloudFront's (its metrics
+    # exist only there), so the release's smoke test lists the alarms of each.
+    alarm_regions: list[str]
 
     def __init__(
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
@@ -600,6 +603,9 @@ class Observability(pulumi.ComponentResource):
         )
         self.dashboard_name = dashboard.dashboard_name
         self.alarm_names = [alarm.name for alarm in alarms.values()]
+        self.alarm_regions = sorted(
+            {args.ctx.region, *(EDGE_REGION for spec in specs if spec.edge)}
+        )
         self.register_outputs({"dashboardName": self.dashboard_name, "alarmCount": len(alarms)})
 
     @staticmethod

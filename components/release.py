@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.settings import EcsServiceSettings, ReleaseSettings, ReleaseStage
+from components.settings import DIGEST, EcsServiceSettings, ReleaseSettings, ReleaseStage
 
 RELEASED_IMAGES = "releasedImages"
 
@@ -28,7 +28,32 @@ def deployed_images(
     there; and while an update runs, the root stack keeps its previous outputs until the program
     ends (SameStep.Apply: "Retain the ID and outputs"), so the read sees the last update's."""
     reference = pulumi.StackReference(name, stack_name=f"{organization}/{project}/{stack}")
-    return reference.get_output(RELEASED_IMAGES).apply(lambda value: dict(value or {}))
+    return reference.get_output(RELEASED_IMAGES).apply(lambda value: digests_of(value, stack))
+
+
+def digests_of(value: object, stack: str) -> dict[str, str]:
+    """The digests in a `releasedImages` read back: only `{service: "sha256:<64 hex>"}` entries
+    (what this program exports); anything else (an edited or foreign state) is left out with a
+    warning, and that service runs its configured image until the next release."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        pulumi.log.warn(
+            f"stack {stack}: the output {RELEASED_IMAGES} read back is not an object "
+            f"({type(value).__name__}); no released digest is kept"
+        )
+        return {}
+    digests: dict[str, str] = {}
+    for service, digest in value.items():
+        if isinstance(service, str) and isinstance(digest, str) and DIGEST.match(digest):
+            digests[service] = digest
+        else:
+            pulumi.log.warn(
+                f"stack {stack}: {RELEASED_IMAGES}.{service} = {digest!r} read back is not a "
+                "digest sha256:<64 hex>; it is ignored, and the service runs its configured "
+                "image until the next release"
+            )
+    return digests
 
 
 def running_digest(
@@ -57,16 +82,45 @@ class ServiceImages:
 
 
 def service_images(
-    services: list[str], release: ReleaseSettings | None, deployed: pulumi.Output[dict[str, str]]
+    services: Mapping[str, EcsServiceSettings],
+    release: ReleaseSettings | None,
+    deployed: pulumi.Output[dict[str, str]],
+    *,
+    stack: str,
 ) -> dict[str, ServiceImages]:
     """The images of every service, from the release and the digests deployed before."""
+
+    def running(service: str, found: Mapping[str, str]) -> str | None:
+        digest = running_digest(service, release, found)
+        warning = placeholder_warning(stack, service, services[service], digest)
+        if warning:
+            pulumi.log.warn(warning)
+        return digest
+
     return {
         service: ServiceImages(
-            running=deployed.apply(lambda found, s=service: running_digest(s, release, found)),
+            running=deployed.apply(lambda found, s=service: running(s, found)),
             migration=migration_digest(service, release),
         )
-        for service in services
+        for service in sorted(services)
     }
+
+
+def placeholder_warning(
+    stack: str, service: str, settings: EcsServiceSettings, digest: str | None
+) -> str | None:
+    """A service the release workflow builds (`source`) that has no released digest runs its
+    configured `image`, the placeholder by default: say so (a warning, not an error, since a
+    stack's first `up` must run the placeholder to create the repository a release publishes
+    to). A digest given as `image` is a deliberate choice and needs no warning."""
+    if digest is not None or settings.source is None or DIGEST.match(settings.image):
+        return None
+    return (
+        f"stack {stack}: service {service} is built from {settings.source!r} by the release "
+        f"workflow but has no released digest, so it runs the configured image "
+        f"{settings.image}; run a release to deploy it (a new or renamed service runs this "
+        "image until its first release)"
+    )
 
 
 def released_images(images: Mapping[str, ServiceImages]) -> pulumi.Output[dict[str, str]]:
@@ -100,28 +154,39 @@ def _rule_matches(service: EcsServiceSettings, host: str, path: str) -> bool:
     )
 
 
-def health_url(base_url: str, name: str, services: Mapping[str, EcsServiceSettings]) -> str | None:
+def health_url(
+    base_url: str,
+    name: str,
+    services: Mapping[str, EcsServiceSettings],
+    *,
+    origin_only: bool = False,
+) -> str | None:
     """The URL at which the load balancer hands a request for the service's `healthCheckPath` to
-    that service, or None when none can be derived. `base_url` is the stack's service URL
-    (https://<domainName>, else http://<ALB DNS name>); its scheme is kept (the listener serves
-    HTTPS only with a domain).
+    that service, or None when the release runner cannot reach it there. `base_url` is the
+    stack's service URL (https://<domainName>, else http://<ALB DNS name>), the one name with a
+    DNS record and, with a domain, the one the certificate covers: the request goes to its host
+    with its scheme (the listener serves HTTPS only with a domain).
 
-    - The request's host: the first host pattern without wildcards for a service with host
-      patterns (all with wildcards: None), else the base URL's host.
-    - Its path: the health path, which must match one of the service's path patterns if it has
-      any (the target group probes that path; a request elsewhere never reaches the service).
+    - None with `originOnly`: the load balancer admits CloudFront's origin-facing prefix list
+      alone, not the runner.
+    - A service with host patterns answers only if one matches that host (another host has no
+      DNS record and no certificate); its path: the health path, which must match one of its
+      path patterns if it has any (a request elsewhere never reaches it).
     - A routed service gets it unless a rule of lower priority takes it first; the default
-      service unless any rule takes it."""
+      service unless any rule takes it.
+
+    Without a URL the smoke test relies on the ECS deployment reaching COMPLETED ("When the
+    service reaches a steady state, the deployment transitions to a COMPLETED state": ECS API
+    Reference, Deployment rolloutState), which behind a load balancer needs the new tasks to pass
+    the target group's health check on that same path ("If a task has no essential containers
+    with a health check defined, the service scheduler will wait for the load balancer target
+    group health check to return a healthy status before counting the task towards the minimum
+    healthy percent total": DeploymentConfiguration minimumHealthyPercent)."""
+    if origin_only:
+        return None
     service = services[name]
-    scheme, _, base_host = base_url.partition("://")
+    scheme, _, host = base_url.partition("://")
     path = service.health_check_path
-    if service.host_patterns:
-        concrete = [p for p in service.host_patterns if "*" not in p and "?" not in p]
-        if not concrete:
-            return None
-        host = concrete[0]
-    else:
-        host = base_host
     if not _rule_matches(service, host, path):
         return None
     ahead = [

@@ -2291,6 +2291,7 @@ class StackConfig(Section):
                 *self._tier_problems(),
                 *self._services_problems(),
                 *self._release_problems(),
+                *self._migration_problems(),
                 "kubernetes.publicAccessCidrs: 0.0.0.0/0 opens the cluster API to the whole "
                 "internet, which a stack with protectData true may not do; list your VPN or "
                 "office CIDRs, or turn endpointPublicAccess off"
@@ -2342,6 +2343,19 @@ class StackConfig(Section):
             f"release.images: {name!r} is not a service of this stack (services: {known})"
             for name in sorted(self.release.images)
             if name not in services
+        ]
+
+    def _migration_problems(self) -> list[str | None]:
+        """A migration logs in to the database as its service's identity (IAM token): a service
+        without one would run its migration with no database variables and no rds-db:connect.
+        The single service `app` needs identities.app anyway (_tier_problems)."""
+        if not (self.service.enabled and self.database.enabled):
+            return []
+        return [
+            f"services.{name}.migration: needs database.identities.{name} (the migration logs "
+            "in as the service's database identity); declare it, or remove the migration"
+            for name, service in sorted(self.services.items())
+            if service.migration and name not in self.database.identities
         ]
 
     def _tier_problems(self) -> list[str | None]:

@@ -184,12 +184,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
         region: str,
         preview: bool = False,
         stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        own_stack: str | None = None,
     ):
         self.region = region
         self.preview = preview
         # The outputs of the stacks the program references, by `<org>/<project>/<stack>`: none by
         # default, as on a stack's first update.
         self.stack_outputs = dict(stack_outputs or {})
+        # The stacks that exist: the one being updated (`<org>/<project>/<stack>`) and those
+        # given outputs; the engine refuses a reference to any other.
+        self.existing_stacks = {*self.stack_outputs, *([own_stack] if own_stack else [])}
         self.monitor: RecordingMonitor | None = None
         self.invokes: list[str] = []
 
@@ -232,6 +236,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
         id and input `name` are the referenced stack, outputs `name`, `outputs` and
         `secretOutputNames` (pulumi pkg/resource/deploy/builtins.go, readStackReference)."""
         name = str(args.inputs["name"])
+        if name not in self.existing_stacks:
+            # The engine's read fails for a stack the backend does not have (a wrong
+            # organization or project, or a DIY backend's legacy layout without projects).
+            raise OfflineError(
+                f"stack reference {name!r}: no such stack (offline, only "
+                f"{', '.join(sorted(self.existing_stacks)) or 'none'} exist)"
+            )
         return name, {
             "name": name,
             "outputs": dict(self.stack_outputs.get(name, {})),
@@ -936,10 +947,15 @@ def _run_in_loop(
     gc.collect()
     gc.freeze()
     mocks = PlatformMocks(
-        region=config.get("aws:region", "eu-west-1"), preview=preview, stack_outputs=stack_outputs
+        region=config.get("aws:region", "eu-west-1"),
+        preview=preview,
+        stack_outputs=stack_outputs,
+        own_stack=f"{ORGANIZATION}/{project}/{stack}",
     )
     monitor = RecordingMonitor(mocks)
-    runtime_settings.ROOT.set(None)
+    # The SDK's own reset: no root stack, and fresh RPC and output task sets, so nothing a
+    # failed run left unfinished (on its loop, closed by now) is awaited by this one.
+    runtime_settings.reset_options(project=project, stack=stack, organization=ORGANIZATION)
     pulumi.runtime.set_all_config(config, [])
     pulumi.runtime.set_mocks(
         mocks,

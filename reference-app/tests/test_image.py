@@ -55,3 +55,13 @@ def test_the_build_context_ships_every_file_the_image_copies() -> None:
     ignored = (FOLDER / ".dockerignore").read_text().splitlines()
     for kept in ("requirements.txt", "alembic.ini", "app/", "migrations/"):
         assert f"!{kept}" in ignored
+
+
+def test_tmp_is_a_volume_the_app_user_owns() -> None:
+    # Fargate gives the /tmp bind volume the ownership of the image's VOLUME path (ECS Developer
+    # Guide, bind-mounts.html); set before VOLUME, which discards later changes to the path.
+    found = instructions()
+    volume = found.index(("VOLUME", '["/tmp"]'))
+    assert ("RUN", "chown 10001:10001 /tmp && chmod 1777 /tmp") in found[:volume]
+    assert last("USER") == "10001"
+    assert found.index(("USER", "10001")) > volume

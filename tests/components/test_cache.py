@@ -96,7 +96,7 @@ def test_only_admitted_groups_reach_6379(stack: str) -> None:
 
 def test_the_service_gets_the_endpoints_and_reads_the_token_by_reference() -> None:
     run = stack_run("prod")
-    [app] = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition", "service-task").inputs["containerDefinitions"])  # fmt: skip
+    [app, _init] = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition", "service-task").inputs["containerDefinitions"])  # fmt: skip
     secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:platform-prod-cache-auth-AbCdEf"
     assert {"name": "CACHE_AUTH_TOKEN", "valueFrom": f"{secret}:authToken::"} in app["secrets"]
     assert {"name": "CACHE_HOST", "value": run.outputs["cachePrimaryEndpoint"]} in app[

@@ -202,7 +202,7 @@ def test_prod_copies_backups_to_the_second_region() -> None:
 def test_service_connects_as_its_own_identity_with_an_iam_token() -> None:
     run = stack_run_of_program("prod")
     task = run.one("aws:ecs/taskDefinition:TaskDefinition", "service-task")
-    [app] = json.loads(task.inputs["containerDefinitions"])
+    [app, _init] = json.loads(task.inputs["containerDefinitions"])
     environment = {entry["name"]: entry["value"] for entry in app["environment"]}
     assert {k: v for k, v in environment.items() if k.startswith("DB_")} == {
         "DB_HOST": "platform-prod-database.cluster-abc.eu-west-1.rds.amazonaws.com",

@@ -109,7 +109,7 @@ def test_only_admitted_groups_reach_amqps_and_the_console(stack: str) -> None:
 
 def test_the_service_gets_the_endpoint_and_reads_the_credentials_by_reference() -> None:
     run = stack_run("prod")
-    [app] = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition", "service-task").inputs["containerDefinitions"])  # fmt: skip
+    [app, _init] = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition", "service-task").inputs["containerDefinitions"])  # fmt: skip
     secret = (
         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:platform-prod-messaging-admin-AbCdEf"
     )

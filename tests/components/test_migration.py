@@ -10,7 +10,7 @@ import pytest
 
 from components.release import health_url
 from components.settings import EcsServiceSettings
-from tests.conftest import STACKS, stack_run, statements
+from tests.conftest import STACKS, stack_run, statements, tiers_off_run
 from tooling.offline import OfflineRun, Resource
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -19,7 +19,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
 def container(task_definition: Resource) -> dict[str, Any]:
-    [definition] = json.loads(task_definition.inputs["containerDefinitions"])
+    [definition, _init] = json.loads(task_definition.inputs["containerDefinitions"])
     return definition
 
 
@@ -32,18 +32,44 @@ def service_task(run: OfflineRun) -> Resource:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_migration_runs_its_command_with_the_services_environment(stack: str) -> None:
+def test_the_migration_runs_its_command_with_the_database_login_only(stack: str) -> None:
     run = stack_run(stack)
     task, service = container(migration(run)), container(service_task(run))
     assert task["command"] == ["alembic", "upgrade", "head"]
-    assert task["environment"] == service["environment"]
-    assert task["secrets"] == service["secrets"]
-    assert {"DB_HOST", "DB_USERNAME", "DB_IAM_AUTH"} <= {e["name"] for e in task["environment"]}
+    database = {"DB_HOST", "DB_READER_HOST", "DB_PORT", "DB_NAME", "DB_USERNAME", "DB_IAM_AUTH"}
+    variables = {e["name"]: e["value"] for e in task["environment"]}
+    assert set(variables) == database
+    assert variables == {
+        e["name"]: e["value"] for e in service["environment"] if e["name"] in database
+    }
+    # No broker or cache credentials, no uploads bucket: the service has them, the migration not.
+    assert {"AMQP_PASSWORD", "CACHE_AUTH_TOKEN"} <= {s["name"] for s in service["secrets"]}
+    assert "UPLOAD_S3_BUCKET" in {e["name"] for e in service["environment"]}
+    assert task["secrets"] == []
     assert task["image"] == service["image"]
     # A one-off task: no port, no health check, no ECS Exec agent volumes.
     assert "portMappings" not in task
     assert "healthCheck" not in task
     assert [m["containerPath"] for m in task["mountPoints"]] == ["/tmp"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_migration_execution_role_reads_no_secret(stack: str) -> None:
+    run = stack_run(stack)
+    service = statements(run.one(ROLE_POLICY, "service-execution-policy").inputs["policy"])
+    assert "secretsmanager:GetSecretValue" in {a for s in service for a in s["Action"]}
+    task = migration(run)
+    assert task.inputs["executionRoleArn"] != service_task(run).inputs["executionRoleArn"]
+    own = statements(run.one(ROLE_POLICY, "service-migration-execution-policy").inputs["policy"])
+    assert sorted(a for s in own for a in s["Action"]) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "ecr:GetDownloadUrlForLayer",
+        "kms:Decrypt",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -54,7 +80,7 @@ def test_the_migration_is_a_fargate_task_of_the_services_size_and_architecture(
     task, service = migration(run).inputs, service_task(run).inputs
     assert task["networkMode"] == "awsvpc"
     assert task["requiresCompatibilities"] == ["FARGATE"]
-    for key in ("cpu", "memory", "runtimePlatform", "executionRoleArn"):
+    for key in ("cpu", "memory", "runtimePlatform"):
         assert task[key] == service[key], key
     assert task["taskRoleArn"] != service["taskRoleArn"]
     assert task["family"] == f"platform-{stack}-service-migration"
@@ -88,7 +114,7 @@ def test_the_migration_role_may_only_log_in_to_the_database(stack: str) -> None:
 def test_the_service_depends_on_nothing_the_migration_creates(stack: str) -> None:
     run = stack_run(stack)
     created = {r.urn for r in run.resources if "service-migration" in r.name and r.custom}
-    assert len(created) == 3  # task definition, role, role policy
+    assert len(created) == 5  # task definition, task and execution roles with their policies
     dependents = [
         r.name
         for r in run.resources
@@ -144,6 +170,33 @@ def test_every_alarm_starts_with_the_alarm_name_prefix(stack: str) -> None:
     assert [name for name in names if not name.startswith(prefix)] == []
 
 
+def alarm_region(run: OfflineRun, alarm: Resource) -> str:
+    """The region of the provider the alarm is registered with (its reference: `<urn>::<id>`)."""
+    assert alarm.provider is not None, alarm.urn
+    [provider] = [r for r in run.resources if alarm.provider.startswith(f"{r.urn}::")]
+    return str(provider.inputs["region"])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alarm_lives_in_one_of_the_alarm_regions(stack: str) -> None:
+    run = stack_run(stack)
+    alarms = [
+        *run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"),
+        *run.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm"),
+    ]
+    regions = {alarm_region(run, alarm) for alarm in alarms}
+    # Each stack's static site publishes CloudFront metrics, and so alarms, in us-east-1 alone.
+    assert regions == {"eu-west-1", "us-east-1"}
+    assert run.outputs["alarmRegions"] == sorted(regions)
+
+
+def test_without_the_static_site_the_alarms_live_in_the_stacks_region() -> None:
+    run = tiers_off_run("dev", ("staticSite",))
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert {alarm_region(run, alarm) for alarm in alarms} == {"eu-west-1"}
+    assert run.outputs["alarmRegions"] == ["eu-west-1"]
+
+
 def services(**entries: dict[str, object]) -> dict[str, EcsServiceSettings]:
     return {name: EcsServiceSettings.model_validate(values) for name, values in entries.items()}
 
@@ -163,22 +216,22 @@ BASE = "https://app.example.com"
         ),
         ({"api": {"pathPatterns": ["/api/*"], "priority": 10, "healthCheckPath": "/health"}}, None),
         ({"api": {"pathPatterns": ["/API/*"], "priority": 10, "healthCheckPath": "/api/x"}}, None),
-        # Host patterns: the first without wildcards; none without one.
-        (
-            {"api": {"hostPatterns": ["*.example.org", "api.example.org"], "priority": 10}},
-            "https://api.example.org/",
-        ),
-        ({"api": {"hostPatterns": ["*.example.org"], "priority": 10}}, None),
+        # Host patterns: only the domain has a DNS record and a certificate, so a service
+        # answers only if a pattern matches it (host names case-insensitively).
+        ({"api": {"hostPatterns": ["app.example.com"], "priority": 10}}, f"{BASE}/"),
+        ({"api": {"hostPatterns": ["*.example.com"], "priority": 10}}, f"{BASE}/"),
+        ({"api": {"hostPatterns": ["*.example.org", "api.example.org"], "priority": 10}}, None),
+        ({"api": {"hostPatterns": ["api.example.com"], "priority": 10}}, None),
         (
             {
                 "api": {
-                    "hostPatterns": ["api.example.org"],
+                    "hostPatterns": ["APP.example.com"],
                     "pathPatterns": ["/v1/*"],
                     "priority": 10,
                     "healthCheckPath": "/v1/ping",
                 }
             },
-            "https://api.example.org/v1/ping",
+            f"{BASE}/v1/ping",
         ),
     ],
 )
@@ -203,3 +256,12 @@ def test_a_rule_of_lower_priority_that_takes_the_health_path_hides_it() -> None:
 def test_the_health_url_keeps_the_scheme_of_a_load_balancer_without_a_domain() -> None:
     base = "http://platform-dev-service-alb-1234567890.eu-west-1.elb.amazonaws.com"
     assert health_url(base, "web", services(web={"default": True})) == f"{base}/"
+    # Without a domain no name of a host pattern resolves to the load balancer.
+    routed = services(api={"hostPatterns": ["api.example.org"], "priority": 1})
+    assert health_url(base, "api", routed) is None
+
+
+def test_a_load_balancer_that_admits_only_cloudfront_has_no_health_url() -> None:
+    # service.originOnly: the security group admits the origin-facing prefix list alone.
+    web = services(web={"default": True})
+    assert health_url(BASE, "web", web, origin_only=True) is None

@@ -142,3 +142,20 @@ def test_a_value_that_only_looks_like_json_is_reported_with_its_key() -> None:
     raw = decode_values({"network": "{cidr: 10.10.0.0/16", "release": '{"stage": "serve"}'})
     assert raw == {"network": "{cidr: 10.10.0.0/16", "release": {"stage": "serve"}}
     assert "platform:network = '{cidr: 10.10.0.0/16'" in errors_of(**raw)
+
+
+def test_a_migration_of_a_service_without_a_database_identity_is_refused() -> None:
+    services = {
+        "web": {"default": True, "migration": {"command": ["migrate"]}},
+        "api": {"pathPatterns": ["/api/*"], "priority": 1, "migration": {"command": ["x"]}},
+    }
+    message = errors_of(services=services, database={"identities": {"api": {}}})
+    assert message.startswith("stack 'dev'")
+    assert "services.web.migration: needs database.identities.web" in message
+    assert "services.api.migration" not in message
+
+
+def test_a_migration_with_its_identity_is_accepted() -> None:
+    services = {"web": {"default": True, "migration": {"command": ["migrate"]}}}
+    config = parsed(services=services, database={"identities": {"web": {}}})
+    assert config.services["web"].migration is not None

@@ -38,7 +38,7 @@ def service_with(offline: Offline, stack: str = "dev", **values: object) -> Offl
 
 def container(task_definition: Resource) -> dict[str, Any]:
     """The single container definition (parsed JSON)."""
-    [definition] = json.loads(task_definition.inputs["containerDefinitions"])
+    [definition, _init] = json.loads(task_definition.inputs["containerDefinitions"])
     return definition
 
 

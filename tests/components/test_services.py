@@ -345,7 +345,7 @@ def test_a_service_own_wiring_reaches_only_that_service(offline: Offline) -> Non
         {"platform:services": json.dumps(two), "platform:service": json.dumps({"waf": False})},
     )
     for service, has_own in (("api", True), ("web", False)):
-        [definition] = json.loads(
+        [definition, _init] = json.loads(
             run.one("aws:ecs/taskDefinition:TaskDefinition", f"svc-{service}-task").inputs[
                 "containerDefinitions"
             ]
@@ -366,7 +366,7 @@ def test_each_service_logs_into_the_database_only_as_its_own_identity() -> None:
     run = run_stack("staging", overrides={**OVERRIDES, "platform:database": json.dumps(database)})
     expected = {"api": ("api", "api"), "reports": ("reports", "reporting"), "web": None}
     for service, identity in expected.items():
-        [definition] = json.loads(
+        [definition, _init] = json.loads(
             run.one("aws:ecs/taskDefinition:TaskDefinition", f"service-{service}-task").inputs[
                 "containerDefinitions"
             ]

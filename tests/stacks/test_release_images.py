@@ -4,15 +4,26 @@ stack reference, a release's stage decides what changes, and the outputs say wha
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+import pulumi
 import pytest
 
-from components.release import migration_digest, running_digest
-from components.settings import ReleaseSettings
-from tests.conftest import STACKS, stack_run
-from tooling.offline import ACCOUNT_ID, OfflineRun, Resource, run_stack
+from components.release import digests_of, migration_digest, placeholder_warning, running_digest
+from components.settings import EcsServiceSettings, ReleaseSettings
+from tests.conftest import STACKS, settings_for, stack_run
+from tooling.offline import (
+    ACCOUNT_ID,
+    OfflineRun,
+    ProgramError,
+    Resource,
+    run_offline,
+    run_stack,
+    stack_config,
+)
 
 OLD = "sha256:" + "01" * 32
 NEW = "sha256:" + "02" * 32
@@ -92,7 +103,7 @@ def released_run(stage: str | None) -> OfflineRun:
 
 
 def image_of(task_definition: Resource) -> str:
-    [container] = json.loads(task_definition.inputs["containerDefinitions"])
+    [container, _init] = json.loads(task_definition.inputs["containerDefinitions"])
     return str(container["image"])
 
 
@@ -166,6 +177,13 @@ def two_services() -> OfflineRun:
                 }
             ),
             "platform:release": json.dumps({"stage": "serve", "images": {"reports": NEW}}),
+            # A migration logs in as its service's database identity (settings require it).
+            "platform:database": json.dumps(
+                {
+                    **json.loads(stack_config("staging")["platform:database"]),
+                    "identities": {"reports": {}},
+                }
+            ),
         },
     )
 
@@ -188,8 +206,9 @@ def test_only_a_service_with_migration_gets_a_migration_task() -> None:
     assert migration.inputs["runtimePlatform"]["cpuArchitecture"] == "ARM64"
     assert services["reports"]["migration"]["timeoutMinutes"] == 30
     assert services["reports"]["migration"]["logGroupName"] == "/platform/staging/services/reports"
-    assert [r.name for r in run.of_type("aws:iam/role:Role") if "migration" in r.name] == [
-        "platform-staging-service-reports-migration"
+    assert sorted(r.name for r in run.of_type("aws:iam/role:Role") if "migration" in r.name) == [
+        "platform-staging-service-reports-migration",
+        "platform-staging-service-reports-migration-execution",
     ]
     assert run.name_problems() == []
 
@@ -198,3 +217,88 @@ def test_each_service_answers_its_health_path_through_its_route() -> None:
     services = two_services().outputs["services"]
     assert services["web"]["healthUrl"] == "https://app.staging.example.com/healthz"
     assert services["reports"]["healthUrl"] == "https://app.staging.example.com/reports/health"
+
+
+# --- what the stack says about digests it cannot use and services on the placeholder -------------
+
+
+def test_a_service_built_by_releases_without_a_digest_is_reported() -> None:
+    settings = settings_for("dev").config.ecs_services()["app"]
+    warning = placeholder_warning("dev", "app", settings, None)
+    assert warning is not None
+    assert warning.startswith("stack dev: service app is built from 'reference-app'")
+    assert DEFAULT_IMAGE in warning
+    assert placeholder_warning("dev", "app", settings, OLD) is None
+
+
+@pytest.mark.parametrize(
+    "given", [{"source": None}, {"image": OLD}], ids=["external image", "digest as image"]
+)
+def test_a_service_that_releases_do_not_build_is_not_reported(given: dict[str, object]) -> None:
+    settings = EcsServiceSettings.model_validate({"default": True, **given})
+    assert placeholder_warning("dev", "app", settings, None) is None
+
+
+@pytest.mark.parametrize(
+    ("read", "kept", "warned"),
+    [
+        (None, {}, []),
+        ({"app": OLD}, {"app": OLD}, []),
+        ({"app": "latest", "web": OLD}, {"web": OLD}, ["releasedImages.app = 'latest'"]),
+        ({"app": "sha256:" + "AB" * 32}, {}, ["releasedImages.app = 'sha256:ABAB"]),
+        ({"app": None}, {}, ["releasedImages.app = None"]),
+        (["app"], {}, ["is not an object (list)"]),
+    ],
+)
+def test_only_digests_are_read_back(
+    monkeypatch: pytest.MonkeyPatch, read: object, kept: dict[str, str], warned: list[str]
+) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", warnings.append)
+    assert digests_of(read, "dev") == kept
+    assert len(warnings) == len(warned)
+    for message, expected in zip(warnings, warned, strict=True):
+        assert message.startswith("stack dev: ")
+        assert expected in message
+
+
+def test_an_update_warns_of_a_bad_digest_and_of_the_placeholder_it_then_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        run = run_stack(
+            "dev", stack_outputs={"organization/platform/dev": {"releasedImages": {"app": "v1"}}}
+        )
+    assert service_image(run) == DEFAULT_IMAGE
+    assert run.outputs["releasedImages"] == {}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w for w in warnings if "releasedImages.app = 'v1'" in w] != []
+    assert [w for w in warnings if w.startswith("stack dev: service app is built from")] != []
+
+
+# --- the offline stack reference refuses a stack that does not exist, as the engine does ----------
+
+
+def read_back(name: str, **given: Mapping[str, Any]) -> OfflineRun:
+    def program() -> None:
+        pulumi.export("read", pulumi.StackReference("ref", stack_name=name).outputs)
+
+    return run_offline(program, stack="dev", config={}, stack_outputs=given)
+
+
+def test_a_stack_reads_its_own_outputs_offline() -> None:
+    assert read_back("organization/platform/dev").outputs["read"] == {}
+
+
+@pytest.mark.parametrize(
+    "name", ["dev", "platform/dev", "organization/other/dev", "organization/platform/prod"]
+)
+def test_a_reference_to_a_stack_that_does_not_exist_fails_offline(name: str) -> None:
+    with pytest.raises(ProgramError, match=f"stack reference '{name}': no such stack"):
+        read_back(name)
+
+
+def test_a_stack_a_test_gives_outputs_for_exists() -> None:
+    outputs = {"releasedImages": {"app": OLD}}
+    run = read_back("organization/other/dev", **{"organization/other/dev": outputs})
+    assert run.outputs["read"] == outputs

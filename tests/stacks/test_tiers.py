@@ -170,6 +170,7 @@ ALWAYS_EXPORTED = {
     "alarmTopicArn",
     "dashboardName",
     "alarmNamePrefix",
+    "alarmRegions",
     # prod's account guards, which no tier switch touches.
     "budgetName",
     "trailArn",
