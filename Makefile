@@ -60,10 +60,11 @@ lint: install ## ruff: lint and format check.
 types: install ## pyright over the whole project (zero errors expected).
 	$(BIN)/pyright
 
+# Two pytest-xdist workers; the runs the tests share are made once between them (tests/conftest.py).
 unit: install ## pytest: settings, components, policies and every stack, offline.
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
-test: lint ## Everything CI runs: lint, then types and tests side by side (one core each).
+test: lint ## Everything CI runs: lint, then types and tests side by side (pyright; pytest in two workers).
 	@$(MAKE) --no-print-directory -j2 --output-sync=target types unit
 
 plan: install ## Offline plan of STACK (inventory, policy verdicts, cost); no AWS needed. ARGS='--json' or '--diff FILE'.

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 from fnmatch import fnmatchcase
-from functools import cache
 
 import pytest
 
 from components.ci_access import RoleKind, state_objects, trusted_subjects, web_identity_trust
 from components.settings import CiRoleSettings, SettingsError, parse_settings
 from tests.conftest import rules_of, stack_run, statements
-from tooling.offline import OfflineRun, run_stack
+from tooling.offline import OfflineRun
 from tooling.policy_eval import evaluate
 
 ESCALATION = {
@@ -27,15 +26,14 @@ ESCALATION = {
 }
 
 
-def with_ci(stack: str, **values: object) -> OfflineRun:
+def ci_section(**values: object) -> dict[str, str]:
     section = {"enabled": True, "repository": "acme/platform", **values}
-    return _ci_run(stack, json.dumps(section, sort_keys=True))
+    return {"platform:ciAccess": json.dumps(section, sort_keys=True)}
 
 
-@cache
-def _ci_run(stack: str, section: str) -> OfflineRun:
+def with_ci(stack: str, **values: object) -> OfflineRun:
     """One run per distinct stack and section, shared by the read-only tests below."""
-    return run_stack(stack, overrides={"platform:ciAccess": section})
+    return stack_run(stack, overrides=ci_section(**values))
 
 
 def test_disabled_by_default_creates_nothing() -> None:
@@ -145,13 +143,7 @@ def test_bare_managed_policies_are_an_explicit_choice() -> None:
 
 @pytest.mark.parametrize("mode", ["preview", "update"])
 def test_the_access_rules_accept_the_deploy_role(mode: str) -> None:
-    run = run_stack(
-        "prod",
-        overrides={
-            "platform:ciAccess": json.dumps({"enabled": True, "repository": "acme/platform"})
-        },
-        preview=mode == "preview",
-    )
+    run = stack_run("prod", mode == "preview", ci_section())
     rules = (
         "iam-no-star-on-star",
         "iam-boundary-policy-not-attached",

@@ -64,7 +64,7 @@ def prod_run(section: str = "", key: str = "", value: str | float = "") -> Offli
         return stack_run("prod")
     name = f"platform:{section}"
     values = {**json.loads(stack_config("prod")[name]), key: value}
-    return run_stack("prod", overrides={name: json.dumps(values)})
+    return stack_run("prod", overrides={name: json.dumps(values)})
 
 
 @cache
