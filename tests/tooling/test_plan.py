@@ -144,7 +144,8 @@ def test_seeded_policy_violation_exits_non_zero(
     monkeypatch.setattr(
         plan,
         "run_stack",
-        lambda stack: run_stack(stack, overrides={"platform:protectData": "false"}),
+        # The run tests/policy/test_pack.py's seeded violation reads too.
+        lambda stack: stack_run(stack, overrides={"platform:protectData": "false"}),
     )
     assert main(["prod"]) == 1
     assert "[mandatory] rds-deletion-protection" in capsys.readouterr().out
