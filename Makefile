@@ -58,13 +58,17 @@ lint: install ## ruff: lint and format check.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# pyright runs on Node and allocates gigabytes of short-lived objects: a larger young generation
+# (`--max-semi-space-size`, in MiB: Node's doc/api/cli.md) means fewer scavenges, ~45 s -> ~36 s of
+# CPU here, which `make test` shares with pytest.
 types: install ## pyright over the whole project (zero errors expected).
-	$(BIN)/pyright
+	NODE_OPTIONS="--max-semi-space-size=64 $$NODE_OPTIONS" $(BIN)/pyright
 
+# Two pytest-xdist workers; the runs the tests share are made once between them (tests/conftest.py).
 unit: install ## pytest: settings, components, policies, every stack (offline) and the reference app.
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
-test: lint ## Everything CI runs: lint, then types and tests side by side (one core each).
+test: lint ## Everything CI runs: lint, then types and tests side by side (pyright; pytest in two workers).
 	@$(MAKE) --no-print-directory -j2 --output-sync=target types unit
 
 plan: install ## Offline plan of STACK (inventory, policy verdicts, cost); no AWS needed. ARGS='--json' or '--diff FILE'.

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import pickle
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -22,6 +28,9 @@ from tooling.offline import (
     stack_config,
 )
 from tooling.policy_eval import Verdict, evaluate, level_of, rule_config, stack_policy_config
+
+if TYPE_CHECKING:
+    from xdist.workermanage import WorkerController
 
 STACKS = ("dev", "staging", "prod")
 
@@ -77,17 +86,70 @@ def offline() -> Offline:
     return Offline()
 
 
-def stack_run(stack: str, preview: bool = False) -> OfflineRun:
-    """One run of the whole program per stack file and mode, shared by the read-only tests of
-    the whole session (each run has its own runtime; nothing may change what it returns)."""
+# --- runs shared by the whole session, across pytest-xdist workers --------------------------------
+# `make unit` runs the tests in two worker processes. A shared run is computed once per session:
+# the first worker that needs it pickles it into a directory the controller made, and the other
+# loads it (under a lock per run, so it waits rather than computing the same run again).
+T = TypeVar("T")
+_SHARED_DIR: dict[str, Path] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput: dict[str, str] | None = getattr(config, "workerinput", None)
+    if workerinput and "shared_runs" in workerinput:
+        _SHARED_DIR["workers"] = Path(workerinput["shared_runs"])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: WorkerController) -> None:
+    """pytest-xdist's controller hands each worker the session's directory of shared runs."""
+    if "controller" not in _SHARED_DIR:
+        _SHARED_DIR["controller"] = Path(tempfile.mkdtemp(prefix="shared-runs-"))
+    node.workerinput["shared_runs"] = str(_SHARED_DIR["controller"])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "controller" in _SHARED_DIR:
+        shutil.rmtree(_SHARED_DIR.pop("controller"), ignore_errors=True)
+
+
+def shared(compute: Callable[[], T], *key: object) -> T:
+    """`compute()`, once per session for `key` (plain values) whichever worker asks first; the
+    caller caches it in its own process."""
+    directory = _SHARED_DIR.get("workers")
+    if directory is None:
+        return compute()
+    path = directory / hashlib.sha256(repr(key).encode()).hexdigest()
+    with path.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            loaded: T = pickle.loads(path.read_bytes())
+            return loaded
+        value = compute()
+        path.write_bytes(pickle.dumps(value))
+        return value
+
+
+def stack_run(
+    stack: str, preview: bool = False, overrides: Mapping[str, str] | None = None
+) -> OfflineRun:
+    """One run of the whole program per stack file, mode and `platform:` overrides, shared by the
+    read-only tests of the whole session (each run has its own runtime; nothing may change what
+    it returns)."""
     # functools.cache keys on the arguments as passed: stack_run("dev"), stack_run("dev", False)
     # and stack_run("dev", preview=False) would be three runs.
-    return _stack_run(stack, preview)
+    return _stack_run(stack, preview, tuple(sorted((overrides or {}).items())))
 
 
 @cache
-def _stack_run(stack: str, preview: bool) -> OfflineRun:
-    return run_stack(stack, preview=preview)
+def _stack_run(stack: str, preview: bool, overrides: tuple[tuple[str, str], ...]) -> OfflineRun:
+    return shared(
+        lambda: run_stack(stack, overrides=dict(overrides), preview=preview),
+        "stack_run",
+        stack,
+        preview,
+        overrides,
+    )
 
 
 # The optional tiers: config section -> component (the `<project>-<stack>-<component>` prefix of
@@ -122,12 +184,7 @@ def tiers_off(stack: str, *tiers: str) -> dict[str, str]:
 
 def tiers_off_run(stack: str, tiers: tuple[str, ...], preview: bool = False) -> OfflineRun:
     """One shared run of a stack with `tiers` off (like `stack_run`, read-only)."""
-    return _tiers_off_run(stack, tiers, preview)
-
-
-@cache
-def _tiers_off_run(stack: str, tiers: tuple[str, ...], preview: bool) -> OfflineRun:
-    return run_stack(stack, overrides=tiers_off(stack, *tiers), preview=preview)
+    return stack_run(stack, preview, tiers_off(stack, *tiers))
 
 
 def stack_verdicts(stack: str, preview: bool = False) -> tuple[Verdict, ...]:
@@ -137,7 +194,12 @@ def stack_verdicts(stack: str, preview: bool = False) -> tuple[Verdict, ...]:
 
 @cache
 def _stack_verdicts(stack: str, preview: bool) -> tuple[Verdict, ...]:
-    return tuple(evaluate(stack_run(stack, preview), stack_policy_config(stack)))
+    return shared(
+        lambda: tuple(evaluate(stack_run(stack, preview), stack_policy_config(stack))),
+        "stack_verdicts",
+        stack,
+        preview,
+    )
 
 
 def rules_of(stack: str, *rules: str, **settings: object) -> dict[str, object]:

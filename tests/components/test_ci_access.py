@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import json
 from fnmatch import fnmatchcase
-from functools import cache
 
 import pytest
 
-from components.ci_access import RoleKind, state_objects, trusted_subjects, web_identity_trust
-from components.settings import CiRoleSettings, SettingsError, parse_settings
-from tests.conftest import rules_of, stack_run, statements
-from tooling.offline import OfflineRun, run_stack
+from components.ci_access import (
+    CiAccess,
+    CiAccessArgs,
+    RoleKind,
+    state_objects,
+    trusted_subjects,
+    web_identity_trust,
+)
+from components.common import StackContext
+from components.naming import Naming
+from components.settings import CiRoleSettings, Settings, SettingsError, parse_settings
+from tests.conftest import Offline, rules_of, stack_run, statements
+from tooling.offline import OfflineRun
 from tooling.policy_eval import evaluate
 
 ESCALATION = {
@@ -27,15 +35,25 @@ ESCALATION = {
 }
 
 
-def with_ci(stack: str, **values: object) -> OfflineRun:
+def ci_section(**values: object) -> dict[str, str]:
     section = {"enabled": True, "repository": "acme/platform", **values}
-    return _ci_run(stack, json.dumps(section, sort_keys=True))
+    return {"platform:ciAccess": json.dumps(section, sort_keys=True)}
 
 
-@cache
-def _ci_run(stack: str, section: str) -> OfflineRun:
+def with_ci(stack: str, **values: object) -> OfflineRun:
     """One run per distinct stack and section, shared by the read-only tests below."""
-    return run_stack(stack, overrides={"platform:ciAccess": section})
+    return stack_run(stack, overrides=ci_section(**values))
+
+
+def ci_alone(offline: Offline, stack: str, **values: object) -> OfflineRun:
+    """The component alone with the stack's settings and this section, as the program builds it:
+    for the tests of one setting's effect on the component's own resources."""
+
+    def build(settings: Settings, ctx: StackContext) -> CiAccess:
+        name = Naming(settings.project, settings.stack).component("ci-access")
+        return CiAccess(name, CiAccessArgs(settings=settings.config.ci_access, ctx=ctx))
+
+    return offline.component(build, stack, ci_section(**values))
 
 
 def test_disabled_by_default_creates_nothing() -> None:
@@ -65,8 +83,8 @@ def test_deploy_role_trusts_only_this_repository_and_stack_environment() -> None
     assert run.outputs["deployRoleArn"] == f"arn:aws:iam::123456789012:role/{role_name}"
 
 
-def test_existing_oidc_provider_is_referenced_not_created() -> None:
-    run = with_ci("staging", createOidcProvider=False)
+def test_existing_oidc_provider_is_referenced_not_created(offline: Offline) -> None:
+    run = ci_alone(offline, "staging", createOidcProvider=False)
     assert run.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") == []
     [trust] = statements(
         run.one("aws:iam/role:Role", "ci-access-deploy").inputs["assumeRolePolicy"]
@@ -77,8 +95,9 @@ def test_existing_oidc_provider_is_referenced_not_created() -> None:
     )
 
 
-def test_policy_attachments_are_named_after_the_policy() -> None:
-    run = with_ci(
+def test_policy_attachments_are_named_after_the_policy(offline: Offline) -> None:
+    run = ci_alone(
+        offline,
         "dev",
         policyArns=[
             "arn:aws:iam::aws:policy/PowerUserAccess",
@@ -136,8 +155,8 @@ def test_deploy_role_is_capped_by_a_boundary_that_denies_escalation_by_default()
     assert fnmatchcase(f"arn:aws:iam::123456789012:policy/{boundary_name}", policy_pattern)
 
 
-def test_bare_managed_policies_are_an_explicit_choice() -> None:
-    run = with_ci("prod", boundary="none")
+def test_bare_managed_policies_are_an_explicit_choice(offline: Offline) -> None:
+    run = ci_alone(offline, "prod", boundary="none")
     assert [p.name for p in run.of_type("aws:iam/policy:Policy") if "ci-access" in p.name] == []
     role = run.one("aws:iam/role:Role", "ci-access-deploy").inputs
     assert role.get("permissionsBoundary") is None
@@ -145,13 +164,7 @@ def test_bare_managed_policies_are_an_explicit_choice() -> None:
 
 @pytest.mark.parametrize("mode", ["preview", "update"])
 def test_the_access_rules_accept_the_deploy_role(mode: str) -> None:
-    run = run_stack(
-        "prod",
-        overrides={
-            "platform:ciAccess": json.dumps({"enabled": True, "repository": "acme/platform"})
-        },
-        preview=mode == "preview",
-    )
+    run = stack_run("prod", mode == "preview", ci_section())
     rules = (
         "iam-no-star-on-star",
         "iam-boundary-policy-not-attached",
@@ -231,9 +244,11 @@ def test_repository_ids_come_in_pairs(repository: str, problem: str) -> None:
 
 
 @pytest.mark.parametrize("hours, seconds", [(None, 4 * 3600), (12, 43200)])
-def test_sessions_last_the_configured_hours(hours: int | None, seconds: int) -> None:
+def test_sessions_last_the_configured_hours(
+    offline: Offline, hours: int | None, seconds: int
+) -> None:
     values = {} if hours is None else {"sessionHours": hours}
-    run = with_ci("prod", **values)
+    run = ci_alone(offline, "prod", **values)
     role = run.one("aws:iam/role:Role", "ci-access-deploy").inputs
     assert role["maxSessionDuration"] == seconds
 

@@ -4,7 +4,6 @@ default. Each has its own repository, roles, security group, target group, rule 
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from components.common import StackContext
 from components.network import Network, NetworkArgs
 from components.service import Service, ServiceArgs, Wiring
 from components.settings import Settings, SettingsError
-from tests.conftest import Offline, settings_for
+from tests.conftest import Offline, settings_for, stack_run
 from tooling.offline import OfflineRun, Resource, run_stack, stack_config
 from tooling.policy_eval import evaluate, stack_policy_config
 
@@ -47,10 +46,9 @@ SHARED = {
 OVERRIDES = {"platform:services": json.dumps(SERVICES), "platform:service": json.dumps(SHARED)}
 
 
-@cache
 def three(preview: bool = False) -> OfflineRun:
     """The staging stack with three services, shared by the read-only tests below."""
-    return run_stack("staging", overrides=OVERRIDES, preview=preview)
+    return stack_run("staging", preview, OVERRIDES)
 
 
 def named(run: OfflineRun, type_: str, service: str) -> Resource:

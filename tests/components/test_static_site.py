@@ -467,7 +467,7 @@ def test_outputs(stack: str) -> None:
 
 
 def test_a_stack_without_a_site_has_no_distribution_or_us_east_1_provider() -> None:
-    run = run_stack("dev", overrides={"platform:staticSite": json.dumps({"enabled": False})})
+    run = stack_run("dev", overrides={"platform:staticSite": json.dumps({"enabled": False})})
     assert not run.of_type(DISTRIBUTION)
     assert not [p for p in run.of_type("pulumi:providers:aws") if p.name.endswith("us-east-1")]
     assert "siteUrl" not in run.outputs

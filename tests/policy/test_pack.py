@@ -17,7 +17,7 @@ from policy.rules import POLICIES
 from policy.rules.kubernetes import LOG_TYPES as PACK_LOG_TYPES
 from tests.conftest import STACKS, rules_of, stack_run, stack_verdicts
 from tooling import policy_eval
-from tooling.offline import OfflineRun, run_stack
+from tooling.offline import OfflineRun
 from tooling.policy_eval import (
     PolicyConfigError,
     Verdict,
@@ -153,7 +153,8 @@ def test_prod_is_mandatory_and_dev_relaxes_only_non_security_rules() -> None:
 
 
 def seeded(stack: str, overrides: dict[str, str]) -> OfflineRun:
-    return run_stack(stack, overrides=overrides)
+    # Shared: tests/tooling/test_plan.py's seeded violation is the same run of prod.
+    return stack_run(stack, overrides=overrides)
 
 
 def test_a_seeded_violation_is_reported_at_the_stack_level() -> None:

@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import stack_run, stack_verdicts
+from components.common import StackContext
+from components.database import Database, DatabaseArgs
+from components.kubernetes import Kubernetes, KubernetesArgs
+from components.network import Network, NetworkArgs
+from components.settings import Settings
+from tests.conftest import Offline, stack_run, stack_verdicts
 from tooling import plan
 from tooling.offline import OfflineRun, run_stack, stack_config
 from tooling.plan import (
@@ -64,7 +69,7 @@ def prod_run(section: str = "", key: str = "", value: str | float = "") -> Offli
         return stack_run("prod")
     name = f"platform:{section}"
     values = {**json.loads(stack_config("prod")[name]), key: value}
-    return run_stack("prod", overrides={name: json.dumps(values)})
+    return stack_run("prod", overrides={name: json.dumps(values)})
 
 
 @cache
@@ -139,7 +144,8 @@ def test_seeded_policy_violation_exits_non_zero(
     monkeypatch.setattr(
         plan,
         "run_stack",
-        lambda stack: run_stack(stack, overrides={"platform:protectData": "false"}),
+        # The run tests/policy/test_pack.py's seeded violation reads too.
+        lambda stack: stack_run(stack, overrides={"platform:protectData": "false"}),
     )
     assert main(["prod"]) == 1
     assert "[mandatory] rds-deletion-protection" in capsys.readouterr().out
@@ -409,22 +415,35 @@ def test_every_data_holding_type_of_prod_is_stateful() -> None:
 # --- issue 17: valid values the price table lacks, example values ---------------------------------
 
 
-def dev_with(section: str, **values: object) -> OfflineRun:
+def dev_tier_with(section: str, **values: object) -> OfflineRun:
+    """dev's network and the tier of `section` alone, with those values in its section: what the
+    pricer reads of one tier is that tier's resources."""
     name = f"platform:{section}"
-    return run_stack(
-        "dev", overrides={name: json.dumps({**json.loads(stack_config("dev")[name]), **values})}
-    )
+    overrides = {name: json.dumps({**json.loads(stack_config("dev")[name]), **values})}
+
+    def build(settings: Settings, ctx: StackContext) -> object:
+        network = Network("net", NetworkArgs(settings=settings.config.network, ctx=ctx))
+        if section == "kubernetes":
+            args = KubernetesArgs(settings=settings.config.kubernetes, ctx=ctx, network=network)
+            return Kubernetes("k8s", args)
+        return Database(
+            "db", DatabaseArgs(settings=settings.config.database, ctx=ctx, network=network)
+        )
+
+    return Offline().component(build, "dev", overrides)
 
 
 def test_instance_type_missing_from_the_price_table_is_listed_unpriced() -> None:
     group = {"instanceTypes": ["m7i.xlarge"], "minSize": 1, "desiredSize": 1, "maxSize": 3}
-    costs, unpriced = estimate(dev_with("kubernetes", nodeGroups={"general": group}), PRICES)
+    costs, unpriced = estimate(dev_tier_with("kubernetes", nodeGroups={"general": group}), PRICES)
     assert "aws:eks/nodeGroup:NodeGroup (m7i.xlarge: not in tooling/prices.json)" in unpriced
     assert [c.item for c in costs if c.item.startswith("EKS nodes")] == []
 
 
 def test_instance_class_missing_from_the_price_table_is_listed_unpriced() -> None:
-    run = dev_with("database", mode="provisioned", instanceClass="db.r7g.2xlarge", minCapacity=0.5)
+    run = dev_tier_with(
+        "database", mode="provisioned", instanceClass="db.r7g.2xlarge", minCapacity=0.5
+    )
     costs, unpriced = estimate(run, PRICES)
     assert (
         "aws:rds/clusterInstance:ClusterInstance (db.r7g.2xlarge: not in tooling/prices.json)"
