@@ -536,10 +536,56 @@ def _critical(found: Mapping[str, object]) -> int:
     return max(counted if isinstance(counted, int) else 0, len(critical))
 
 
+def unsupported(ctx: Context, repository: str, digest: str, gate: ScanGate, why: str) -> int:
+    """No critical finding for an image basic scanning cannot scan, when the run accepts it."""
+    if gate.accept_unsupported:
+        ctx.say(
+            f"- **`{repository}@{digest}` was not scanned** ({why}): "
+            "accepted by the run's accept-unsupported-images input"
+        )
+        return 0
+    raise ReleaseError(
+        f"ECR's basic scanning does not support {repository}@{digest} ({why}: "
+        "its OS or architecture, e.g. ARM64). Turn on enhanced scanning (Amazon Inspector) "
+        "for the registry, or accept unscanned images explicitly: run release.yml by hand "
+        "with accept-unsupported-images"
+    )
+
+
+def start_scan(ctx: Context, repository: str, digest: str) -> bool:
+    """Start a basic scan of an image that has none; False when ECR cannot scan its type. ECR API,
+    StartImageScan: LimitExceededException (one basic scan per image per 24 hours, the scan on
+    push included), UnsupportedImageTypeException, ValidationException (the registry scans
+    with enhanced scanning, whose scan filters alone choose the repositories)."""
+    ecr = ctx.aws.ecr
+    where = f"{repository}@{digest}"
+    try:
+        ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
+    except ecr.exceptions.UnsupportedImageTypeException:
+        return False
+    except ecr.exceptions.LimitExceededException as error:
+        raise ReleaseError(
+            f"{where} shows no scan and ECR refused to start one (LimitExceededException: a basic "
+            "scan runs once per image per 24 hours, the scan on push included, and 100,000 per "
+            f"registry per day): run the release again tomorrow. {error}"
+        ) from error
+    except ecr.exceptions.ValidationException as error:
+        raise ReleaseError(
+            f"{where} shows no scan and ECR refused to start one (ValidationException): the "
+            "registry uses enhanced scanning, which scans only the repositories its scan filters "
+            f"match: add a continuous or on-push filter that matches {repository}. {error}"
+        ) from error
+    ctx.say(
+        f"- `{where}` had no scan after {SCAN_GRACE:.0f} s (no scan-on-push "
+        "filter matches the repository): started one"
+    )
+    return True
+
+
 def critical_findings(ctx: Context, repository: str, digest: str, gate: ScanGate) -> int:
     """The CRITICAL findings of one image once ECR has scanned it (basic or enhanced). No scan
     after SCAN_GRACE seconds: the repository matches no scan-on-push filter, so the gate starts
-    one (StartImageScan, once)."""
+    one (StartImageScan, once; start_scan says why ECR may refuse)."""
     start = ctx.clock()
     started = False
     while True:
@@ -547,25 +593,11 @@ def critical_findings(ctx: Context, repository: str, digest: str, gate: ScanGate
         if found is not None and status in SCANNED:
             return _critical(found)
         if status == "MISSING" and not started and ctx.clock() - start >= SCAN_GRACE:
-            ctx.aws.ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
-            ctx.say(
-                f"- `{repository}@{digest}` had no scan after {SCAN_GRACE:.0f} s (no scan-on-push "
-                "filter matches the repository): started one"
-            )
+            if not start_scan(ctx, repository, digest):
+                return unsupported(ctx, repository, digest, gate, "UnsupportedImageTypeException")
             started = True
         elif status == UNSUPPORTED:
-            if gate.accept_unsupported:
-                ctx.say(
-                    f"- **`{repository}@{digest}` was not scanned** (UNSUPPORTED_IMAGE): "
-                    "accepted by the run's accept-unsupported-images input"
-                )
-                return 0
-            raise ReleaseError(
-                f"ECR's basic scanning does not support {repository}@{digest} (UNSUPPORTED_IMAGE: "
-                "its OS or architecture, e.g. ARM64). Turn on enhanced scanning (Amazon Inspector) "
-                "for the registry, or accept unscanned images explicitly: run release.yml by hand "
-                "with accept-unsupported-images"
-            )
+            return unsupported(ctx, repository, digest, gate, UNSUPPORTED)
         elif status not in (*SCANNING, "MISSING"):
             reason = _mapping(found or {}, "scan").get("imageScanStatus")
             why = _mapping(reason or {}, "imageScanStatus").get("description", "")

@@ -1052,3 +1052,45 @@ def test_make_release_rollback_serves_the_digests_through_the_policy_pack(
 def test_make_release_rollback_needs_the_digests(makefile: Path) -> None:
     result = make(makefile, "release-rollback", "STACK=prod")
     assert result.returncode == 2 and "needs IMAGES=" in result.stderr
+
+
+def no_scan_then_start_fails_with(stubber: Stubber, code: str) -> None:
+    for _ in range(7):  # 0, 10, ... 60 s: the grace
+        stubber.add_client_error(
+            "describe_image_scan_findings", "ScanNotFoundException", expected_params=scan_of(NEW)
+        )
+    stubber.add_client_error("start_image_scan", code, expected_params=scan_of(NEW))
+
+
+# ECR API, StartImageScan: a basic scan "can only be started once per 24 hours on an individual
+# image" (LimitExceededException), UnsupportedImageTypeException for an image it cannot scan,
+# ValidationException when the registry uses enhanced scanning (Amazon Inspector picks the
+# repositories by its scan filters; StartImageScan is basic scanning's call).
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        ("LimitExceededException", "once per image per 24 hours"),
+        ("UnsupportedImageTypeException", "accept-unsupported-images"),
+        ("ValidationException", "enhanced scanning"),
+    ],
+)
+def test_a_scan_ecr_refuses_to_start_fails_the_gate_saying_why(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber], code: str, why: str
+) -> None:
+    client_, stubber = ecr
+    pushed_before(tmp_path, stubber)
+    no_scan_then_start_fails_with(stubber, code)
+    result = publish(client_, tmp_path)
+    assert result.code == 1
+    assert code in result.err and why in result.err and "Traceback" not in result.err
+
+
+def test_an_image_ecr_cannot_scan_passes_unscanned_when_accepted(
+    tmp_path: Path, ecr: tuple[ECRClient, Stubber]
+) -> None:
+    client_, stubber = ecr
+    pushed_before(tmp_path, stubber)
+    no_scan_then_start_fails_with(stubber, "UnsupportedImageTypeException")
+    result = publish(client_, tmp_path, "--accept-unsupported")
+    assert result.code == 0, result.err
+    assert "was not scanned**" in result.out
