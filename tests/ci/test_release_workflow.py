@@ -231,14 +231,25 @@ def test_jobs_install_before_they_hold_credentials() -> None:
 def test_the_release_summary_reports_every_stack_whatever_happened() -> None:
     summary = RELEASE["jobs"]["summary"]
     assert summary["if"].startswith("always()")
-    assert summary["needs"] == ["plan", "build", "dev", "staging", "prod"]
-    run = summary["steps"][0]["run"]
-    for result in ("released", "rolled*back", "not*switched", "not reached", "rejected"):
+    # Every job whose failure leaves the stacks unreached, so the summary can say which.
+    assert summary["needs"] == ["plan", "test", "build", "dev", "staging", "prod"]
+    step = summary["steps"][0]
+    assert step["env"]["TEST"] == "${{ needs.test.result }}"
+    run = step["run"]
+    assert '"$TEST" = failure' in run
+    for result in ("released", "rolled*back", "not*switched", "nothing*to*release", "not reached"):
         assert result in run
-    assert (
-        triggers(STACK)["workflow_call"]["outputs"]["result"]["value"]
-        == "${{ jobs.deploy.outputs.result }}"
-    )
+    assert "rejected" in run
+    result = triggers(STACK)["workflow_call"]["outputs"]["result"]["value"]
+    assert "jobs.deploy.outputs.result" in result
+    assert "jobs.publish.outputs.images == '{}' && 'nothing to release'" in result
+
+
+def test_a_stack_that_runs_none_of_the_built_services_is_not_deployed() -> None:
+    # publish writes images={} then: no `up` to run and no prod approval to ask for.
+    deploy = STACK["jobs"]["deploy"]
+    assert deploy["needs"] == "publish"
+    assert deploy["if"] == "needs.publish.outputs.images != '{}'"
 
 
 def test_shared_actions_use_the_pins_of_the_other_workflows() -> None:
