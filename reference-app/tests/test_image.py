@@ -26,7 +26,9 @@ def last(keyword: str) -> str:
 
 
 def test_the_base_is_a_slim_python_pinned_to_a_patch_version() -> None:
-    base = last("ARG").partition("=")[2]
+    [base] = [
+        args.partition("=")[2] for word, args in instructions() if args.startswith("PYTHON_IMAGE=")
+    ]
     assert re.fullmatch(r"python:3\.\d+\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", base), base
     assert all(
         args.split()[0] == "${PYTHON_IMAGE}" for word, args in instructions() if word == "FROM"
@@ -65,3 +67,23 @@ def test_tmp_is_a_volume_the_app_user_owns() -> None:
     assert ("RUN", "chown 10001:10001 /tmp && chmod 1777 /tmp") in found[:volume]
     assert last("USER") == "10001"
     assert found.index(("USER", "10001")) > volume
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    found: list[list[tuple[str, str]]] = []
+    for word, args in instructions():
+        if word == "FROM":
+            found.append([])
+        elif found:
+            found[-1].append((word, args))
+    return found
+
+
+def test_every_stage_passes_the_build_time_to_its_run_instructions() -> None:
+    # BuildKit hands SOURCE_DATE_EPOCH to RUN only in a stage that declares the ARG (BuildKit
+    # docs/build-repro.md); then pip's and compileall's .pyc files hold source hashes, not build
+    # times (Python docs, py_compile: SOURCE_DATE_EPOCH selects CHECKED_HASH), and useradd writes
+    # that day, not today's, into /etc/shadow (shadow-maint/shadow#71, #146).
+    for stage in stages():
+        runs = [i for i, (word, _) in enumerate(stage) if word == "RUN"]
+        assert ("ARG", "SOURCE_DATE_EPOCH") in stage[: runs[0]]
