@@ -267,3 +267,12 @@ def test_a_tag_push_without_environment_would_carry_the_tag_subject() -> None:
     # repo:R:ref:refs/tags/<tag>; the release roles trust none, only environment:release.
     run = JobRun("w", "j", "push", ("refs/tags/v*",), {}, {})
     assert run.subjects("o/r") == ["repo:o/r:ref:refs/tags/v*"]
+
+
+def test_the_plan_says_who_started_the_release_for_prods_reviewers() -> None:
+    # A run the request job dispatches with the GITHUB_TOKEN has github-actions[bot] as its
+    # actor: prevent self-review cannot see the tag's pusher (README, "Who approves prod").
+    [plan] = [s for s in RELEASE["jobs"]["plan"]["steps"] if s.get("id") == "plan"]
+    assert plan["env"]["ACTOR"] == "${{ github.triggering_actor }}"
+    assert '"$ACTOR"' in plan["run"] and "$GITHUB_STEP_SUMMARY" in plan["run"]
+    assert "github-actions[bot]" in plan["run"]
