@@ -53,15 +53,13 @@ EXEC_AGENT_VOLUMES = {
 # nginx-unprivileged, runs as uid 101 and writes /tmp/nginx.pid and its temp files there) could
 # not write its /tmp and would never start. Fargate has no tmpfs and no mount options, so a short
 # non-essential container opens the volume as a normal /tmp is (1777, sticky) before the app
-# starts: the init container AWS recommends in aws/containers-roadmap#938 (2021-06-25).
+# starts: the init container AWS recommends in aws/containers-roadmap#938 (2021-06-25). It runs the
+# task's own image (already pulled, pinned like the app, from wherever the app comes from: no
+# third-party image, no other registry, no NAT gateway needed), so the image needs `chmod`;
+# `tmpPermissions: false` leaves /tmp to an image that declares VOLUME /tmp or has no chmod.
 SCRATCH = "tmp"
 SCRATCH_PATH = "/tmp"
 SCRATCH_INIT = "tmp-permissions"
-# Docker's official busybox on ECR Public (docker-library/official-images library/busybox: tag
-# 1.37.0, amd64 and arm64 among its platforms), no Docker Hub pull limits. ECR Public has no VPC
-# endpoint: without a NAT gateway (network.natMode none) no task could pull it, so there is no
-# init container and the image must own its /tmp through VOLUME, as the reference app does.
-SCRATCH_INIT_IMAGE = "public.ecr.aws/docker/library/busybox:1.37.0"
 
 CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
     # (capacity provider, base, weight)
@@ -566,19 +564,23 @@ class EcsService(pulumi.ComponentResource):
                     "retries": check.retries,
                     "startPeriod": check.start_period,
                 }
-        init = self._args.network.nat_gateway_count > 0
+        init = settings.tmp_permissions
         if init:
             # SUCCESS: the init container ran to completion with exit code 0 (ECS API
             # Reference, ContainerDependency).
             container["dependsOn"] = [{"containerName": SCRATCH_INIT, "condition": "SUCCESS"}]
         scratch_init: dict[str, object] = {
             "name": SCRATCH_INIT,
-            "image": SCRATCH_INIT_IMAGE,
+            "image": image,
             "essential": False,
             # root, to change the mode of the root-owned volume; nothing else: no variables,
             # no secrets, no port, a read-only root.
             "user": "0",
-            "command": ["chmod", "1777", SCRATCH_PATH],
+            # entryPoint is Docker's Entrypoint (--entrypoint), command its Cmd (ECS API
+            # Reference, ContainerDefinition): the image's own ENTRYPOINT never runs, and the
+            # process is exactly `chmod 1777 /tmp`.
+            "entryPoint": ["chmod"],
+            "command": ["1777", SCRATCH_PATH],
             "readonlyRootFilesystem": True,
             "mountPoints": [scratch],
             "environment": [],

@@ -520,6 +520,12 @@ class EcsServiceRuntime(Section):
     )
     cpu: int = Field(1024, description="Task CPU units; with memory, a Fargate combination.")
     memory: int = Field(2048, description="Task memory in MiB.")
+    tmp_permissions: bool = Field(
+        True,
+        description="Run a `tmp-permissions` init container from the service's own image "
+        "(`chmod 1777 /tmp` as root) in every task; false for an image that declares "
+        "VOLUME /tmp or has no chmod (distroless).",
+    )
     cpu_architecture: CpuArchitecture = Field(
         CpuArchitecture.X86_64, description="X86_64 or ARM64 (Graviton, about 20% cheaper)."
     )
