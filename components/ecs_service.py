@@ -424,15 +424,7 @@ class EcsService(pulumi.ComponentResource):
             ),
             allow(["kms:Decrypt"], [self._key.arn, *self._args.wiring.decrypt_key_arns]),
         ]
-        secret_arns = [
-            *self._args.wiring.readable_secret_arns,
-            *(arn for arn in self._settings.secrets.values() if ":secretsmanager:" in arn),
-        ]
-        parameter_arns = [arn for arn in self._settings.secrets.values() if ":ssm:" in arn]
-        if secret_arns:
-            statements.append(allow(["secretsmanager:GetSecretValue"], secret_arns))
-        if parameter_arns:
-            statements.append(allow(["ssm:GetParameters"], parameter_arns))
+        statements.extend(self._secret_reads(self._args.wiring.readable_secret_arns))
         return role(
             f"{self._name}-execution",
             description="ECS agent: pull the image, write logs, read the service's secrets",
@@ -441,6 +433,19 @@ class EcsService(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
+
+    def _secret_reads(self, tier_secret_arns: Sequence[pulumi.Input[str]]) -> list[Statement]:
+        """Reading the service's own `secrets` (Secrets Manager or SSM, by ARN) and the given
+        tiers' secrets: exactly those, nothing else."""
+        own = self._settings.secrets.values()
+        secret_arns = [*tier_secret_arns, *(arn for arn in own if ":secretsmanager:" in arn)]
+        parameter_arns = [arn for arn in own if ":ssm:" in arn]
+        statements: list[Statement] = []
+        if secret_arns:
+            statements.append(allow(["secretsmanager:GetSecretValue"], secret_arns))
+        if parameter_arns:
+            statements.append(allow(["ssm:GetParameters"], parameter_arns))
+        return statements
 
     def _task_role(self) -> aws.iam.Role:
         statements = [*self._args.wiring.database_statements, *self._args.wiring.task_statements]
@@ -619,11 +624,11 @@ class EcsService(pulumi.ComponentResource):
         self, *, migration: bool
     ) -> tuple[dict[str, pulumi.Input[str]], dict[str, pulumi.Input[str]]]:
         """The variables and secret references of the service's containers. A migration gets
-        the service's own plain variables and its database login only: no broker or cache
-        credentials, no uploads bucket, no secrets (the login is an IAM token)."""
+        the service's own variables and secrets (an app may need e.g. SECRET_KEY at import) and
+        its database login (an IAM token): no broker or cache credentials, no uploads bucket."""
         settings, wiring = self._settings, self._args.wiring
         if migration:
-            return {**settings.environment, **wiring.database_environment}, {}
+            return {**settings.environment, **wiring.database_environment}, dict(settings.secrets)
         environment: dict[str, pulumi.Input[str]] = {
             **settings.environment,
             **wiring.environment,
@@ -736,9 +741,9 @@ class EcsService(pulumi.ComponentResource):
         service_sg: aws.ec2.SecurityGroup,
     ) -> Migration:
         """The one-off task a release runs (ECS RunTask) before the service switches images:
-        the service's size, architecture, network and plain variables, its database login, the
-        migration's command and image, and roles of its own. Nothing of the service depends on
-        it, so defining or changing it never touches the running service."""
+        the service's size, architecture, network, variables and own secrets, its database
+        login, the migration's command and image, and roles of its own. Nothing of the service
+        depends on it, so defining or changing it never touches the running service."""
         name = f"{self._name}-migration"
         digest = self._args.images.migration
         image = (
@@ -773,11 +778,13 @@ class EcsService(pulumi.ComponentResource):
         self, name: str, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
     ) -> aws.iam.Role:
         # The service's execution role reads the broker's, the cache's and the service's own
-        # secrets; the migration is given none of them (its login is an IAM token), so its
-        # agent only pulls the image and writes the logs.
+        # secrets; the migration gets only the service's own (its login is an IAM token), so its
+        # agent pulls the image, writes the logs and reads exactly those. Their decryption is
+        # granted as the service's execution role has it: the service key.
         return role(
             f"{name}-execution",
-            description="ECS agent of the migration: pull the image, write logs",
+            description="ECS agent of the migration: pull the image, write logs, read the "
+            "service's own secrets",
             trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
             statements=[
                 *ecr_pull(repository.arn),
@@ -786,6 +793,7 @@ class EcsService(pulumi.ComponentResource):
                     [group.arn.apply(lambda a: f"{a}:*")],
                 ),
                 allow(["kms:Decrypt"], [self._key.arn]),
+                *self._secret_reads([]),
             ],
             parent=self,
             tags=self._tags,
@@ -794,7 +802,7 @@ class EcsService(pulumi.ComponentResource):
     def _migration_role(self, name: str) -> aws.iam.Role:
         # A schema change needs the database and nothing else: the service's database login
         # (rds-db:connect as its own identity), none of its uploads bucket, ECS Exec or other
-        # grants. The execution role (image, logs, secrets by reference) is the service's.
+        # grants. Its execution role (image, logs, the service's own secrets) is its own too.
         return role(
             name,
             description="Database migration: log in to the service's database, nothing else",
