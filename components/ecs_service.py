@@ -53,15 +53,13 @@ EXEC_AGENT_VOLUMES = {
 # nginx-unprivileged, runs as uid 101 and writes /tmp/nginx.pid and its temp files there) could
 # not write its /tmp and would never start. Fargate has no tmpfs and no mount options, so a short
 # non-essential container opens the volume as a normal /tmp is (1777, sticky) before the app
-# starts: the init container AWS recommends in aws/containers-roadmap#938 (2021-06-25).
+# starts: the init container AWS recommends in aws/containers-roadmap#938 (2021-06-25). It runs the
+# task's own image (already pulled, pinned like the app, from wherever the app comes from: no
+# third-party image, no other registry, no NAT gateway needed), so the image needs `chmod`;
+# `tmpPermissions: false` leaves /tmp to an image that declares VOLUME /tmp or has no chmod.
 SCRATCH = "tmp"
 SCRATCH_PATH = "/tmp"
 SCRATCH_INIT = "tmp-permissions"
-# Docker's official busybox on ECR Public (docker-library/official-images library/busybox: tag
-# 1.37.0, amd64 and arm64 among its platforms), no Docker Hub pull limits. ECR Public has no VPC
-# endpoint: without a NAT gateway (network.natMode none) no task could pull it, so there is no
-# init container and the image must own its /tmp through VOLUME, as the reference app does.
-SCRATCH_INIT_IMAGE = "public.ecr.aws/docker/library/busybox:1.37.0"
 
 CAPACITY_STRATEGY: dict[Capacity, list[tuple[str, int, int]]] = {
     # (capacity provider, base, weight)
@@ -426,15 +424,7 @@ class EcsService(pulumi.ComponentResource):
             ),
             allow(["kms:Decrypt"], [self._key.arn, *self._args.wiring.decrypt_key_arns]),
         ]
-        secret_arns = [
-            *self._args.wiring.readable_secret_arns,
-            *(arn for arn in self._settings.secrets.values() if ":secretsmanager:" in arn),
-        ]
-        parameter_arns = [arn for arn in self._settings.secrets.values() if ":ssm:" in arn]
-        if secret_arns:
-            statements.append(allow(["secretsmanager:GetSecretValue"], secret_arns))
-        if parameter_arns:
-            statements.append(allow(["ssm:GetParameters"], parameter_arns))
+        statements.extend(self._secret_reads(self._args.wiring.readable_secret_arns))
         return role(
             f"{self._name}-execution",
             description="ECS agent: pull the image, write logs, read the service's secrets",
@@ -443,6 +433,19 @@ class EcsService(pulumi.ComponentResource):
             parent=self,
             tags=self._tags,
         )
+
+    def _secret_reads(self, tier_secret_arns: Sequence[pulumi.Input[str]]) -> list[Statement]:
+        """Reading the service's own `secrets` (Secrets Manager or SSM, by ARN) and the given
+        tiers' secrets: exactly those, nothing else."""
+        own = self._settings.secrets.values()
+        secret_arns = [*tier_secret_arns, *(arn for arn in own if ":secretsmanager:" in arn)]
+        parameter_arns = [arn for arn in own if ":ssm:" in arn]
+        statements: list[Statement] = []
+        if secret_arns:
+            statements.append(allow(["secretsmanager:GetSecretValue"], secret_arns))
+        if parameter_arns:
+            statements.append(allow(["ssm:GetParameters"], parameter_arns))
+        return statements
 
     def _task_role(self) -> aws.iam.Role:
         statements = [*self._args.wiring.database_statements, *self._args.wiring.task_statements]
@@ -566,19 +569,23 @@ class EcsService(pulumi.ComponentResource):
                     "retries": check.retries,
                     "startPeriod": check.start_period,
                 }
-        init = self._args.network.nat_gateway_count > 0
+        init = settings.tmp_permissions
         if init:
             # SUCCESS: the init container ran to completion with exit code 0 (ECS API
             # Reference, ContainerDependency).
             container["dependsOn"] = [{"containerName": SCRATCH_INIT, "condition": "SUCCESS"}]
         scratch_init: dict[str, object] = {
             "name": SCRATCH_INIT,
-            "image": SCRATCH_INIT_IMAGE,
+            "image": image,
             "essential": False,
             # root, to change the mode of the root-owned volume; nothing else: no variables,
             # no secrets, no port, a read-only root.
             "user": "0",
-            "command": ["chmod", "1777", SCRATCH_PATH],
+            # entryPoint is Docker's Entrypoint (--entrypoint), command its Cmd (ECS API
+            # Reference, ContainerDefinition): the image's own ENTRYPOINT never runs, and the
+            # process is exactly `chmod 1777 /tmp`.
+            "entryPoint": ["chmod"],
+            "command": ["1777", SCRATCH_PATH],
             "readonlyRootFilesystem": True,
             "mountPoints": [scratch],
             "environment": [],
@@ -617,11 +624,11 @@ class EcsService(pulumi.ComponentResource):
         self, *, migration: bool
     ) -> tuple[dict[str, pulumi.Input[str]], dict[str, pulumi.Input[str]]]:
         """The variables and secret references of the service's containers. A migration gets
-        the service's own plain variables and its database login only: no broker or cache
-        credentials, no uploads bucket, no secrets (the login is an IAM token)."""
+        the service's own variables and secrets (an app may need e.g. SECRET_KEY at import) and
+        its database login (an IAM token): no broker or cache credentials, no uploads bucket."""
         settings, wiring = self._settings, self._args.wiring
         if migration:
-            return {**settings.environment, **wiring.database_environment}, {}
+            return {**settings.environment, **wiring.database_environment}, dict(settings.secrets)
         environment: dict[str, pulumi.Input[str]] = {
             **settings.environment,
             **wiring.environment,
@@ -734,9 +741,9 @@ class EcsService(pulumi.ComponentResource):
         service_sg: aws.ec2.SecurityGroup,
     ) -> Migration:
         """The one-off task a release runs (ECS RunTask) before the service switches images:
-        the service's size, architecture, network and plain variables, its database login, the
-        migration's command and image, and roles of its own. Nothing of the service depends on
-        it, so defining or changing it never touches the running service."""
+        the service's size, architecture, network, variables and own secrets, its database
+        login, the migration's command and image, and roles of its own. Nothing of the service
+        depends on it, so defining or changing it never touches the running service."""
         name = f"{self._name}-migration"
         digest = self._args.images.migration
         image = (
@@ -771,11 +778,13 @@ class EcsService(pulumi.ComponentResource):
         self, name: str, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
     ) -> aws.iam.Role:
         # The service's execution role reads the broker's, the cache's and the service's own
-        # secrets; the migration is given none of them (its login is an IAM token), so its
-        # agent only pulls the image and writes the logs.
+        # secrets; the migration gets only the service's own (its login is an IAM token), so its
+        # agent pulls the image, writes the logs and reads exactly those. Their decryption is
+        # granted as the service's execution role has it: the service key.
         return role(
             f"{name}-execution",
-            description="ECS agent of the migration: pull the image, write logs",
+            description="ECS agent of the migration: pull the image, write logs, read the "
+            "service's own secrets",
             trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
             statements=[
                 *ecr_pull(repository.arn),
@@ -784,6 +793,7 @@ class EcsService(pulumi.ComponentResource):
                     [group.arn.apply(lambda a: f"{a}:*")],
                 ),
                 allow(["kms:Decrypt"], [self._key.arn]),
+                *self._secret_reads([]),
             ],
             parent=self,
             tags=self._tags,
@@ -792,7 +802,7 @@ class EcsService(pulumi.ComponentResource):
     def _migration_role(self, name: str) -> aws.iam.Role:
         # A schema change needs the database and nothing else: the service's database login
         # (rds-db:connect as its own identity), none of its uploads bucket, ECS Exec or other
-        # grants. The execution role (image, logs, secrets by reference) is the service's.
+        # grants. Its execution role (image, logs, the service's own secrets) is its own too.
         return role(
             name,
             description="Database migration: log in to the service's database, nothing else",

@@ -520,6 +520,12 @@ class EcsServiceRuntime(Section):
     )
     cpu: int = Field(1024, description="Task CPU units; with memory, a Fargate combination.")
     memory: int = Field(2048, description="Task memory in MiB.")
+    tmp_permissions: bool = Field(
+        True,
+        description="Run a `tmp-permissions` init container from the service's own image "
+        "(`chmod 1777 /tmp` as root) in every task; false for an image that declares "
+        "VOLUME /tmp or has no chmod (distroless).",
+    )
     cpu_architecture: CpuArchitecture = Field(
         CpuArchitecture.X86_64, description="X86_64 or ARM64 (Graviton, about 20% cheaper)."
     )
@@ -2348,8 +2354,16 @@ class StackConfig(Section):
     def _migration_problems(self) -> list[str | None]:
         """A migration logs in to the database as its service's identity (IAM token): a service
         without one would run its migration with no database variables and no rds-db:connect.
-        The single service `app` needs identities.app anyway (_tier_problems)."""
-        if not (self.service.enabled and self.database.enabled):
+        The single service `app` needs identities.app anyway (_tier_problems). With the database
+        off there is nothing to migrate and no identity to log in as."""
+        if not self.database.enabled:
+            return [
+                f"{key}.migration: needs the database (it logs in as the service's database "
+                "identity), but database.enabled is false; turn the database on, or remove the "
+                "migration"
+                for key in self._migration_keys()
+            ]
+        if not self.service.enabled:
             return []
         return [
             f"services.{name}.migration: needs database.identities.{name} (the migration logs "
@@ -2357,6 +2371,13 @@ class StackConfig(Section):
             for name, service in sorted(self.services.items())
             if service.migration and name not in self.database.identities
         ]
+
+    def _migration_keys(self) -> list[str]:
+        """Where each running service that declares a migration sets it."""
+        if self.services:
+            return [f"services.{name}" for name, s in self.ecs_services().items() if s.migration]
+        app = self.ecs_services().get(LEGACY_SERVICE)
+        return ["service"] if app and app.migration else []
 
     def _tier_problems(self) -> list[str | None]:
         """Tiers that are on but need one that is off. What merely depends on a tier that is off

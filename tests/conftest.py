@@ -167,8 +167,8 @@ TIERS = {
 
 def tiers_off(stack: str, *tiers: str) -> dict[str, str]:
     """Overrides of the stack's own file that turn `tiers` off. The site stops routing /api/*
-    when the service is off, and the EKS workloads go when the pipeline or the database does
-    (settings refuse both otherwise)."""
+    when the service is off, and the EKS workloads go when the pipeline or the database does, the
+    service's migration when the database does (settings refuse them otherwise)."""
     config = stack_config(stack)
     sections: dict[str, dict[str, object]] = {tier: {"enabled": False} for tier in tiers}
     if "service" in tiers and "staticSite" not in tiers:
@@ -176,6 +176,9 @@ def tiers_off(stack: str, *tiers: str) -> dict[str, str]:
     # Workloads reach the pipeline and the database (settings refuse them when those are off).
     if {"pipeline", "database"} & set(tiers) and "kubernetes" not in tiers:
         sections["kubernetes"] = {"workloads": {}}
+    # A migration needs the database (settings refuse it otherwise).
+    if "database" in tiers and "service" not in tiers:
+        sections["service"] = {"migration": None}
     return {
         f"platform:{key}": json.dumps({**json.loads(config.get(f"platform:{key}", "{}")), **values})
         for key, values in sections.items()

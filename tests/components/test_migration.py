@@ -10,7 +10,8 @@ import pytest
 
 from components.release import health_url
 from components.settings import EcsServiceSettings
-from tests.conftest import STACKS, stack_run, statements, tiers_off_run
+from tests.components.test_service import service_with
+from tests.conftest import STACKS, Offline, stack_run, statements, tiers_off_run
 from tooling.offline import OfflineRun, Resource
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -70,6 +71,31 @@ def test_the_migration_execution_role_reads_no_secret(stack: str) -> None:
         "logs:CreateLogStream",
         "logs:PutLogEvents",
     ]
+
+
+def test_the_migration_gets_the_services_own_secrets_and_may_read_exactly_those(
+    offline: Offline,
+) -> None:
+    # An app may need its own secrets (SECRET_KEY...) at import; the tiers' ones stay out.
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-key-AbCdEf"
+    parameter = "arn:aws:ssm:eu-west-1:123456789012:parameter/app/signing-key"
+    run = service_with(
+        offline,
+        secrets={"API_KEY": secret, "SIGNING_KEY": parameter},
+        migration={"command": ["alembic", "upgrade", "head"]},
+    )
+    task = container(run.one(TASK_DEFINITION, "svc-migration"))
+    assert task["secrets"] == [
+        {"name": "API_KEY", "valueFrom": secret},
+        {"name": "SIGNING_KEY", "valueFrom": parameter},
+    ]
+    own = statements(run.one(ROLE_POLICY, "svc-migration-execution-policy").inputs["policy"])
+    assert {
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue"],
+        "Resource": [secret],
+    } in own
+    assert {"Effect": "Allow", "Action": ["ssm:GetParameters"], "Resource": [parameter]} in own
 
 
 @pytest.mark.parametrize("stack", STACKS)

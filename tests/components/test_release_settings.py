@@ -155,6 +155,27 @@ def test_a_migration_of_a_service_without_a_database_identity_is_refused() -> No
     assert "services.api.migration" not in message
 
 
+def test_a_migration_without_the_database_is_refused() -> None:
+    # The migration runs against the database as its service's identity: off, it has neither.
+    migration = {"command": ["alembic", "upgrade", "head"]}
+    message = errors_of(service={"migration": migration}, database={"enabled": False})
+    assert message.startswith("stack 'dev'")
+    assert "service.migration: needs the database" in message
+    services = {"web": {"default": True, "migration": migration}}
+    message = errors_of(services=services, database={"enabled": False})
+    assert "services.web.migration: needs the database" in message
+
+
+def test_a_migration_of_a_service_that_is_off_stays_valid_and_unused() -> None:
+    migration = {"command": ["alembic", "upgrade", "head"]}
+    config = parsed(
+        service={"enabled": False, "migration": migration},
+        database={"enabled": False},
+        staticSite={"apiOrigin": False},
+    )
+    assert config.ecs_services() == {}
+
+
 def test_a_migration_with_its_identity_is_accepted() -> None:
     services = {"web": {"default": True, "migration": {"command": ["migrate"]}}}
     config = parsed(services=services, database={"identities": {"web": {}}})

@@ -4,7 +4,8 @@ Fargate mounts an empty bind volume owned by root with mode 0755 unless the imag
 same path with VOLUME (ECS Developer Guide, bind-mounts.html). The default image,
 nginx-unprivileged, declares none, runs as uid 101 and writes /tmp/nginx.pid and its temp files
 there (nginx/docker-nginx-unprivileged, stable/alpine-slim/Dockerfile): without the init
-container it could never start."""
+container it could never start. The init container runs the task's own image (already pulled,
+pinned like the app), so it needs no third-party image, registry or NAT gateway."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from components.ecs_service import SCRATCH_INIT_IMAGE
 from tests.conftest import STACKS, stack_run
-from tooling.offline import run_stack, stack_config
+from tooling.offline import stack_config
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -41,10 +41,12 @@ def test_every_task_opens_its_tmp_volume_to_the_apps_user_before_the_app_starts(
         assert app["dependsOn"] == [{"containerName": "tmp-permissions", "condition": "SUCCESS"}]
         assert init == {
             "name": "tmp-permissions",
-            "image": SCRATCH_INIT_IMAGE,
+            "image": app["image"],
             "essential": False,
             "user": "0",
-            "command": ["chmod", "1777", "/tmp"],
+            # entryPoint replaces the image's ENTRYPOINT, so the image's own one never runs.
+            "entryPoint": ["chmod"],
+            "command": ["1777", "/tmp"],
             "readonlyRootFilesystem": True,
             "mountPoints": [tmp],
             "environment": [],
@@ -62,15 +64,10 @@ def test_every_task_opens_its_tmp_volume_to_the_apps_user_before_the_app_starts(
         assert volume == {"name": "tmp"}, task.name
 
 
-def test_the_init_image_is_public_and_pinned() -> None:
-    # ECR Public's mirror of Docker's official busybox, a fixed release (not latest).
-    assert SCRATCH_INIT_IMAGE.startswith("public.ecr.aws/docker/library/busybox:1.")
-
-
-def test_without_a_nat_gateway_no_task_waits_for_an_image_it_cannot_pull() -> None:
-    # ECR Public has no VPC endpoint: with natMode none the image must own /tmp (VOLUME).
-    network = {**json.loads(stack_config("prod")["platform:network"]), "natMode": "none"}
-    run = run_stack("prod", overrides={"platform:network": json.dumps(network)})
+def test_tmp_permissions_off_leaves_the_tmp_volume_to_the_image() -> None:
+    # An image that declares VOLUME /tmp, or has no chmod (distroless), turns the init off.
+    service = {**json.loads(stack_config("prod")["platform:service"]), "tmpPermissions": False}
+    run = stack_run("prod", overrides={"platform:service": json.dumps(service)})
     tasks = run.of_type(TASK_DEFINITION)
     assert len(tasks) == 3
     for task in tasks:
@@ -79,3 +76,11 @@ def test_without_a_nat_gateway_no_task_waits_for_an_image_it_cannot_pull() -> No
         assert {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False} in app[
             "mountPoints"
         ]
+
+
+def test_without_a_nat_gateway_every_task_still_opens_its_tmp() -> None:
+    # The init container runs the task's own image: it needs no NAT gateway.
+    network = {**json.loads(stack_config("prod")["platform:network"]), "natMode": "none"}
+    run = stack_run("prod", overrides={"platform:network": json.dumps(network)})
+    for task in run.of_type(TASK_DEFINITION):
+        assert set(containers(task.inputs)) == {"app", "tmp-permissions"}, task.name

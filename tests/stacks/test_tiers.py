@@ -78,8 +78,12 @@ GOES_WITH = {
         *alarms("db-reader-cpu", "db-reader-memory", "db-reader-connections", "db-replica-lag"),
         *alarms("db-down"),
         *WORKLOADS,
-        # The migration's role may only log in to the database: without it, no policy.
+        # A migration needs the database (settings refuse one without it): its task definition,
+        # roles and their policies go with it.
+        "service-migration",
         "service-migration-policy",
+        "service-migration-execution",
+        "service-migration-execution-policy",
     },
     "kubernetes": {
         "database-from-eks",
