@@ -585,7 +585,7 @@ def test_nodes_reach_the_database_and_the_kubeconfig_is_secret(stack: str) -> No
 
 
 def test_a_stack_without_kubernetes_has_no_cluster() -> None:
-    run = run_stack("dev", overrides={"platform:kubernetes": json.dumps({"enabled": False})})
+    run = program_run("dev", overrides={"platform:kubernetes": json.dumps({"enabled": False})})
     assert not run.of_type(CLUSTER)
     assert "kubeconfig" not in run.outputs
 
