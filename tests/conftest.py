@@ -161,6 +161,32 @@ def _stack_run(
     )
 
 
+def component_run(
+    build: Callable[[Settings, StackContext], object],
+    stack: str,
+    overrides: Mapping[str, str] | None = None,
+) -> OfflineRun:
+    """One run of a test module's component `build` (a module-level function) per stack and
+    overrides, shared by the read-only tests of the whole session like `stack_run`."""
+    return _component_run(build, stack, tuple(sorted((overrides or {}).items())))
+
+
+@cache
+def _component_run(
+    build: Callable[[Settings, StackContext], object],
+    stack: str,
+    overrides: tuple[tuple[str, str], ...],
+) -> OfflineRun:
+    return shared(
+        lambda: Offline().component(build, stack, dict(overrides)),
+        "component_run",
+        build.__module__,
+        build.__qualname__,
+        stack,
+        overrides,
+    )
+
+
 # The optional tiers: config section -> component (the `<project>-<stack>-<component>` prefix of
 # its resources). Network, notifications and observability always exist.
 TIERS = {
