@@ -131,23 +131,58 @@ def shared(compute: Callable[[], T], *key: object) -> T:
 
 
 def stack_run(
-    stack: str, preview: bool = False, overrides: Mapping[str, str] | None = None
+    stack: str,
+    preview: bool = False,
+    overrides: Mapping[str, str] | None = None,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> OfflineRun:
-    """One run of the whole program per stack file, mode and `platform:` overrides, shared by the
-    read-only tests of the whole session (each run has its own runtime; nothing may change what
-    it returns)."""
+    """One run of the whole program per stack file, mode, `platform:` overrides and outputs its
+    stack references read (`run_stack`'s `stack_outputs`), shared by the read-only tests of the
+    whole session (each run has its own runtime; nothing may change what it returns)."""
     # functools.cache keys on the arguments as passed: stack_run("dev"), stack_run("dev", False)
     # and stack_run("dev", preview=False) would be three runs.
-    return _stack_run(stack, preview, tuple(sorted((overrides or {}).items())))
+    outputs = json.dumps(stack_outputs or {}, sort_keys=True)
+    return _stack_run(stack, preview, tuple(sorted((overrides or {}).items())), outputs)
 
 
 @cache
-def _stack_run(stack: str, preview: bool, overrides: tuple[tuple[str, str], ...]) -> OfflineRun:
+def _stack_run(
+    stack: str, preview: bool, overrides: tuple[tuple[str, str], ...], outputs: str
+) -> OfflineRun:
     return shared(
-        lambda: run_stack(stack, overrides=dict(overrides), preview=preview),
+        lambda: run_stack(
+            stack, overrides=dict(overrides), preview=preview, stack_outputs=json.loads(outputs)
+        ),
         "stack_run",
         stack,
         preview,
+        overrides,
+        outputs,
+    )
+
+
+def component_run(
+    build: Callable[[Settings, StackContext], object],
+    stack: str,
+    overrides: Mapping[str, str] | None = None,
+) -> OfflineRun:
+    """One run of a test module's component `build` (a module-level function) per stack and
+    overrides, shared by the read-only tests of the whole session like `stack_run`."""
+    return _component_run(build, stack, tuple(sorted((overrides or {}).items())))
+
+
+@cache
+def _component_run(
+    build: Callable[[Settings, StackContext], object],
+    stack: str,
+    overrides: tuple[tuple[str, str], ...],
+) -> OfflineRun:
+    return shared(
+        lambda: Offline().component(build, stack, dict(overrides)),
+        "component_run",
+        build.__module__,
+        build.__qualname__,
+        stack,
         overrides,
     )
 

@@ -42,7 +42,7 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from policy.rules import POLICIES
 from policy.rules.core import APPLIES_TO
-from tooling.offline import OfflineRun, Resource
+from tooling.offline import OfflineRun, Resource, collections_deferred
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 PACK = "platform-guard"
@@ -315,7 +315,13 @@ def evaluate(
 ) -> list[Verdict]:
     """Every diagnostic of every enabled rule for the run, as the engine would report them
     (preview or update, as the run was made), mandatory ones first."""
-    analyzer = Analyzer(config, policies)
+    with collections_deferred():
+        verdicts = _evaluated(run, Analyzer(config, policies), policies)
+    return sorted(verdicts, key=lambda v: (LEVEL_ORDER.get(v.level, 2), v.policy, v.resource))
+
+
+def _evaluated(run: OfflineRun, analyzer: Analyzer, policies: Sequence[Policy]) -> list[Verdict]:
+    """The diagnostics of every registration (Analyze), then of the whole stack (AnalyzeStack)."""
     ids = {r.urn: r.id for r in run.resources}
     verdicts: list[Verdict] = []
     by_urn = {r.urn: r for r in run.resources}
@@ -336,4 +342,4 @@ def evaluate(
         # (pulumi pkg/resource/deploy/step_generator.go GenerateReadSteps, AnalyzeResources).
         stack = [*run.resources, *run.reads]
         verdicts += analyzer.stack(_stack_resource(r, ids) for r in stack)
-    return sorted(verdicts, key=lambda v: (LEVEL_ORDER.get(v.level, 2), v.policy, v.resource))
+    return verdicts

@@ -24,7 +24,7 @@ from components.settings import (
     defaults_of,
     parse_settings,
 )
-from tests.conftest import STACKS, Offline, settings_for, statements, tiers_off
+from tests.conftest import STACKS, Offline, component_run, settings_for, statements, tiers_off
 from tests.conftest import stack_run as stack_run_of_program
 from tooling.offline import OfflineRun, stack_config
 from tooling.plan import diff as plan_diff
@@ -50,10 +50,9 @@ def build(settings: Settings, ctx: StackContext) -> Database:
     return database
 
 
-@cache
 def stack_run(stack: str) -> OfflineRun:
     # The backup copy needs the program's second-region provider: component runs leave it out.
-    return Offline().component(build, stack, {"platform:database": _without_copy(stack)})
+    return component_run(build, stack, {"platform:database": _without_copy(stack)})
 
 
 def _without_copy(stack: str) -> str:

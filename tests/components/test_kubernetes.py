@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from components.kubernetes import (
 )
 from components.network import Network, NetworkArgs
 from components.settings import Settings
-from tests.conftest import STACKS, Offline, statements
+from tests.conftest import STACKS, Offline, component_run, statements
 from tests.conftest import stack_run as program_run
 from tooling.offline import OfflineRun, ProgramError, run_stack
 
@@ -54,9 +53,8 @@ def build(settings: Settings, ctx: StackContext) -> Kubernetes:
     )
 
 
-@cache
 def stack_run(stack: str) -> OfflineRun:
-    return Offline().component(build, stack)
+    return component_run(build, stack)
 
 
 def kubernetes_with(offline: Offline, stack: str = "prod", **values: object) -> OfflineRun:
@@ -585,7 +583,7 @@ def test_nodes_reach_the_database_and_the_kubeconfig_is_secret(stack: str) -> No
 
 
 def test_a_stack_without_kubernetes_has_no_cluster() -> None:
-    run = run_stack("dev", overrides={"platform:kubernetes": json.dumps({"enabled": False})})
+    run = program_run("dev", overrides={"platform:kubernetes": json.dumps({"enabled": False})})
     assert not run.of_type(CLUSTER)
     assert "kubeconfig" not in run.outputs
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 
 import pytest
 
 from components.settings import SettingsError
 from tests.conftest import STACKS, settings_for, stack_run, statements
-from tooling.offline import OfflineRun, run_stack
+from tooling.offline import OfflineRun
 
 BROKER = "aws:mq/broker:Broker"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -124,10 +123,9 @@ def test_the_service_gets_the_endpoint_and_reads_the_credentials_by_reference() 
     assert "arn:aws:kms:eu-west-1:123456789012:key/platform-prod-messaging-key-key-id" in decrypt["Resource"]  # fmt: skip
 
 
-@cache
 def without_tiers() -> OfflineRun:
     off = json.dumps({"enabled": False})
-    return run_stack("dev", overrides={"platform:messaging": off, "platform:cache": off})
+    return stack_run("dev", overrides={"platform:messaging": off, "platform:cache": off})
 
 
 def test_a_stack_without_messaging_and_cache_has_neither_nor_their_wiring() -> None:

@@ -12,7 +12,7 @@ from components.notifications import Notifications, NotificationsArgs
 from components.observability import Observability, ObservabilityArgs
 from components.settings import Settings, SettingsError, parse_settings
 from tests.conftest import STACKS, TIERS, Offline, stack_run, tiers_off_run
-from tooling.offline import OfflineRun, run_stack
+from tooling.offline import OfflineRun
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
@@ -174,7 +174,7 @@ def test_dashboard_draws_the_cloudfront_metric_from_us_east_1() -> None:
 
 
 def test_no_eks_alarms_without_a_cluster() -> None:
-    run = run_stack("dev", overrides={"platform:kubernetes": json.dumps({"enabled": False})})
+    run = stack_run("dev", overrides={"platform:kubernetes": json.dumps({"enabled": False})})
     names = {r.name for r in run.of_type(ALARM)}
     assert not [name for name in names if "-eks-" in name]
     assert names

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from components.network import Network, NetworkArgs
 from components.notifications import Notifications, NotificationsArgs
 from components.pipeline import LOG_DELIVERY_ACTIONS, XRAY_ACTIONS, Pipeline, PipelineArgs
 from components.settings import Settings, SettingsError, parse_settings
-from tests.conftest import STACKS, Offline, statements
+from tests.conftest import STACKS, Offline, component_run, statements
 from tooling.offline import OfflineRun, stack_config
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -39,9 +38,8 @@ def build(settings: Settings, ctx: StackContext) -> Pipeline:
     )
 
 
-@cache
 def stack_run(stack: str) -> OfflineRun:
-    return Offline().component(build, stack)
+    return component_run(build, stack)
 
 
 def definition(run: OfflineRun) -> dict[str, Any]:

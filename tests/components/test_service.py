@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from components.common import StackContext
 from components.network import Network, NetworkArgs
 from components.service import TLS_POLICY, Service, ServiceArgs
 from components.settings import Settings, SettingsError, parse_settings
-from tests.conftest import STACKS, Offline, statements
+from tests.conftest import STACKS, Offline, component_run, statements
 from tests.conftest import stack_run as program_run
 from tooling.offline import OfflineRun, Resource
 
@@ -26,10 +25,9 @@ def build(settings: Settings, ctx: StackContext) -> Service:
     return Service("svc", ServiceArgs(settings=settings.config.service, ctx=ctx, network=network))
 
 
-@cache
 def stack_run(stack: str) -> OfflineRun:
     # Read-only assertions share one run per stack; each run has a fresh runtime of its own.
-    return Offline().component(build, stack)
+    return component_run(build, stack)
 
 
 def service_with(offline: Offline, stack: str = "dev", **values: object) -> OfflineRun:

@@ -211,13 +211,21 @@ def test_security_headers(stack: str) -> None:
     }
 
 
+CSP = "default-src 'self'; img-src 'self' https://images.example.com"
+
+
+def dev_site_with_settings() -> OfflineRun:
+    """One shared dev run with the site's own content security policy, no SPA fallback and no
+    API origin: each test below reads what one of these settings governs alone (the response
+    headers policy, the routing function, the origins and ordered behaviours)."""
+    section = {"contentSecurityPolicy": CSP, "spaFallback": False, "apiOrigin": False}
+    return stack_run("dev", overrides={"platform:staticSite": json.dumps(section)})
+
+
 def test_content_security_policy_comes_from_settings() -> None:
-    csp = "default-src 'self'; img-src 'self' https://images.example.com"
-    run = run_stack(
-        "dev", overrides={"platform:staticSite": json.dumps({"contentSecurityPolicy": csp})}
-    )
+    run = dev_site_with_settings()
     headers = run.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy").inputs
-    assert headers["securityHeadersConfig"]["contentSecurityPolicy"]["contentSecurityPolicy"] == csp
+    assert headers["securityHeadersConfig"]["contentSecurityPolicy"]["contentSecurityPolicy"] == CSP
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -252,7 +260,7 @@ def test_spa_routing_rewrites_only_paths_without_a_file_extension() -> None:
 
 
 def test_spa_fallback_can_be_turned_off() -> None:
-    run = run_stack("dev", overrides={"platform:staticSite": json.dumps({"spaFallback": False})})
+    run = dev_site_with_settings()
     assert not run.of_type("aws:cloudfront/function:Function")
     assert "functionAssociations" not in run.one(DISTRIBUTION).inputs["defaultCacheBehavior"]
 
@@ -283,8 +291,7 @@ def test_api_path_reaches_the_service_uncached(stack: str, domain: str, protocol
 
 
 def test_no_api_behaviour_when_turned_off() -> None:
-    run = run_stack("dev", overrides={"platform:staticSite": json.dumps({"apiOrigin": False})})
-    cdn = run.one(DISTRIBUTION).inputs
+    cdn = dev_site_with_settings().one(DISTRIBUTION).inputs
     assert [o["originId"] for o in cdn["origins"]] == ["site"]
     assert cdn.get("orderedCacheBehaviors", []) == []
 

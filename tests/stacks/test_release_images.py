@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 import pulumi
@@ -89,13 +88,12 @@ def test_a_stack_reference_is_read_in_a_preview_too() -> None:
     assert read.outputs["outputs"] == {}
 
 
-@cache
 def released_run(stage: str | None) -> OfflineRun:
-    """dev after a release of OLD, updated plainly (None) or with a release of NEW."""
+    """dev after a release of OLD, updated plainly (None) or with a release of NEW (shared)."""
     overrides = (
         {"platform:release": json.dumps({"stage": stage, "images": {"app": NEW}})} if stage else {}
     )
-    return run_stack(
+    return stack_run(
         "dev",
         overrides=overrides,
         stack_outputs={"organization/platform/dev": {"releasedImages": {"app": OLD}}},
@@ -163,9 +161,8 @@ TWO_SERVICES = {
 }  # fmt: skip
 
 
-@cache
 def two_services() -> OfflineRun:
-    return run_stack(
+    return stack_run(
         "staging",
         overrides={
             "platform:services": json.dumps(TWO_SERVICES),

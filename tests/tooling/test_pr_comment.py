@@ -17,8 +17,8 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from tests.conftest import rules_of, stack_run
-from tooling.offline import run_stack, stack_config
+from tests.conftest import rules_of, shared, stack_run
+from tooling.offline import stack_config
 from tooling.plan import build_plan, load_prices
 from tooling.policy_eval import evaluate
 from tooling.pr_comment import MAX_BODY, code, main, text
@@ -40,9 +40,7 @@ def _prod_overrides(**changes: dict[str, object]) -> dict[str, str]:
 @cache
 def base_text() -> str:
     """prod's plan, with the verdicts of the backup rule at prod's own level and 30 days."""
-    run = stack_run("prod")
-    verdicts = evaluate(run, rules_of("prod", BACKUPS))
-    return json.dumps(build_plan("prod", run, verdicts, PRICES), sort_keys=True)
+    return shared(_base_text, "pr_comment", "base")
 
 
 @cache
@@ -51,10 +49,20 @@ def head_text() -> str:
     tasks instead of three (costs more), and the backup rule raised to 35 days (one new
     mandatory violation); the database's security group gets a new description (replaced, holds
     no data, and sorts before the cluster)."""
+    return shared(_head_text, "pr_comment", "head")
+
+
+def _base_text() -> str:
+    run = stack_run("prod")
+    verdicts = evaluate(run, rules_of("prod", BACKUPS))
+    return json.dumps(build_plan("prod", run, verdicts, PRICES), sort_keys=True)
+
+
+def _head_text() -> str:
     overrides = _prod_overrides(
         database={"databaseName": "orders"}, service={"desiredTasks": 5, "maxTasks": 12}
     )
-    run = run_stack("prod", overrides=overrides)
+    run = stack_run("prod", overrides=overrides)
     verdicts = evaluate(run, rules_of("prod", BACKUPS, minDays=35))
     plan = build_plan("prod", run, verdicts, PRICES)
     [group] = [r for r in plan["resources"] if r["name"] == DATABASE_SG]
