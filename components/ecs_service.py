@@ -248,9 +248,16 @@ class EcsService(pulumi.ComponentResource):
             tags=self._tags,
         )
         service_sg = self._security_group()
-        execution_role = self._execution_role(repository, group)
+        execution_role = self._execution_role(
+            f"{self._name}-execution",
+            repository,
+            group,
+            description="ECS agent: pull the image, write logs, read the service's secrets",
+            tier_secret_arns=args.wiring.readable_secret_arns,
+            tier_key_arns=args.wiring.decrypt_key_arns,
+        )
         task_role = self._task_role()
-        image = self._image(repository)
+        image = self._image(repository, args.images.running)
         task_definition = self._task_definition(
             f"{self._name}-task", image, group, execution_role, task_role, command=None
         )
@@ -414,22 +421,35 @@ class EcsService(pulumi.ComponentResource):
 
     # --- roles ------------------------------------------------------------------------------------
 
+    def _tasks_trust(self) -> list[Statement]:
+        """ECS tasks of this account's clusters assume the roles of the service's tasks."""
+        return [service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))]
+
     def _execution_role(
-        self, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
+        self,
+        name: str,
+        repository: aws.ecr.Repository,
+        group: aws.cloudwatch.LogGroup,
+        *,
+        description: str,
+        tier_secret_arns: Sequence[pulumi.Input[str]],
+        tier_key_arns: Sequence[pulumi.Input[str]],
     ) -> aws.iam.Role:
-        statements: list[Statement] = [
-            *ecr_pull(repository.arn),
-            allow(
-                ["logs:CreateLogStream", "logs:PutLogEvents"], [group.arn.apply(lambda a: f"{a}:*")]
-            ),
-            allow(["kms:Decrypt"], [self._key.arn, *self._args.wiring.decrypt_key_arns]),
-        ]
-        statements.extend(self._secret_reads(self._args.wiring.readable_secret_arns))
+        """The ECS agent's role: pull the image, write the logs, decrypt with the service key and
+        `tier_key_arns`, read the service's own secrets and `tier_secret_arns`."""
         return role(
-            f"{self._name}-execution",
-            description="ECS agent: pull the image, write logs, read the service's secrets",
-            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
-            statements=statements,
+            name,
+            description=description,
+            trust=self._tasks_trust(),
+            statements=[
+                *ecr_pull(repository.arn),
+                allow(
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [group.arn.apply(lambda a: f"{a}:*")],
+                ),
+                allow(["kms:Decrypt"], [self._key.arn, *tier_key_arns]),
+                *self._secret_reads(tier_secret_arns),
+            ],
             parent=self,
             tags=self._tags,
         )
@@ -488,7 +508,7 @@ class EcsService(pulumi.ComponentResource):
         return role(
             f"{self._name}-task",
             description="The application's own permissions",
-            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
+            trust=self._tasks_trust(),
             statements=statements,
             parent=self,
             tags=self._tags,
@@ -496,8 +516,10 @@ class EcsService(pulumi.ComponentResource):
 
     # --- tasks ------------------------------------------------------------------------------------
 
-    def _image(self, repository: aws.ecr.Repository) -> pulumi.Output[str]:
-        """`<repository>@<digest>` for a released digest (or a configured one), else the
+    def _image(
+        self, repository: aws.ecr.Repository, released: pulumi.Input[str | None]
+    ) -> pulumi.Output[str]:
+        """`<repository>@<digest>` for a `released` digest (or a configured one), else the
         configured full reference (known in a preview: no repository URL in it)."""
         configured = self._settings.image
 
@@ -507,7 +529,7 @@ class EcsService(pulumi.ComponentResource):
                 return configured
             return repository.repository_url.apply(lambda url: f"{url}@{digest}")
 
-        return pulumi.Output.from_input(self._args.images.running).apply(chosen)
+        return pulumi.Output.from_input(released).apply(chosen)
 
     def _task_definition(
         self,
@@ -745,17 +767,24 @@ class EcsService(pulumi.ComponentResource):
         login, the migration's command and image, and roles of its own. Nothing of the service
         depends on it, so defining or changing it never touches the running service."""
         name = f"{self._name}-migration"
-        digest = self._args.images.migration
-        image = (
-            repository.repository_url.apply(lambda url: f"{url}@{digest}")
-            if digest
-            else self._image(repository)
-        )
+        # The release's new digest, else whatever the service runs.
+        images = self._args.images
         task_definition = self._task_definition(
             name,
-            image,
+            self._image(repository, images.migration or images.running),
             group,
-            self._migration_execution_role(name, repository, group),
+            # The service's execution role reads the broker's, the cache's and the service's own
+            # secrets; the migration gets only the service's own (its login is an IAM token).
+            # Their decryption is granted as the service's execution role has it: the service key.
+            self._execution_role(
+                f"{name}-execution",
+                repository,
+                group,
+                description="ECS agent of the migration: pull the image, write logs, read the "
+                "service's own secrets",
+                tier_secret_arns=[],
+                tier_key_arns=[],
+            ),
             self._migration_role(name),
             command=migration.command,
             stream_prefix=MIGRATION_STREAM_PREFIX,
@@ -774,31 +803,6 @@ class EcsService(pulumi.ComponentResource):
             timeout_minutes=migration.timeout_minutes,
         )
 
-    def _migration_execution_role(
-        self, name: str, repository: aws.ecr.Repository, group: aws.cloudwatch.LogGroup
-    ) -> aws.iam.Role:
-        # The service's execution role reads the broker's, the cache's and the service's own
-        # secrets; the migration gets only the service's own (its login is an IAM token), so its
-        # agent pulls the image, writes the logs and reads exactly those. Their decryption is
-        # granted as the service's execution role has it: the service key.
-        return role(
-            f"{name}-execution",
-            description="ECS agent of the migration: pull the image, write logs, read the "
-            "service's own secrets",
-            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
-            statements=[
-                *ecr_pull(repository.arn),
-                allow(
-                    ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    [group.arn.apply(lambda a: f"{a}:*")],
-                ),
-                allow(["kms:Decrypt"], [self._key.arn]),
-                *self._secret_reads([]),
-            ],
-            parent=self,
-            tags=self._tags,
-        )
-
     def _migration_role(self, name: str) -> aws.iam.Role:
         # A schema change needs the database and nothing else: the service's database login
         # (rds-db:connect as its own identity), none of its uploads bucket, ECS Exec or other
@@ -806,7 +810,7 @@ class EcsService(pulumi.ComponentResource):
         return role(
             name,
             description="Database migration: log in to the service's database, nothing else",
-            trust=[service_trust(self._ctx, "ecs-tasks", source_arn=self._ctx.arn("ecs", "*"))],
+            trust=self._tasks_trust(),
             statements=list(self._args.wiring.database_statements),
             parent=self,
             tags=self._tags,
