@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import gc
 import json
 import runpy
@@ -895,8 +896,8 @@ def run_offline(
     resource's computed outputs unknown (`preview=True`). `stack_outputs`: the outputs a stack
     reference reads, by `<organization>/<project>/<stack>` (none by default)."""
     # A fresh context per run: no root stack, config or settings leak from one run to the next.
-    return contextvars.Context().run(
-        _run,
+    run = functools.partial(
+        _run_in_loop,
         program,
         stack=stack,
         config=dict(config),
@@ -904,29 +905,15 @@ def run_offline(
         preview=preview,
         stack_outputs=stack_outputs or {},
     )
+    return contextvars.Context().run(_in_new_loop, run)
 
 
-def _run(
-    program: Callable[[], object],
-    *,
-    stack: str,
-    config: dict[str, str],
-    project: str,
-    preview: bool,
-    stack_outputs: Mapping[str, Mapping[str, Any]],
-) -> OfflineRun:
+def _in_new_loop(run: Callable[[], OfflineRun]) -> OfflineRun:
     # Each run gets its own event loop, whatever earlier code did to the thread's loop.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return _run_in_loop(
-            program,
-            stack=stack,
-            config=config,
-            project=project,
-            preview=preview,
-            stack_outputs=stack_outputs,
-        )
+        return run()
     finally:
         asyncio.set_event_loop(None)
         loop.close()
